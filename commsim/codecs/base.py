@@ -1,0 +1,58 @@
+"""The codec contract: the encoder and decoder ends of a link.
+
+A codec maps an image batch to channel bits and channel LLRs back to images:
+
+- ``encode(x, generator) -> bits``: ``x`` float32 ``[B, C, H, W]`` in [0, 1] -> ``bits`` float32
+  ``[B, m]`` of 0/1 values (``m = codec.bits``). Any randomness (Bernoulli sampling of a learned
+  code) draws from ``generator``.
+- ``decode(llr) -> x_hat``: ``llr`` float32 ``[B, m]`` in the logit convention of
+  :mod:`commsim.channels.base` -> ``x_hat`` float32 ``[B, C, H, W]`` in [0, 1].
+- ``decode_logits(llr)`` (optional, ``has_logits = True``): per-pixel Bernoulli logits
+  ``[B, C, H, W]``, used for exact cross-entropy on binary data.
+- ``failures`` (optional): after ``decode``, a bool ``[B]`` tensor marking frames the codec knows it
+  failed to decode (separated schemes); learned codecs never flag failures.
+
+Learned codecs are ``torch.nn.Module``s; the separated baselines are thin numpy adapters that follow
+the same contract.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Codec(nn.Module):
+    """Base class of every codec. Subclasses set ``bits`` and ``image_shape`` and implement
+    ``encode`` and ``decode``."""
+
+    name: str = "codec"
+    has_logits: bool = False
+
+    def __init__(self, bits: int, image_shape: tuple[int, int, int]):
+        super().__init__()
+        if int(bits) <= 0:
+            raise ValueError(f"bits must be a positive integer, got {bits}")
+        self.bits = int(bits)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.last_failures: torch.Tensor | None = None
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, llr: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_logits(self, llr: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} does not produce logits")
+
+    def check_images(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape [B, {', '.join(map(str, self.image_shape))}], got {shape}")
+        return x
+
+    def check_llr(self, llr: torch.Tensor) -> torch.Tensor:
+        if not isinstance(llr, torch.Tensor) or llr.dim() != 2 or llr.shape[1] != self.bits:
+            shape = list(llr.shape) if isinstance(llr, torch.Tensor) else type(llr).__name__
+            raise ValueError(f"llr must have shape [B, {self.bits}], got {shape}")
+        return llr

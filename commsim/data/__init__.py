@@ -1,0 +1,14 @@
+"""Image sources. ``load_dataset("mnist")`` gives the embedded digits; file formats need a path."""
+from __future__ import annotations
+
+from commsim.data import embedded, files  # noqa: F401  (registers the data sets)
+from commsim.data.sources import SPLITS, ImageSource, split_in_order
+from commsim.registry import DATASETS
+
+
+def load_dataset(name: str, path: str | None = None, **options) -> ImageSource:
+    """A data set by registered name; ``path`` for the file formats (``idx``, ``cifar10``, ...)."""
+    return DATASETS.get(name)(path, **options) if path is not None else DATASETS.get(name)(**options)
+
+
+__all__ = ["ImageSource", "SPLITS", "load_dataset", "split_in_order"]

@@ -1,0 +1,1 @@
+"""Loaders for local data-set files (filled in below)."""

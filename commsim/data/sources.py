@@ -1,0 +1,108 @@
+"""Image sources: fixed train / val / test splits served as float batches in [0, 1].
+
+Block contract: a source yields ``x`` float32 ``[B, C, H, W]`` in [0, 1] with integer labels ``[B]``.
+Binary sources (``binarize`` set) yield 0/1 images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ImageSource:
+    """An in-memory image data set with fixed splits.
+
+    ``images``: uint8 ``[N, C, H, W]`` (grey levels 0..255) or float ``[N, C, H, W]`` in [0, 1].
+    ``splits``: split name -> index array into ``images``.
+    ``binarize``: ``None`` (grey), ``"static"`` (threshold at ``threshold``) or ``"dynamic"``
+    (each pixel drawn as Bernoulli(grey level) each time a batch is served, from the caller's generator).
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    splits: dict[str, np.ndarray]
+    binarize: str | None = None
+    threshold: float = 0.5
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.images.ndim != 4:
+            raise ValueError(f"images must have shape [N, C, H, W], got {self.images.shape}")
+        if self.binarize not in (None, "static", "dynamic"):
+            raise ValueError(f"binarize must be None, 'static' or 'dynamic', got {self.binarize!r}")
+        for split in SPLITS:
+            if split not in self.splits or len(self.splits[split]) == 0:
+                raise ValueError(f"data set {self.name!r} has an empty {split} split")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    @property
+    def binary(self) -> bool:
+        return self.binarize is not None
+
+    def size(self, split: str) -> int:
+        return len(self._indices(split))
+
+    def _indices(self, split: str) -> np.ndarray:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return self.splits[split]
+
+    def _grey(self, idx: np.ndarray) -> torch.Tensor:
+        arr = self.images[idx]
+        x = torch.from_numpy(np.ascontiguousarray(arr))
+        return x.float() / 255.0 if arr.dtype == np.uint8 else x.float()
+
+    def _finish(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if self.binarize == "static":
+            return (x > self.threshold).float()
+        if self.binarize == "dynamic":
+            return (torch.rand(x.shape, generator=generator) < x).float()
+        return x
+
+    def tensors(self, split: str, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole split as ``(x [n, C, H, W], labels [n])``."""
+        idx = self._indices(split)
+        return self._finish(self._grey(idx), generator), torch.from_numpy(self.labels[idx].astype(np.int64))
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x [B, C, H, W], labels [B])`` on the CPU; shuffling and dynamic binarization draw
+        from ``generator``. ``limit`` caps the number of images."""
+        idx = self._indices(split)
+        if limit is not None:
+            idx = idx[:limit]
+        if shuffle:
+            order = torch.randperm(len(idx), generator=generator).numpy()
+            idx = idx[order]
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start : start + batch_size]
+            yield self._finish(self._grey(chunk), generator), torch.from_numpy(self.labels[chunk].astype(np.int64))
+
+    def mean_image(self) -> torch.Tensor:
+        """Pixel-wise mean of the training split, ``[C, H, W]`` (the zero-information reconstruction)."""
+        x, _ = self.tensors("train", torch.Generator().manual_seed(0))
+        return x.mean(0)
+
+
+def split_in_order(n: int, n_train: int, n_val: int, n_test: int | None = None) -> dict[str, np.ndarray]:
+    """Fixed splits in file order: the first ``n_train`` for training, the next ``n_val`` for validation,
+    then ``n_test`` (default: the rest) for test."""
+    if n_test is None:
+        n_test = n - n_train - n_val
+    if n_train + n_val + n_test > n or min(n_train, n_val, n_test) <= 0:
+        raise ValueError(f"cannot split {n} images into train {n_train}, val {n_val}, test {n_test}")
+    return {
+        "train": np.arange(0, n_train),
+        "val": np.arange(n_train, n_train + n_val),
+        "test": np.arange(n_train + n_val, n_train + n_val + n_test),
+    }

@@ -56,12 +56,16 @@ class Chain(Channel):
         if unknown:
             raise ValueError(f"Chain takes no parameter {sorted(unknown)[0]!r}; its parameters are: {', '.join(self.params)}")
         current = bits
-        product = torch.ones_like(bits)
+        # float64, and |llr| == LLR_LIMIT counted as certain (factor 1): in float32 tanh(15) rounds to 1 and
+        # the old clamp(max=1 - 1e-7) capped every composite reliability at 16.6 instead of LLR_LIMIT
+        product = torch.ones_like(bits, dtype=torch.float64)
         llr = None
         for stage in self.stages:
             llr = stage(current, generator, **{k: v for k, v in params.items() if k in stage.params})
-            product = product * torch.tanh(llr.abs() / 2)
+            magnitude = llr.abs().to(torch.float64)
+            product = product * torch.where(magnitude >= LLR_LIMIT, torch.ones_like(magnitude), torch.tanh(magnitude / 2))
             current = (llr > 0).to(bits.dtype)
         # sign of the last stage, magnitude from all stages
-        out = torch.sign(llr) * 2 * torch.atanh(product.clamp(max=1 - 1e-7))
-        return out.clamp(-LLR_LIMIT, LLR_LIMIT)
+        magnitude = torch.where(product >= 1, torch.full_like(product, LLR_LIMIT), 2 * torch.atanh(product.clamp(max=1 - 1e-15)))
+        out = torch.sign(llr).to(torch.float64) * magnitude
+        return out.clamp(-LLR_LIMIT, LLR_LIMIT).to(torch.float32)

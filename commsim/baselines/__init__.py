@@ -1,0 +1,1 @@
+"""Separated source + channel coding baselines."""

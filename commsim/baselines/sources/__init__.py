@@ -1,0 +1,30 @@
+"""Source codes of the separated baselines: ``jpeg``, ``webp``, ``jpeg2000`` (variable rate, may not
+fit), ``vq``, ``pca``, ``neural`` (fixed rate, any ``k``). See :mod:`commsim.baselines.sources.base`
+for the contract and each module for what it sends.
+
+Example::
+
+    from commsim.baselines.sources import get_source_code
+    code = get_source_code("jpeg", (1, 28, 28)).fit(load_dataset("mnist"))
+    payload = code.encode(img, k=1000)          # None if even the lowest quality needs more bits
+"""
+from __future__ import annotations
+
+from commsim.baselines.sources.base import SourceCode
+from commsim.baselines.sources.pillow import JPEG2000Code, JPEGCode, LadderCode, WebPCode
+from commsim.registry import Registry
+
+SOURCE_CODES = Registry("source code")
+"""Source codes by name."""
+
+SOURCE_CODES.register("jpeg")(JPEGCode)
+SOURCE_CODES.register("webp")(WebPCode)
+SOURCE_CODES.register("jpeg2000")(JPEG2000Code)
+
+
+def get_source_code(name: str, image_shape, **options) -> SourceCode:
+    """An unfitted source code by name; call ``.fit(source_or_train_images)`` before use."""
+    return SOURCE_CODES.get(name)(image_shape, **options)
+
+
+__all__ = ["JPEG2000Code", "JPEGCode", "LadderCode", "SOURCE_CODES", "SourceCode", "WebPCode", "get_source_code"]

@@ -1,0 +1,202 @@
+"""The ``commsim`` command line: ``list``, ``train``, ``run`` (and the commands other modules add).
+
+Every bad input ends in one line ``Error: ...`` on stderr and exit code 2, with nothing written.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import torch
+
+import commsim.baselines  # noqa: F401  (registers separated codecs)
+import commsim.codecs  # noqa: F401  (registers learned codecs)
+import commsim.data  # noqa: F401  (registers data sets)
+from commsim import __version__
+from commsim.channels import get_channel
+from commsim.codecs.checkpoints import CheckpointError
+from commsim.codecs.training import TrainConfig
+from commsim.codecs.zoo import DEFAULT_EPOCHS, load_codec, train_and_save
+from commsim.data import load_dataset
+from commsim.device import DEVICES, resolve_device
+from commsim.pipeline import Pipeline, distortion_metric
+from commsim.registry import CHANNELS, CODECS, DATASETS
+
+
+class CommsimGroup(click.Group):
+    """Turns user errors (bad options, unknown names, bad files) into one line and exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, CheckpointError) as exc:
+            click.echo(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=CommsimGroup)
+@click.version_option(__version__, prog_name="commsim")
+def cli():
+    """Simulate Source -> Encoder -> Channel -> Decoder links with learned and separated codes."""
+
+
+@cli.command("list")
+def list_blocks():
+    """Print the registered codecs, channels and data sets."""
+    for title, registry in (("codecs", CODECS), ("channels", CHANNELS), ("data sets", DATASETS)):
+        click.echo(f"{title}:")
+        for name in registry.names():
+            click.echo(f"  {name:<18} {registry.describe(name)}")
+
+
+def dataset_options(f):
+    f = click.option("--data-path", type=click.Path(), default=None, help="Folder or file for file-based data sets.")(f)
+    return click.option("--dataset", type=click.Choice(DATASETS.names()), default="mnist", show_default=True,
+                        help="Data set (the embedded digits by default).")(f)
+
+
+def common_options(f):
+    f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                     help="auto = CUDA when available, else CPU.")(f)
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")(f)
+    return click.option("--bits", type=click.IntRange(min=1), default=100, show_default=True,
+                        help="Channel bits per image (m).")(f)
+
+
+def open_source(dataset: str, data_path: str | None):
+    return load_dataset(dataset, data_path)
+
+
+@cli.command()
+@click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Learned codec to train.")
+@click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
+@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
+@click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after this many epochs without validation gain.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (default: the cache).")
+@dataset_options
+@common_options
+def train(codec, eps, epochs, patience, out, dataset, data_path, bits, seed, device):
+    """Train a learned codec and save a safetensors checkpoint."""
+    if not getattr(CODECS.get(codec), "learned", False):
+        raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
+    if out is not None and not out.endswith(".safetensors"):
+        raise click.BadParameter("the checkpoint file must end in .safetensors", param_hint="--out")
+    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience)
+    source = open_source(dataset, data_path)
+    resolve_device(device)
+    learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
+    metric = distortion_metric(source)
+    test = Pipeline(source, learned, get_channel("bsc")).evaluate("test", seed=seed, eps=eps).metrics[metric]
+    click.echo(f"trained {codec} on {source.name}, {bits} bits, eps {eps:g}: best epoch {result.best_epoch}/{len(result.history)}, "
+               f"val {metric} {result.val_value:.4f}, test {metric} {test.mean:.4f} "
+               f"[{test.low:.4f}, {test.high:.4f}] (n={test.count}), {result.seconds:.0f} s")
+    click.echo(f"checkpoint: {path}")
+
+
+def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
+    """Collect channel parameters from --eps / --ebno-db / --param NAME=VALUE and check them."""
+    channel = get_channel(channel_name)
+    params: dict[str, float] = {}
+    if eps is not None:
+        if "eps" not in channel.params:
+            raise click.BadParameter(f"channel {channel_name!r} has no eps; its parameters are {', '.join(channel.params)}", param_hint="--eps")
+        params["eps"] = eps
+    if ebno_db is not None:
+        if "ebno_db" not in channel.params:
+            raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
+        params["ebno_db"] = ebno_db
+    for item in extra:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--param") from None
+    required = [n for n, p in channel.params.items() if p.default is None and n not in params]
+    if required:
+        flag = "--eps" if required[0] == "eps" else f"--param {required[0]}=VALUE"
+        raise click.BadParameter(f"channel {channel_name!r} needs {required[0]}; pass {flag}", param_hint=flag.split()[0])
+    channel.check_params(params, torch.zeros(1, 1))
+    return params
+
+
+def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset):
+    cls = CODECS.get(codec)
+    if not getattr(cls, "learned", False):
+        if checkpoint is not None:
+            raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
+        return cls.build(source, bits=bits, channel=channel, params=params, seed=seed)
+    if train_eps is None:
+        eps = params.get("eps")
+        train_eps = eps if eps is not None and eps <= 0.5 else 0.1
+    if not 0 <= train_eps <= 0.5:
+        raise click.BadParameter(f"must be in [0, 0.5], got {train_eps:g}", param_hint="--train-eps")
+    return load_codec(codec, dataset=dataset, bits=bits, eps=train_eps, checkpoint=checkpoint, epochs=epochs,
+                      seed=seed, device=device, source=source)
+
+
+@cli.command()
+@click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Codec to run.")
+@click.option("--channel", "channel_name", type=click.Choice(CHANNELS.names()), default="bsc", show_default=True)
+@click.option("--eps", type=float, default=None, help="Channel eps (bsc, bec, z).")
+@click.option("--ebno-db", type=float, default=None, help="Eb/N0 in dB (awgn).")
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Other channel parameters, repeatable.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Trained codec (default: cache, else train).")
+@click.option("--train-eps", type=float, default=None, help="Training eps of the learned codec (default: --eps).")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
+@click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
+@dataset_options
+@common_options
+def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, dataset, data_path, bits, seed, device):
+    """Evaluate a codec over a channel on the test split and print the metrics."""
+    params = channel_params(channel_name, eps, ebno_db, extra)
+    if save_recon is not None and not save_recon.lower().endswith(".png"):
+        raise click.BadParameter("must end in .png", param_hint="--save-recon")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise click.BadParameter(f"checkpoint {checkpoint} does not exist; train one with `commsim train`", param_hint="--checkpoint")
+    source = open_source(dataset, data_path)
+    resolve_device(device)
+    model = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset)
+    channel = get_channel(channel_name)
+    pipeline = Pipeline(source, model, channel)
+    result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
+    print_table(codec, channel_name, params, bits, result, distortion_metric(source))
+    if save_recon:
+        x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
+        with torch.no_grad():
+            x_hat, _, _ = pipeline.transmit(x, torch.Generator(device=x.device).manual_seed(seed), **params)
+        from commsim.images import save_grid
+
+        click.echo(f"reconstructions: {save_grid([x, x_hat], save_recon)}")
+
+
+def print_table(codec, channel, params, bits, result, metric):
+    m = result.metrics
+    cells = {"codec": codec, "channel": channel, **{k: f"{v:g}" for k, v in params.items()}, "bits": str(bits),
+             metric: f"{m[metric].mean:.4f} [{m[metric].low:.4f}, {m[metric].high:.4f}]",
+             "psnr_db": f"{m['psnr_db'].mean:.2f}", "ber": f"{m['ber'].mean:.4f}"}
+    if "failure_rate" in m:
+        cells["failures"] = f"{m['failure_rate'].mean:.3f}"
+    cells["images"] = str(result.images)
+    widths = {k: max(len(k), len(v)) for k, v in cells.items()}
+    click.echo("  ".join(k.ljust(widths[k]) for k in cells))
+    click.echo("  ".join(v.ljust(widths[k]) for k, v in cells.items()))
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -101,13 +101,35 @@ def _layers(rows: list[np.ndarray], n: int) -> list[np.ndarray]:
     return [np.asarray(m, dtype=np.int64) for m in members]
 
 
-def _signs(v2c: torch.Tensor) -> torch.Tensor:
-    """Product over each check of the edge signs (``copysign(1, v2c)``): ``[m, d, F] -> [m, 1, F]``."""
-    return torch.copysign(torch.ones((), dtype=v2c.dtype, device=v2c.device), v2c).prod(dim=1, keepdim=True)
+class _Workspace:
+    """Named scratch buffers reused across iterations (views of flat storage, grown on demand).
+
+    Fresh multi-megabyte tensors cost page faults on every allocation on CPU, which made the
+    allocating version of these kernels several times slower than the arithmetic itself.
+    """
+
+    def __init__(self, dtype: torch.dtype, device: torch.device):
+        self.dtype, self.device = dtype, device
+        self._flat: dict[str, torch.Tensor] = {}
+        self.one = torch.ones((), dtype=dtype, device=device)
+
+    def __call__(self, name: str, *shape: int) -> torch.Tensor:
+        numel = int(np.prod(shape))
+        flat = self._flat.get(name)
+        if flat is None or flat.numel() < numel:
+            flat = self._flat[name] = torch.empty(numel, dtype=self.dtype, device=self.device)
+        return flat[:numel].view(*shape)
 
 
-def _check_sum_product(v2c: torch.Tensor, limit: float) -> torch.Tensor:
-    """Sum-product check update ``[m, d, F] -> [m, d, F]`` in the sign/``phi`` (log-domain) form.
+def _sign_product(x: torch.Tensor, ws: _Workspace, tag: str = "") -> torch.Tensor:
+    """Product over dim 1 of the signs ``copysign(1, x)`` of ``x [m, d, F]``: ``[m, 1, F]``."""
+    m, d, f = x.shape
+    signs = torch.copysign(ws.one, x, out=ws("signs" + tag, m, d, f))
+    return torch.prod(signs, dim=1, keepdim=True, out=ws("sign_prod" + tag, m, 1, f))
+
+
+def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float, tag: str = "") -> None:
+    """Sum-product check update of ``v2c [m, d, F]`` into ``out`` in the sign/``phi`` form.
 
     ``|out_j| = phi(sum_{i != j} phi(|in_i|))`` with ``phi(x) = -log tanh(x / 2)`` (its own
     inverse), ``sign(out_j) = prod_{i != j} sign(in_i) = sign(in_j) * prod_i sign(in_i)``. Works on
@@ -116,55 +138,55 @@ def _check_sum_product(v2c: torch.Tensor, limit: float) -> torch.Tensor:
     is accurate for small magnitudes and saturates above ~16 (``tanh(x/2)`` rounds to 1), so check
     messages reach at most ``phi(_TINY) ~ 16.8``; in float64 they reach ``limit``.
     """
-    sign_prod = _signs(v2c)
-    q = v2c.abs().clamp_(_TINY, limit).mul_(0.5).tanh_().log_()  # -phi(|in|)
-    extrinsic = torch.sub(q.sum(dim=1, keepdim=True), q).clamp_(max=-_TINY)  # -sum_{i != j} phi
-    q = extrinsic.mul_(-0.5).tanh_().log_().clamp_(min=-limit)  # -|out|
-    return torch.copysign(q, v2c).mul_(sign_prod)  # copysign takes |q|
+    m, d, f = v2c.shape
+    sign_prod = _sign_product(v2c, ws, tag)
+    q = torch.abs(v2c, out=ws("work" + tag, m, d, f))
+    q.clamp_(_TINY, limit).mul_(0.5).tanh_().log_()  # -phi(|in|)
+    total = torch.sum(q, dim=1, keepdim=True, out=ws("sum" + tag, m, 1, f))
+    torch.sub(total, q, out=q).clamp_(max=-_TINY)  # -sum_{i != j} phi(|in_i|)
+    q.mul_(-0.5).tanh_().log_().clamp_(min=-limit)  # -|out|
+    torch.copysign(q, v2c, out=out).mul_(sign_prod)  # copysign takes |q|
 
 
-def _leave_one_out_min(a: torch.Tensor) -> torch.Tensor:
-    """``out[:, j] = min_{i != j} a[:, i]`` over dim 1 of ``[m, d, F]`` (exact with ties), ``d >= 2``.
+def _check_min_sum(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float,
+                   normalization: float, offset: float, tag: str = "") -> None:
+    """(Normalized / offset) min-sum check update of ``v2c [m, d, F]`` into ``out``.
 
-    Prefix and suffix minima over the (small) check degree: ``3 d`` elementwise ops on ``[m, F]``
-    slices, much faster on CPU than ``min`` with indices or masked fills.
+    The leave-one-out minimum comes from prefix and suffix minima over the (small) check degree:
+    ``3 d`` elementwise ops on ``[m, F]`` slices, exact with ties, and much faster on CPU than
+    ``min`` with indices or masked fills.
     """
-    d = a.shape[1]
-    prefix = [a[:, 0]]
-    for j in range(1, d - 1):
-        prefix.append(torch.minimum(prefix[-1], a[:, j]))
-    suffix = [a[:, d - 1]]
-    for j in range(d - 2, 0, -1):
-        suffix.append(torch.minimum(suffix[-1], a[:, j]))
-    suffix.reverse()  # suffix[j - 1] = min(a[:, j:])
-    out = torch.empty_like(a)
-    out[:, 0] = suffix[0]
-    out[:, d - 1] = prefix[d - 2]
-    for j in range(1, d - 1):
-        torch.minimum(prefix[j - 1], suffix[j], out=out[:, j])
-    return out
-
-
-def _check_min_sum(v2c: torch.Tensor, limit: float, normalization: float, offset: float) -> torch.Tensor:
-    """(Normalized / offset) min-sum check update ``[m, d, F] -> [m, d, F]``."""
-    sign_prod = _signs(v2c)
-    if v2c.shape[1] == 1:  # a degree-1 check forces its variable to 0
-        magnitude = torch.full_like(v2c, limit)
+    m, d, f = v2c.shape
+    sign_prod = _sign_product(v2c, ws, tag)
+    a = torch.abs(v2c, out=ws("work" + tag, m, d, f))
+    if d == 1:  # a degree-1 check forces its variable to 0
+        a.fill_(limit)
     else:
-        magnitude = _leave_one_out_min(v2c.abs()).clamp_(max=limit)
+        prefix, suffix = out, ws("suffix" + tag, m, d, f)  # prefix[:, j] = min(a[:, :j+1])
+        prefix[:, 0] = a[:, 0]
+        for j in range(1, d - 1):
+            torch.minimum(prefix[:, j - 1], a[:, j], out=prefix[:, j])
+        suffix[:, d - 1] = a[:, d - 1]  # suffix[:, j] = min(a[:, j:])
+        for j in range(d - 2, 0, -1):
+            torch.minimum(suffix[:, j + 1], a[:, j], out=suffix[:, j])
+        a[:, 0] = suffix[:, 1]
+        a[:, d - 1] = prefix[:, d - 2]
+        for j in range(1, d - 1):
+            torch.minimum(prefix[:, j - 1], suffix[:, j + 1], out=a[:, j])
+        a.clamp_(max=limit)
     if normalization != 1.0:
-        magnitude.mul_(normalization)
+        a.mul_(normalization)
     if offset != 0.0:
-        magnitude.sub_(offset).clamp_(min=0.0)
-    return torch.copysign(magnitude, v2c).mul_(sign_prod)
+        a.sub_(offset).clamp_(min=0.0)
+    torch.copysign(a, v2c, out=out).mul_(sign_prod)
 
 
-def _parity_ok(gathered: torch.Tensor) -> torch.Tensor:
+def _parity_ok(gathered: torch.Tensor, ws: _Workspace) -> torch.Tensor:
     """``[m, d, F]`` internal LLRs of each check's variables -> ``[F]`` all checks satisfied.
 
     A variable decides 1 where its LLR has the sign bit set (as :func:`torch.signbit`).
     """
-    return ~(_signs(gathered) < 0).any(dim=0).squeeze(0)
+    return ~(_sign_product(gathered, ws) < 0).any(dim=0).squeeze(0)
 
 
 class BPDecoder(nn.Module):
@@ -280,10 +302,11 @@ class BPDecoder(nn.Module):
         return super()._apply(fn, *args, **kwargs)
 
     # -- decoding ---------------------------------------------------------------------------------
-    def _check_update(self, v2c: torch.Tensor) -> torch.Tensor:
+    def _check_update(self, v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, tag: str = "") -> None:
         if self.algorithm == "sum-product":
-            return _check_sum_product(v2c, self.message_limit)
-        return _check_min_sum(v2c, self.message_limit, self.normalization, self.offset)
+            _check_sum_product(v2c, out, ws, self.message_limit, tag)
+        else:
+            _check_min_sum(v2c, out, ws, self.message_limit, self.normalization, self.offset, tag)
 
     @torch.no_grad()
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -356,22 +379,29 @@ class BPDecoder(nn.Module):
         m, d = check_vars.shape
         edges = check_vars.reshape(-1)
         frames, device = channel.shape[1], channel.device
+        ws = _Workspace(channel.dtype, device)
         active = torch.arange(frames, device=device)
         written = torch.zeros(frames, dtype=torch.bool, device=device)
-        c2v = torch.zeros(m, d, frames, dtype=channel.dtype, device=device)
+        c2v = ws("c2v", m, d, frames).zero_()
         total = channel
         for it in range(self.max_iter + 1):
-            gathered = total.index_select(0, edges).view(m, d, -1)
+            f = channel.shape[1]
+            v2c = torch.index_select(total, 0, edges, out=ws("v2c", m * d, f)).view(m, d, f)
             if self.early_stop or it == self.max_iter:
-                ok = _parity_ok(gathered)
+                ok = _parity_ok(v2c, ws)
                 finished, keep = self._stop(it, active, written, total, ok, (bits, converged, iterations))
                 if finished:
                     return
                 if keep is not None:  # advanced indexing: index_select on the last dim is slow on CPU
                     active, written, channel = active[keep], written[keep], channel[:, keep]
-                    gathered, c2v = gathered[:, :, keep], c2v[:, :, keep]
-            c2v = self._check_update(gathered.sub_(c2v))
-            total = channel.index_add(0, edges, c2v.view(m * d, -1))
+                    f = keep.numel()
+                    v2c = ws("v2c", m, d, f).copy_(v2c[:, :, keep])
+                    c2v = ws("c2v", m, d, f).copy_(c2v[:, :, keep])
+            v2c.sub_(c2v)
+            c2v = ws("c2v", m, d, f)
+            self._check_update(v2c, c2v, ws)
+            total = ws("total", self.n + 1, f).copy_(channel)
+            total.index_add_(0, edges, c2v.view(m * d, f))
             total[self.n] = _PAD_LLR
 
     def _layered(self, channel, tables, bits, converged, iterations):
@@ -381,23 +411,30 @@ class BPDecoder(nn.Module):
         layers = [tables[f"layer_vars_{i}"] for i in range(self.num_layers)]
         flat = [lv.reshape(-1) for lv in layers]
         frames, device = channel.shape[1], channel.device
+        ws = _Workspace(channel.dtype, device)
         active = torch.arange(frames, device=device)
         written = torch.zeros(frames, dtype=torch.bool, device=device)
-        c2v = [torch.zeros(*lv.shape, frames, dtype=channel.dtype, device=device) for lv in layers]
-        total = channel.clone()
+        c2v = [ws(f"c2v{i}", *lv.shape, frames).zero_() for i, lv in enumerate(layers)]
+        total = ws("total", self.n + 1, frames).copy_(channel)
         for it in range(self.max_iter + 1):
+            f = total.shape[1]
             if self.early_stop or it == self.max_iter:
-                ok = _parity_ok(total.index_select(0, edges).view(m, d, -1))
+                gathered = torch.index_select(total, 0, edges, out=ws("v2c", m * d, f)).view(m, d, f)
+                ok = _parity_ok(gathered, ws)
                 finished, keep = self._stop(it, active, written, total, ok, (bits, converged, iterations))
                 if finished:
                     return
                 if keep is not None:
-                    active, written, total = active[keep], written[keep], total[:, keep]
-                    c2v = [msg[:, :, keep] for msg in c2v]
+                    active, written = active[keep], written[keep]
+                    f = keep.numel()
+                    total = ws("total", self.n + 1, f).copy_(total[:, keep])
+                    c2v = [ws(f"c2v{i}", *msg.shape[:2], f).copy_(msg[:, :, keep]) for i, msg in enumerate(c2v)]
             for i, (lv, idx) in enumerate(zip(layers, flat)):
-                v2c = total.index_select(0, idx).view(*lv.shape, -1).sub_(c2v[i])
-                c2v[i] = self._check_update(v2c)
-                total.index_copy_(0, idx, v2c.add_(c2v[i]).view(idx.numel(), -1))
+                ml, dl = lv.shape
+                v2c = torch.index_select(total, 0, idx, out=ws("v2c", ml * dl, f)).view(ml, dl, f)
+                v2c.sub_(c2v[i])
+                self._check_update(v2c, c2v[i], ws)
+                total.index_copy_(0, idx, v2c.add_(c2v[i]).view(ml * dl, f))
                 total[self.n] = _PAD_LLR
 
     # -- numpy adapter ----------------------------------------------------------------------------

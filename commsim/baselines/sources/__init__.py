@@ -11,7 +11,10 @@ Example::
 from __future__ import annotations
 
 from commsim.baselines.sources.base import SourceCode
+from commsim.baselines.sources.neural import NeuralCode
+from commsim.baselines.sources.pca import PCACode
 from commsim.baselines.sources.pillow import JPEG2000Code, JPEGCode, LadderCode, WebPCode
+from commsim.baselines.sources.vq import VQCode
 from commsim.registry import Registry
 
 SOURCE_CODES = Registry("source code")
@@ -20,6 +23,9 @@ SOURCE_CODES = Registry("source code")
 SOURCE_CODES.register("jpeg")(JPEGCode)
 SOURCE_CODES.register("webp")(WebPCode)
 SOURCE_CODES.register("jpeg2000")(JPEG2000Code)
+SOURCE_CODES.register("vq")(VQCode)
+SOURCE_CODES.register("pca")(PCACode)
+SOURCE_CODES.register("neural")(NeuralCode)
 
 
 def get_source_code(name: str, image_shape, **options) -> SourceCode:
@@ -27,4 +33,5 @@ def get_source_code(name: str, image_shape, **options) -> SourceCode:
     return SOURCE_CODES.get(name)(image_shape, **options)
 
 
-__all__ = ["JPEG2000Code", "JPEGCode", "LadderCode", "SOURCE_CODES", "SourceCode", "WebPCode", "get_source_code"]
+__all__ = ["JPEG2000Code", "JPEGCode", "LadderCode", "NeuralCode", "PCACode", "SOURCE_CODES", "SourceCode", "VQCode",
+           "WebPCode", "get_source_code"]

@@ -106,7 +106,7 @@ class IABFObjective(ABFObjective):
         levels = self.noise_levels(codec, x, logits, eps, generator)
         surrogate, logs = self.vimco_loss(codec, x, logits, levels, generator)
         info = self.information(noisy_probs(logits, eps))
-        logs["info"] = float(info)
+        logs["info"] = float(info.detach())
         return surrogate - self.lam * info + self.weight_decay * codec.encoder_penalty(), logs
 
 

@@ -1,0 +1,463 @@
+"""Decoding-speed benchmark: commsim's batched torch decoders vs scikit-commpy (and Sionna if present).
+
+Same codes, same received frames, same channels for every decoder:
+
+- LDPC: WiMAX (1440, 720) from commpy's design files and a short regular (3,6) code of n = 128,
+  over a BSC at a few crossover probabilities and BPSK/AWGN at a few Eb/N0; sum-product BP,
+  50 iterations, stopping when all checks hold. commsim: flooding (the same algorithm as commpy's
+  ``ldpc_bp_decode(..., "SPA")``) and layered; plain min-sum against commpy's "MSA" on the short
+  code only (commpy's MSA is a Python loop over checks: about a second per WiMAX frame).
+- Viterbi: K = 3 (7,5) and K = 7 (133,171), rate 1/2, terminated; hard decisions on the BSC,
+  soft (LLR) decisions on AWGN.
+
+Throughput is information bits decoded per second of wall-clock time (``time.perf_counter``); the
+ratio to commpy comes from the same run. commpy is slow (~10-200 kbit/s LDPC, ~1 kbit/s Viterbi
+K=7), so it decodes only the first few of the frames that commsim decodes; the output says how many.
+Frame error rates are given with 95 % Clopper-Pearson intervals, and "agree" is the fraction of the
+frames both decoded on which the decisions are identical.
+
+Sionna's ``LDPCBPDecoder`` gets a column when ``import sionna`` works (it is never a dependency).
+
+Usage::
+
+    python benchmarks/decoders.py --quick          # < 1 min
+    python benchmarks/decoders.py                  # a few minutes
+    python benchmarks/decoders.py --threads 1 --device cuda
+
+Writes ``benchmarks/results/decoders.md`` and ``benchmarks/results/decoders.csv`` (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.stats import beta
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from commpy.channelcoding import Trellis, conv_encode, viterbi_decode  # noqa: E402
+from commpy.channelcoding.ldpc import ldpc_bp_decode  # noqa: E402
+
+from commsim.baselines.codes.ldpc import LDPCCode, load_design, regular_ldpc  # noqa: E402
+from commsim.baselines.decoders import BPDecoder, ViterbiDecoder  # noqa: E402
+from commsim.channels import AWGN, BSC  # noqa: E402
+
+MODES = {
+    "quick": dict(
+        ldpc_frames=256, commpy_frames={"wimax": 6, "short": 40}, commpy_msa_frames=8,
+        bsc=[0.06], ebn0=[1.5], vit_info_bits=200, vit_frames=256,
+        commpy_vit_frames={"K3": 8, "K7": 2}, vit_bsc=[0.04], vit_ebn0=[3.0],
+    ),
+    "full": dict(
+        ldpc_frames=2048, commpy_frames={"wimax": 60, "short": 400}, commpy_msa_frames=60,
+        bsc=[0.04, 0.06, 0.08], ebn0=[1.0, 1.5, 2.0], vit_info_bits=1000, vit_frames=2048,
+        commpy_vit_frames={"K3": 20, "K7": 4}, vit_bsc=[0.02, 0.04, 0.06], vit_ebn0=[2.0, 3.0, 4.0],
+    ),
+}
+MAX_ITER = 50
+
+
+@dataclass
+class Row:
+    """One decoder on one (code, channel point): the numbers behind a table line."""
+
+    family: str
+    code: str
+    n: int
+    k: int
+    channel: str
+    param: float
+    decoder: str
+    device: str
+    frames: int
+    frame_errors: int
+    fer: float
+    fer_lo: float
+    fer_hi: float
+    bit_errors: int
+    seconds: float
+    info_bits_per_s: float
+    speedup_vs_commpy: float = float("nan")
+    mean_iterations: float = float("nan")
+    agree_with_commpy: float = float("nan")
+    agree_frames: int = 0
+    note: str = ""
+    extra: dict = field(default_factory=dict, repr=False)
+
+
+def clopper_pearson(errors: int, trials: int, conf: float = 0.95) -> tuple[float, float]:
+    if trials == 0:
+        return float("nan"), float("nan")
+    a = (1 - conf) / 2
+    lo = 0.0 if errors == 0 else float(beta.ppf(a, errors, trials - errors + 1))
+    hi = 1.0 if errors == trials else float(beta.ppf(1 - a, errors + 1, trials - errors))
+    return lo, hi
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str = "cpu"):
+    sync(device)
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def channel_llr(bits: np.ndarray, channel: str, param: float, rate: float, seed: int) -> np.ndarray:
+    """LLRs ``[F, n]`` (float32, our convention) of ``bits`` through commsim's BSC or AWGN block."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(bits.astype(np.float32))
+    if channel == "bsc":
+        llr = BSC()(x, generator=gen, eps=param)
+    else:
+        llr = AWGN()(x, generator=gen, ebno_db=param, rate=rate)
+    return llr.numpy()
+
+
+# -- LDPC ---------------------------------------------------------------------------------------
+
+def commpy_ldpc(H, llr: np.ndarray, algorithm: str) -> np.ndarray:
+    """commpy's ``ldpc_bp_decode`` on our LLRs: it wants ``log P0/P1`` (negated here). Its design-file
+    reader fails on numpy >= 2.4, so the parameter dict is built from ``H`` (all the decoder reads)."""
+    params = {"n_vnodes": H.shape[1], "parity_check_matrix": sp.csc_matrix(H).astype(np.int8)}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        words, _ = ldpc_bp_decode((0.0 - llr.astype(np.float64)).ravel(), params, algorithm, MAX_ITER)
+    return np.asarray(words).reshape(H.shape[1], -1).T.astype(np.uint8)
+
+
+def sionna_decoder(H, device: str):
+    """Sionna's LDPCBPDecoder (flooding, boxplus-phi, 50 iterations, no early stop) or ``None``."""
+    try:
+        import sionna  # noqa: F401
+    except Exception:
+        return None, "not installed"
+    try:
+        try:
+            from sionna.phy.fec.ldpc import LDPCBPDecoder
+        except ImportError:
+            from sionna.fec.ldpc import LDPCBPDecoder
+        dense = np.asarray(sp.csr_matrix(H).toarray(), dtype=np.float32)
+        try:
+            dec = LDPCBPDecoder(dense, num_iter=MAX_ITER, hard_out=True, device=device)
+        except TypeError:
+            dec = LDPCBPDecoder(dense, num_iter=MAX_ITER, hard_out=True)
+    except Exception as exc:  # noqa: BLE001 - optional column, report and go on
+        return None, f"error: {exc}"
+
+    def run(llr: np.ndarray, sign: float) -> np.ndarray:
+        x = sign * llr
+        try:
+            out = dec(torch.from_numpy(x).to(device))
+        except Exception:  # noqa: BLE001 - Sionna < 2 is TensorFlow
+            out = dec(x)
+        out = out.cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+        return (out > 0.5).astype(np.uint8)
+
+    return run, f"sionna {metadata.version('sionna')}"
+
+
+def ldpc_benchmark(cfg: dict, device: str, seed: int, log) -> list[Row]:
+    codes = [
+        ("wimax", "WiMAX (1440,720)", load_design("wimax/1440.720")),
+        ("short", "regular (3,6) n=128", regular_ldpc(128, 64, dv=3, seed=0)),
+    ]
+    rows: list[Row] = []
+    for key, name, H in codes:
+        code = LDPCCode(H)
+        n, k = H.shape[1], code.k
+        ours = {
+            "commsim SPA flooding": BPDecoder(H, "sum-product", max_iter=MAX_ITER),
+            "commsim SPA layered": BPDecoder(H, "sum-product", max_iter=MAX_ITER, schedule="layered"),
+            "commsim min-sum flooding": BPDecoder(H, "min-sum", max_iter=MAX_ITER),
+            "commsim NMS 0.75 layered": BPDecoder(H, "min-sum", normalization=0.75, max_iter=MAX_ITER, schedule="layered"),
+        }
+        if key != "short":
+            del ours["commsim min-sum flooding"]
+        sionna_run, sionna_note = sionna_decoder(H, device)
+        rng = np.random.default_rng([seed, n])
+        info = rng.integers(0, 2, (cfg["ldpc_frames"], k), dtype=np.uint8)
+        words = code.encode_base(info)
+        points = [("bsc", p) for p in cfg["bsc"]] + [("awgn", p) for p in cfg["ebn0"]]
+        for index, (channel, param) in enumerate(points):
+            llr = channel_llr(words, channel, param, k / n, seed + 1000 * index + n)
+            label = f"BSC eps={param}" if channel == "bsc" else f"AWGN Eb/N0={param} dB"
+            log(f"LDPC {name}, {label}")
+
+            def row(decoder, bits, seconds, frames, iterations=None, note=""):
+                wrong = bits[:, code.info_cols] != info[:frames]
+                errors = int(wrong.any(axis=1).sum())
+                lo, hi = clopper_pearson(errors, frames)
+                return Row("ldpc", name, n, k, channel, param, decoder, device if decoder.startswith("commsim") else "cpu",
+                           frames, errors, errors / frames, lo, hi, int(wrong.sum()), seconds, frames * k / seconds,
+                           mean_iterations=float("nan") if iterations is None else float(iterations.float().mean()),
+                           note=note, extra={"bits": bits})
+
+            reference = {}
+            for algorithm, frames in (("SPA", cfg["commpy_frames"][key]), ("MSA", cfg["commpy_msa_frames"])):
+                if algorithm == "MSA" and key != "short":
+                    continue
+                bits, seconds = timed(lambda: commpy_ldpc(H, llr[:frames], algorithm))
+                r = row(f"commpy {algorithm}", bits, seconds, frames, note=f"commpy decodes only the first {frames} frames")
+                reference[algorithm] = r
+                rows.append(r)
+                log(f"  {r.decoder:26s} {r.info_bits_per_s / 1e3:10.1f} kbit/s  FER {r.fer:.3f} ({frames} frames)")
+            for decoder_name, dec in ours.items():
+                dec = dec.to(device)
+                x = torch.from_numpy(llr)
+                dec(x[:16].to(device))  # warm-up: graph copies, allocator
+
+                def run():
+                    bits, _, iterations = dec(x.to(device))
+                    return bits.cpu().numpy(), iterations.cpu()
+
+                (bits, iterations), seconds = timed(run, device)
+                r = row(decoder_name, bits, seconds, len(llr), iterations)
+                ref = reference["MSA" if "min-sum flooding" in decoder_name else "SPA"]
+                r.speedup_vs_commpy = r.info_bits_per_s / ref.info_bits_per_s
+                common = ref.frames
+                r.agree_with_commpy = float((bits[:common] == ref.extra["bits"]).all(axis=1).mean())
+                r.agree_frames = common
+                r.note = f"vs {ref.decoder}"
+                rows.append(r)
+                log(f"  {r.decoder:26s} {r.info_bits_per_s / 1e3:10.1f} kbit/s  FER {r.fer:.3f}  "
+                    f"x{r.speedup_vs_commpy:.0f} vs {ref.decoder}, agree {r.agree_with_commpy:.2f}")
+            if sionna_run is not None:
+                try:
+                    probe = sionna_run(((2.0 * words[:4] - 1.0) * 10).astype(np.float32), 1.0)
+                    sign = 1.0 if (probe == words[:4]).all() else -1.0  # detect its LLR convention
+                    sionna_run(llr[:16], sign)
+                    bits, seconds = timed(lambda: sionna_run(llr, sign), device)
+                    r = row("sionna SPA flooding", bits, seconds, len(llr), note=f"{sionna_note}, {MAX_ITER} iterations, no early stop")
+                    r.speedup_vs_commpy = r.info_bits_per_s / reference["SPA"].info_bits_per_s
+                    rows.append(r)
+                    log(f"  {r.decoder:26s} {r.info_bits_per_s / 1e3:10.1f} kbit/s  FER {r.fer:.3f}")
+                except Exception as exc:  # noqa: BLE001
+                    log(f"  sionna failed: {exc}")
+                    sionna_run = None
+            elif index == 0:
+                log(f"  (Sionna column skipped: {sionna_note})")
+    return rows
+
+
+# -- Viterbi ------------------------------------------------------------------------------------
+
+def viterbi_benchmark(cfg: dict, device: str, seed: int, log) -> list[Row]:
+    codes = [("K3", "conv K=3 (7,5)", (np.array([2]), np.array([[0o7, 0o5]]))),
+             ("K7", "conv K=7 (133,171)", (np.array([6]), np.array([[0o133, 0o171]])))]
+    rows: list[Row] = []
+    k = cfg["vit_info_bits"]
+    for key, name, spec in codes:
+        trellis = Trellis(*spec)
+        rng = np.random.default_rng([seed, trellis.total_memory])
+        info = rng.integers(0, 2, (cfg["vit_frames"], k), dtype=np.uint8)
+        coded = np.stack([conv_encode(m, trellis) for m in info]).astype(np.uint8)
+        n = coded.shape[1]
+        points = [("bsc", p) for p in cfg["vit_bsc"]] + [("awgn", p) for p in cfg["vit_ebn0"]]
+        for index, (channel, param) in enumerate(points):
+            llr = channel_llr(coded, channel, param, k / n, seed + 2000 + 1000 * index + trellis.total_memory)
+            hard = channel == "bsc"
+            label = f"BSC eps={param} (hard)" if hard else f"AWGN Eb/N0={param} dB (soft)"
+            log(f"Viterbi {name}, {label}")
+            frames_c = cfg["commpy_vit_frames"][key]
+
+            def row(decoder, bits, seconds, frames, note=""):
+                wrong = bits != info[:frames]
+                errors = int(wrong.any(axis=1).sum())
+                lo, hi = clopper_pearson(errors, frames)
+                return Row("viterbi", name, n, k, channel, param, decoder, device if decoder.startswith("commsim") else "cpu",
+                           frames, errors, errors / frames, lo, hi, int(wrong.sum()), seconds, frames * k / seconds,
+                           note=note, extra={"bits": bits})
+
+            if hard:
+                received = (llr[:frames_c] > 0).astype(int)
+                run_commpy = lambda: np.stack([viterbi_decode(r.copy(), trellis, decoding_type="hard")[:k] for r in received])
+            else:
+                run_commpy = lambda: np.stack([viterbi_decode(l.astype(np.float64), trellis, decoding_type="soft")[:k]
+                                               for l in llr[:frames_c]])
+            bits, seconds = timed(run_commpy)
+            ref = row(f"commpy {'hard' if hard else 'soft'}", bits.astype(np.uint8), seconds, frames_c,
+                      note=f"commpy decodes only the first {frames_c} frames; traceback depth 5*memory")
+            rows.append(ref)
+            log(f"  {ref.decoder:26s} {ref.info_bits_per_s / 1e3:10.2f} kbit/s  FER {ref.fer:.3f} ({frames_c} frames)")
+            dec = ViterbiDecoder(trellis, hard_input=hard).to(device)
+            x = torch.from_numpy(llr)
+            dec(x[:16].to(device))
+            bits, seconds = timed(lambda: dec(x.to(device)).cpu().numpy(), device)
+            r = row(f"commsim Viterbi {'hard' if hard else 'soft'}", bits, seconds, len(llr), note=f"vs {ref.decoder}")
+            r.speedup_vs_commpy = r.info_bits_per_s / ref.info_bits_per_s
+            r.agree_with_commpy = float((bits[:frames_c] == ref.extra["bits"]).all(axis=1).mean())
+            r.agree_frames = frames_c
+            rows.append(r)
+            log(f"  {r.decoder:26s} {r.info_bits_per_s / 1e3:10.1f} kbit/s  FER {r.fer:.3f}  "
+                f"x{r.speedup_vs_commpy:.0f} vs commpy, agree {r.agree_with_commpy:.2f}")
+    return rows
+
+
+# -- report -------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    for dist in ("scipy", "scikit-commpy", "sionna"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def fmt_rate(bits_per_s: float) -> str:
+    return f"{bits_per_s / 1e6:.2f} Mbit/s" if bits_per_s >= 1e6 else f"{bits_per_s / 1e3:.1f} kbit/s"
+
+
+def fmt_fer(r: Row) -> str:
+    return f"{r.fer:.3g} [{r.fer_lo:.3g}, {r.fer_hi:.3g}]"
+
+
+def point_label(r: Row) -> str:
+    return f"BSC {r.param:g}" if r.channel == "bsc" else f"AWGN {r.param:g} dB"
+
+
+def write_markdown(path: str, rows: list[Row], env: dict, mode: str) -> None:
+    lines = [
+        "# Decoding speed: commsim's torch decoders vs scikit-commpy",
+        "",
+        f"Generated by `{env['command']}` ({mode} mode) on {env['date']}, seed {env['seed']}.",
+        "",
+        "| environment | |",
+        "|---|---|",
+        f"| CPU | {env['cpu']} ({env['cores']} logical cores) |",
+        f"| torch threads | {env['threads']} (commpy is single-threaded numpy/scipy) |",
+        f"| device (commsim) | {env['device']} |",
+        f"| load average before / after | {env['load_before']} / {env['load_after']} |",
+        f"| versions | {', '.join(f'{k} {v}' for k, v in env['versions'].items())} |",
+        "",
+        "Throughput = information bits decoded per second of wall-clock time; \"x commpy\" is the ratio",
+        "to commpy's throughput on the same channel point in the same run. **commpy is timed on fewer",
+        "frames** (the first ones of the same set; the frames column says how many) because it is",
+        "slow. FER = frame error rate on the information bits with a 95 % Clopper-Pearson interval;",
+        "\"agree\" = fraction of the frames decoded by both on which the decisions are bit-identical.",
+        "A busy machine (load average above the core count) slows both sides, not necessarily equally.",
+        "",
+    ]
+    for family, title in (("ldpc", "LDPC belief propagation (max 50 iterations, stop when all checks hold)"),
+                          ("viterbi", "Viterbi decoding (terminated, rate 1/2)")):
+        fam = [r for r in rows if r.family == family]
+        if not fam:
+            continue
+        lines += [f"## {title}", "",
+                  "| code | channel | decoder | frames | FER [95% CI] | throughput | x commpy | mean iter. | agree |",
+                  "|---|---|---|---:|---|---:|---:|---:|---:|"]
+        for r in fam:
+            speed = "" if np.isnan(r.speedup_vs_commpy) else f"{r.speedup_vs_commpy:.0f}x"
+            iters = "" if np.isnan(r.mean_iterations) else f"{r.mean_iterations:.1f}"
+            agree = "" if np.isnan(r.agree_with_commpy) else f"{r.agree_with_commpy:.2f} ({r.agree_frames})"
+            lines.append(f"| {r.code} | {point_label(r)} | {r.decoder} | {r.frames} | {fmt_fer(r)} | "
+                         f"{fmt_rate(r.info_bits_per_s)} | {speed} | {iters} | {agree} |")
+        lines.append("")
+    lines += ["## Against the targets", ""]
+    for decoder in ("commsim SPA flooding", "commsim SPA layered"):
+        sel = [r for r in rows if r.decoder == decoder]
+        if sel:
+            ratios = np.array([r.speedup_vs_commpy for r in sel])
+            lines.append(f"- LDPC target >= 50x commpy SPA at equal FER: {decoder} is "
+                         f"{ratios.min():.0f}x-{ratios.max():.0f}x (median {np.median(ratios):.0f}x) over "
+                         f"{len(sel)} points; {sum(r >= 50 for r in ratios)} of {len(sel)} meet it.")
+    sel = [r for r in rows if r.decoder.startswith("commsim Viterbi") and "K=7" in r.code]
+    if sel:
+        ratios = np.array([r.speedup_vs_commpy for r in sel])
+        lines.append(f"- Viterbi K=7 target >= 100x commpy: {ratios.min():.0f}x-{ratios.max():.0f}x over {len(sel)} "
+                     f"points; {sum(r >= 100 for r in ratios)} of {len(sel)} meet it.")
+    lines += [
+        "",
+        "Equal FER: commsim's flooding SPA is the same algorithm as commpy's (same schedule, stopping rule",
+        "and iteration limit; float32 instead of float64), so FER and decisions match up to the",
+        "intervals above; the layered schedule reaches the same or lower FER in about half the",
+        "iterations. Min-sum rows are a different (cheaper, weaker) algorithm; the plain min-sum row",
+        "on the short code is compared with commpy's MSA. commpy's Viterbi uses a sliding traceback of",
+        "5 x memory steps without forcing the final state, commsim's a full traceback from state 0",
+        "(maximum likelihood for the terminated code), so commsim's FER can be lower.",
+        "",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def write_csv(path: str, rows: list[Row], env: dict) -> None:
+    names = [k for k in asdict(rows[0]) if k != "extra"] + ["threads", "seed", "mode"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=names)
+        w.writeheader()
+        for r in rows:
+            d = {k: v for k, v in asdict(r).items() if k != "extra"}
+            w.writerow({**d, "threads": env["threads"], "seed": env["seed"], "mode": env["mode"]})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few frames and points (< 1 min)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="device of commsim's decoders (cpu, cuda)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["ldpc", "viterbi"], default=None, help="run one family")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                        help="folder for decoders.md and decoders.csv")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    mode = "quick" if args.quick else "full"
+    cfg = MODES[mode]
+    env = {
+        "command": "python benchmarks/decoders.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "seed": args.seed, "mode": mode, "device": args.device, "threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "versions": versions(),
+        "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+    if args.device.startswith("cuda"):
+        env["device"] += f" ({torch.cuda.get_device_name()})"
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    start = time.perf_counter()
+    rows: list[Row] = []
+    if args.only in (None, "ldpc"):
+        rows += ldpc_benchmark(cfg, args.device, args.seed, log)
+    if args.only in (None, "viterbi"):
+        rows += viterbi_benchmark(cfg, args.device, args.seed, log)
+    env["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    os.makedirs(args.out, exist_ok=True)
+    write_csv(os.path.join(args.out, "decoders.csv"), rows, env)
+    write_markdown(os.path.join(args.out, "decoders.md"), rows, env, mode)
+    log(f"wrote {args.out}/decoders.md and decoders.csv in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,8 +19,9 @@ several rates; those above the channel's capacity (when :func:`~commsim.baseline
 knows the channel) are dropped, and for each remaining code the whole scheme is simulated on the
 first ``val_images`` (400) validation images: source-encode at the code's ``k``, channel-encode, one
 pass through the commsim channel block with the given parameters, channel-decode, source-decode,
-with a failed frame shown as the training-mean image. The code with the least mean
-``l2_per_image`` wins; this is the expected distortion ``(1 - p_fail) D_source(k) + p_fail D_mean``
+with a failed frame shown as the training-mean image. Codes that lose at least half of 64
+random frames in a first screening pass (:data:`SCREEN_LIMIT`) are dropped before that. The code with
+the least mean ``l2_per_image`` wins; this is the expected distortion ``(1 - p_fail) D_source(k) + p_fail D_mean``
 estimated by simulation, undetected errors included. The conv and rep families are tried with
 ``crc_bits`` 0, 8 and 16 (a CRC turns undetected errors into detected failures at a cost in ``k``).
 The table of candidates is kept in ``codec.selection``.
@@ -60,6 +61,9 @@ from commsim.registry import register_codec
 
 FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
 """Frame error rates among which ``ideal-fbl`` schemes choose."""
+SCREEN_LIMIT = 0.5
+"""Codes losing at least this fraction of random frames in the screening pass are not simulated further
+(their expected distortion is above half the zero-information one)."""
 CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16)}
 """CRC lengths tried per family (the others detect failures by themselves or are ideal)."""
 
@@ -163,13 +167,15 @@ class SeparatedCodec(Codec):
     # construction --------------------------------------------------------------------------------
     @classmethod
     def build(cls, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
-              val_images: int = 400, source_options: dict | None = None, family_options: dict | None = None,
+              val_images: int = 400, screen_frames: int = 64, source_options: dict | None = None, family_options: dict | None = None,
               code: str | None = None) -> "SeparatedCodec":
         """The scheme for ``bits`` channel bits on ``channel`` with ``params`` (e.g. ``{"eps": 0.1}``).
 
         Fits the source code on the training split, then picks the channel code as the module doc
         says. ``code`` forces a candidate by name (skipping the choice); ``source_options`` go to the
         source code (e.g. ``{"epochs": 5}`` for ``neural``), ``family_options`` to the family.
+        ``screen_frames`` random frames per code first screen out codes whose frame error rate
+        (detected or not) is at least :data:`SCREEN_LIMIT` (0 = no screening).
         Raises :class:`SchemeError` when no validation image fits any candidate's ``k``.
         """
         params = dict(params or {})
@@ -191,23 +197,33 @@ class SeparatedCodec(Codec):
         if cap is not None and code is None:
             usable = [(c, p) for c, p in candidates if getattr(c, "ideal", False) or c.k / c.n <= cap]
             candidates = usable or sorted(candidates, key=lambda cp: cp[0].k / cp[0].n)[:1]
+        candidates = [(c, p) for c, p in candidates if c.k >= 1]
         rows = []
         channel_block = get_channel(channel)
+        if len(candidates) > 1 and screen_frames:
+            rates = [cls._frame_error_rate(c, bits, channel_block, params, screen_frames, seed + 104729 * (i + 1))
+                     for i, (c, _) in enumerate(candidates)]
+            keep = [r < SCREEN_LIMIT for r in rates] if min(rates) < SCREEN_LIMIT else [r == min(rates) for r in rates]
+            for (c, p), rate, kept in zip(candidates, rates, keep):
+                if not kept:
+                    rows.append({"code": c.name, "k": int(c.k), "n": int(c.n), "rate": c.k / c.n, "p_error": p,
+                                 "screen_failure": rate, "frames": screen_frames, "screened_out": True})
+            candidates = [cp for cp, kept in zip(candidates, keep) if kept]
         for i, (candidate, p_error) in enumerate(candidates):
-            if candidate.k < 1:
-                continue
             rows.append(cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params, seed + 7919 * (i + 1)))
         if not rows:
             raise SchemeError(f"{cls.source_name}+{cls.family_name}: no {cls.family_name} code carries any information "
                               f"in {bits} channel bits")
-        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in rows):
+        simulated = [r for r in rows if not r.get("screened_out")]
+        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
             needed = np.array([source_code.needed_bits(img) for img in val])
-            best_k = max(r["k"] for r in rows)
+            best_k = max(r["k"] for r in simulated)
+            which = f"{cls.family_name} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and code is None else "")
             raise SchemeError(
-                f"{cls.source_name} cannot fit any image: the {cls.family_name} codes for {bits} channel bits carry at most "
+                f"{cls.source_name} cannot fit any image in {bits} channel bits: the {which} carry at most "
                 f"k = {best_k} information bits, but {cls.source_name} needs {int(needed.min())}..{int(needed.max())} bits "
-                f"per image (median {int(np.median(needed))}) at its lowest quality on {len(val)} validation images")
-        best = min(rows, key=lambda r: (r["expected_l2"], -r["k"]))
+                f"per image (median {int(np.median(needed))}) even at its lowest quality ({len(val)} validation images)")
+        best = min(simulated, key=lambda r: (r["expected_l2"], -r["k"]))
         chosen = next(c for c, p in candidates if c.name == best["code"] and p == best["p_error"])
         for r in rows:
             r["chosen"] = r is best
@@ -237,6 +253,19 @@ class SeparatedCodec(Codec):
                     seen.add(c.name)
                     out.append((c, 0.0))
         return out
+
+    @staticmethod
+    def _frame_error_rate(code, bits: int, channel_block, params: dict, frames: int, seed: int) -> float:
+        """Frame error rate (failed or wrong) of ``code`` on random information bits; 0 for ideal codes."""
+        if getattr(code, "ideal", False):
+            return 0.0
+        rng = np.random.default_rng(seed)
+        info = rng.integers(0, 2, (frames, code.k), dtype=np.uint8)
+        word = np.zeros((frames, bits), np.float32)
+        word[:, : code.n] = code.encode(info)
+        llr = channel_block(torch.from_numpy(word), make_generator(seed), **params)
+        info_hat, ok = code.decode(llr[:, : code.n].numpy().astype(np.float64))
+        return float((~np.asarray(ok, bool) | (info_hat != info).any(1)).mean())
 
     @staticmethod
     def _simulate(source_code: SourceCode, code, p_error: float, val: np.ndarray, d_mean: np.ndarray, bits: int,

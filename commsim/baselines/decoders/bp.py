@@ -325,117 +325,9 @@ class BPDecoder(nn.Module):
         if frames == 0:
             return bits, converged, iterations
 
-        chunk = self.chunk_size or (_CPU_CHUNK if device.type == "cpu" else frames)
-        for start in range(0, frames, chunk):
-            part = slice(start, min(start + chunk, frames))
-            self._decode_chunk(llr[part], tables, bits[part], converged[part], iterations[part])
+        width = min(frames, self.chunk_size or (_CPU_CHUNK if device.type == "cpu" else frames))
+        _Run(self, llr, tables, width, bits, converged, iterations).decode()
         return bits, converged, iterations
-
-    def _decode_chunk(self, llr, tables, bits, converged, iterations):
-        """Decode ``llr [F, n]`` into the ``bits``, ``converged``, ``iterations`` views."""
-        dtype = torch.float64 if llr.dtype == torch.float64 else torch.float32
-        limit = self.message_limit
-        # Internal LLRs L = log P(0)/P(1), frames last, plus the dummy variable n (certainly 0).
-        channel = torch.empty(self.n + 1, llr.shape[0], dtype=dtype, device=llr.device)
-        channel[: self.n] = torch.rsub(llr.to(dtype).t(), 0.0).clamp_(-limit, limit)  # +0.0 for erasures
-        channel[self.n] = _PAD_LLR
-        if self.schedule == "flooding":
-            self._flooding(channel, tables, bits, converged, iterations)
-        else:
-            self._layered(channel, tables, bits, converged, iterations)
-
-    def _finish(self, active, total, done, it, bits, converged, iterations, ok):
-        """Write out the frames of the active set selected by ``done``."""
-        ids = active[done]
-        bits[ids] = torch.signbit(total[: self.n, done]).t().to(torch.uint8)
-        converged[ids] = ok[done]
-        iterations[ids] = it
-
-    def _stop(self, it, active, written, total, ok, out) -> tuple[bool, torch.Tensor | None]:
-        """Early-stopping bookkeeping at the start of iteration ``it``.
-
-        Writes out the frames whose checks ``ok`` hold (or all the rest at ``max_iter``); returns
-        ``(finished, keep)``: ``keep`` are the columns to compact the active set to, or ``None``.
-        Finished frames stay in the tensors (their further updates are never written out) until they
-        are an eighth of the columns: compaction copies all messages, so it is not done every time.
-        """
-        if it == self.max_iter:
-            self._finish(active, total, ~written, it, *out, ok)
-            return True, None
-        new = ok & ~written
-        if not bool(new.any()):
-            return False, None
-        self._finish(active, total, new, it, *out, ok)
-        written |= new
-        count = int(written.sum())
-        if count == written.numel():
-            return True, None
-        if count * 8 >= written.numel():
-            return False, (~written).nonzero().squeeze(1)
-        return False, None
-
-    def _flooding(self, channel, tables, bits, converged, iterations):
-        check_vars = tables["check_vars"]
-        m, d = check_vars.shape
-        edges = check_vars.reshape(-1)
-        frames, device = channel.shape[1], channel.device
-        ws = _Workspace(channel.dtype, device)
-        active = torch.arange(frames, device=device)
-        written = torch.zeros(frames, dtype=torch.bool, device=device)
-        c2v = ws("c2v", m, d, frames).zero_()
-        total = channel
-        for it in range(self.max_iter + 1):
-            f = channel.shape[1]
-            v2c = torch.index_select(total, 0, edges, out=ws("v2c", m * d, f)).view(m, d, f)
-            if self.early_stop or it == self.max_iter:
-                ok = _parity_ok(v2c, ws)
-                finished, keep = self._stop(it, active, written, total, ok, (bits, converged, iterations))
-                if finished:
-                    return
-                if keep is not None:  # advanced indexing: index_select on the last dim is slow on CPU
-                    active, written, channel = active[keep], written[keep], channel[:, keep]
-                    f = keep.numel()
-                    v2c = ws("v2c", m, d, f).copy_(v2c[:, :, keep])
-                    c2v = ws("c2v", m, d, f).copy_(c2v[:, :, keep])
-            v2c.sub_(c2v)
-            c2v = ws("c2v", m, d, f)
-            self._check_update(v2c, c2v, ws)
-            total = ws("total", self.n + 1, f).copy_(channel)
-            total.index_add_(0, edges, c2v.view(m * d, f))
-            total[self.n] = _PAD_LLR
-
-    def _layered(self, channel, tables, bits, converged, iterations):
-        check_vars = tables["check_vars"]
-        m, d = check_vars.shape
-        edges = check_vars.reshape(-1)
-        layers = [tables[f"layer_vars_{i}"] for i in range(self.num_layers)]
-        flat = [lv.reshape(-1) for lv in layers]
-        frames, device = channel.shape[1], channel.device
-        ws = _Workspace(channel.dtype, device)
-        active = torch.arange(frames, device=device)
-        written = torch.zeros(frames, dtype=torch.bool, device=device)
-        c2v = [ws(f"c2v{i}", *lv.shape, frames).zero_() for i, lv in enumerate(layers)]
-        total = ws("total", self.n + 1, frames).copy_(channel)
-        for it in range(self.max_iter + 1):
-            f = total.shape[1]
-            if self.early_stop or it == self.max_iter:
-                gathered = torch.index_select(total, 0, edges, out=ws("v2c", m * d, f)).view(m, d, f)
-                ok = _parity_ok(gathered, ws)
-                finished, keep = self._stop(it, active, written, total, ok, (bits, converged, iterations))
-                if finished:
-                    return
-                if keep is not None:
-                    active, written = active[keep], written[keep]
-                    f = keep.numel()
-                    total = ws("total", self.n + 1, f).copy_(total[:, keep])
-                    c2v = [ws(f"c2v{i}", *msg.shape[:2], f).copy_(msg[:, :, keep]) for i, msg in enumerate(c2v)]
-            for i, (lv, idx) in enumerate(zip(layers, flat)):
-                ml, dl = lv.shape
-                v2c = torch.index_select(total, 0, idx, out=ws("v2c", ml * dl, f)).view(ml, dl, f)
-                v2c.sub_(c2v[i])
-                self._check_update(v2c, c2v[i], ws)
-                total.index_copy_(0, idx, v2c.add_(c2v[i]).view(ml * dl, f))
-                total[self.n] = _PAD_LLR
 
     # -- numpy adapter ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -463,3 +355,158 @@ class BPDecoder(nn.Module):
         if single:
             return bits[0], ok[0]
         return bits, ok
+
+
+class _Run:
+    """One call of :class:`BPDecoder`: a pool of ``width`` frame slots, refilled from the input.
+
+    Slot ``s`` holds frame ``frame[s]`` (``-1``: empty) after ``iters[s]`` iterations; all tensors
+    keep slots in their last dimension. At the start of every pass the hard decisions of all slots
+    are checked; a frame whose checks all hold (or that reached ``max_iter``) is written out and its
+    slot is given the next input frame, whose channel decisions are checked at once (iteration 0,
+    as commpy does). So the pool stays full while input lasts: no pass runs on a handful of
+    stragglers while the rest of the batch waits. Once the input is used up, finished slots are
+    dropped when they are an eighth of the pool (compaction copies all messages).
+
+    Every frame's arithmetic is independent of the others, so the results do not depend on the
+    pool width or on which frames share a pass.
+    """
+
+    def __init__(self, dec: BPDecoder, llr, tables, width, bits, converged, iterations):
+        self.dec, self.llr, self.bits, self.converged, self.iterations = dec, llr, bits, converged, iterations
+        self.n, self.max_iter, self.early_stop = dec.n, dec.max_iter, dec.early_stop
+        self.device = llr.device
+        self.dtype = torch.float64 if llr.dtype == torch.float64 else torch.float32
+        self.ws = _Workspace(self.dtype, self.device)
+        check_vars = tables["check_vars"]
+        self.m, self.d = check_vars.shape
+        self.edges = check_vars.reshape(-1)
+        self.layered = dec.schedule == "layered"
+        self.layers = [tables[f"layer_vars_{i}"] for i in range(dec.num_layers)]
+        self.next_frame = 0
+        self.frame = torch.full((width,), -1, dtype=torch.long, device=self.device)
+        self.iters = torch.zeros(width, dtype=torch.int32, device=self.device)
+        ws, n = self.ws, self.n
+        self.state = {"total": ws("total", n + 1, width)}
+        if self.layered:
+            for i, lv in enumerate(self.layers):
+                self.state[f"c2v{i}"] = ws(f"c2v{i}", *lv.shape, width)
+        else:
+            self.state["channel"] = ws("channel", n + 1, width)
+            self.state["c2v"] = ws("c2v", self.m, self.d, width)
+
+    # -- slots ------------------------------------------------------------------------------------
+    def load(self, slots: torch.Tensor) -> torch.Tensor:
+        """Put the next input frames into ``slots`` (as many as are left); return the slots used."""
+        count = min(slots.numel(), self.llr.shape[0] - self.next_frame)
+        slots = slots[:count]
+        if count == 0:
+            return slots
+        start, self.next_frame = self.next_frame, self.next_frame + count
+        limit = self.dec.message_limit
+        channel = torch.empty(self.n + 1, count, dtype=self.dtype, device=self.device)
+        # internal LLRs L = log P(0)/P(1); rsub keeps erasures at +0.0; the dummy variable n is "0"
+        channel[: self.n] = torch.rsub(self.llr[start:start + count].to(self.dtype).t(), 0.0).clamp_(-limit, limit)
+        channel[self.n] = _PAD_LLR
+        for key, tensor in self.state.items():  # index_fill_/index_copy_: the fastest column writes
+            if key.startswith("c2v"):
+                tensor.index_fill_(tensor.dim() - 1, slots, 0.0)
+            else:  # total, channel
+                tensor.index_copy_(1, slots, channel)
+        self.frame[slots] = torch.arange(start, start + count, device=self.device)
+        self.iters[slots] = 0
+        return slots
+
+    def write(self, slots: torch.Tensor, ok: torch.Tensor) -> None:
+        """Write out the frames in ``slots`` (their checks hold where ``ok``) and empty the slots."""
+        ids = self.frame[slots]
+        self.bits[ids] = torch.signbit(self.state["total"].index_select(1, slots)[: self.n]).t().to(torch.uint8)
+        self.converged[ids] = ok
+        self.iterations[ids] = self.iters[slots]
+        self.frame[slots] = -1
+
+    def gather(self, total: torch.Tensor, name: str = "v2c") -> torch.Tensor:
+        f = total.shape[1]
+        return torch.index_select(total, 0, self.edges, out=self.ws(name, self.m * self.d, f)).view(self.m, self.d, f)
+
+    def finished(self, ok: torch.Tensor, at_limit: torch.Tensor) -> torch.Tensor:
+        return (ok | at_limit) if self.early_stop else at_limit
+
+    def check_and_refill(self, gathered: torch.Tensor) -> bool:
+        """Write out finished frames, refill free slots; ``True`` once every frame is written.
+
+        Free slots are refilled once they are a sixteenth of the pool (or the pool is empty):
+        writing columns of frames-last tensors costs a few ns per element plus per-call overhead,
+        so refilling one slot at a time would cost more than the idle slots waste.
+        """
+        width = self.frame.numel()
+        live = self.frame >= 0
+        at_limit = self.iters >= self.max_iter
+        if self.early_stop or bool((live & at_limit).any()):
+            ok = _parity_ok(gathered, self.ws)
+            done = (live & self.finished(ok, at_limit)).nonzero().squeeze(1)
+            if done.numel():
+                self.write(done, ok[done])
+        free = (self.frame < 0).nonzero().squeeze(1)
+        while free.numel() * 16 >= width and self.next_frame < self.llr.shape[0]:
+            slots = self.load(free)
+            new = self.gather(self.state["total"].index_select(1, slots), name="new")
+            gathered.index_copy_(2, slots, new)
+            if not (self.early_stop or self.max_iter == 0):
+                break
+            ok_new = _parity_ok(new, self.ws)  # iteration 0 of the new frames
+            done_new = self.finished(ok_new, torch.full_like(ok_new, self.max_iter == 0))
+            if not bool(done_new.any()):
+                break
+            self.write(slots[done_new], ok_new[done_new])
+            free = (self.frame < 0).nonzero().squeeze(1)
+        return not bool((self.frame >= 0).any())
+
+    def compact(self, gathered: torch.Tensor) -> torch.Tensor:
+        """Once the input is used up, drop empty slots when they are an eighth of the pool."""
+        live = self.frame >= 0
+        width, count = live.numel(), int(live.sum())
+        if self.next_frame < self.llr.shape[0] or (width - count) * 8 < width:
+            return gathered
+        keep = live.nonzero().squeeze(1)
+        self.frame, self.iters = self.frame[keep], self.iters[keep]
+        for key, tensor in self.state.items():
+            self.state[key] = self.ws(key, *tensor.shape[:-1], count).copy_(tensor[..., keep])
+        kept = gathered[:, :, keep]
+        return self.ws("v2c", self.m, self.d, count).copy_(kept)
+
+    # -- decoding ---------------------------------------------------------------------------------
+    def decode(self) -> None:
+        self.load(torch.arange(self.frame.numel(), device=self.device))
+        while True:
+            gathered = self.gather(self.state["total"])
+            if self.check_and_refill(gathered):
+                return
+            gathered = self.compact(gathered)
+            if self.layered:
+                self.layered_pass()
+            else:
+                self.flooding_pass(gathered)
+            self.iters += 1
+
+    def flooding_pass(self, gathered: torch.Tensor) -> None:
+        c2v, channel = self.state["c2v"], self.state["channel"]
+        f = c2v.shape[2]
+        v2c = gathered.sub_(c2v)
+        self.dec._check_update(v2c, c2v, self.ws)
+        total = self.state["total"].copy_(channel)
+        total.index_add_(0, self.edges, c2v.view(self.m * self.d, f))
+        total[self.n] = _PAD_LLR
+
+    def layered_pass(self) -> None:
+        total = self.state["total"]
+        f = total.shape[1]
+        for i, lv in enumerate(self.layers):
+            c2v = self.state[f"c2v{i}"]
+            ml, dl = lv.shape
+            idx = lv.reshape(-1)
+            v2c = torch.index_select(total, 0, idx, out=self.ws("v2c", ml * dl, f)).view(ml, dl, f)
+            v2c.sub_(c2v)
+            self.dec._check_update(v2c, c2v, self.ws)
+            total.index_copy_(0, idx, v2c.add_(c2v).view(ml * dl, f))
+            total[self.n] = _PAD_LLR

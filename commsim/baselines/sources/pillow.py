@@ -96,19 +96,26 @@ class LadderCode(SourceCode):
     def _header(self, index: int, side: int, k: int) -> np.ndarray:
         raise NotImplementedError
 
-    def _entries(self, img: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
-        """Per level ``(packed payload, payload bits, side value)``, cached per image."""
+    def _slots(self, img: np.ndarray) -> tuple[np.ndarray, list]:
+        """``(img_u8, per-level cache slots)``; a slot is ``None`` until that level is encoded."""
         img_u8 = to_uint8(img)
         self.check_shape(img_u8.shape)
         key = img_u8.tobytes()
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = []
-            for level in self.levels:
-                bits, side = self._payload(img_u8, level)
-                hit.append((np.packbits(bits), bits.size, side))
-            self._cache.put(key, hit)
-        return hit
+        slots = self._cache.get(key)
+        if slots is None:
+            slots = self._cache.put(key, [None] * len(self.levels))
+        return img_u8, slots
+
+    def entry(self, img: np.ndarray, index: int) -> tuple[np.ndarray, int, int]:
+        """``(packed payload, payload bits, side value)`` at one level (encoded once per image)."""
+        img_u8, slots = self._slots(img)
+        if slots[index] is None:
+            bits, side = self._payload(img_u8, self.levels[index])
+            slots[index] = (np.packbits(bits), bits.size, side)
+        return slots[index]
+
+    def _entries(self, img: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+        return [self.entry(img, i) for i in range(len(self.levels))]
 
     def payloads(self, img: np.ndarray) -> list[np.ndarray]:
         """The payload bits (without the per-frame header) at every level."""
@@ -119,10 +126,14 @@ class LadderCode(SourceCode):
         return np.array([size for _, size, _ in self._entries(img)])
 
     def choose_level(self, img: np.ndarray, k: int) -> int | None:
-        """Index of the best level whose header + payload fits ``k`` bits, else ``None``. A smaller
-        ``k`` can only lower the choice (the set of fitting levels shrinks)."""
-        fitting = [i for i, (_, size, side) in enumerate(self._entries(img)) if self.fits(size, side, k)]
-        return fitting[-1] if fitting else None
+        """Index of the best level whose header + payload fits ``k`` bits, else ``None`` (levels are
+        tried from the best down, each encoded at most once per image). A smaller ``k`` can only lower
+        the choice: the set of fitting levels shrinks."""
+        for index in range(len(self.levels) - 1, -1, -1):
+            _, size, side = self.entry(img, index)
+            if self.fits(size, side, k):
+                return index
+        return None
 
     def fits(self, size: int, side: int, k: int) -> bool:
         """Whether a payload of ``size`` bits with side value ``side`` fits ``k`` bits with its header."""
@@ -132,7 +143,7 @@ class LadderCode(SourceCode):
         index = self.choose_level(img, k)
         if index is None:
             return None
-        packed, size, side = self._entries(img)[index]
+        packed, size, side = self.entry(img, index)
         return np.concatenate([self._header(index, side, k), np.unpackbits(packed)[:size]]).astype(np.uint8)
 
     def needed_bits(self, img: np.ndarray) -> int:
@@ -215,7 +226,7 @@ class WebPCode(LadderCode):
 
     name = "webp"
     pad_bit = 0
-    levels = tuple(range(0, 101, 5))
+    levels = (0, 5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 100)
     TAG_LOW = 0x10  # key frame, version 0, show_frame: the low 5 bits of the frame tag
     method = 6
 
@@ -288,7 +299,7 @@ class JPEG2000Code(LadderCode):
         c, h, w = (int(s) for s in image_shape)
         raw = c * h * w
         if levels is None:  # target packet-data sizes in bytes, geometric from 8 to the raw size
-            levels = tuple(int(v) for v in np.unique(np.rint(np.geomspace(8, raw, 24))))
+            levels = tuple(int(v) for v in np.unique(np.rint(np.geomspace(8, raw, 20))))
         super().__init__(image_shape, seed, levels)
         self.resolutions = resolutions or max(1, min(6, int(math.log2(min(h, w))) - 1))
         self._main: bytes | None = None

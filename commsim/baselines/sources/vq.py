@@ -64,7 +64,7 @@ class VQCode(SourceCode):
 
     name = "vq"
 
-    def __init__(self, image_shape, seed: int = 0, direct_max_bits: int = 12, stage_bits: int = 8, iters: int = 15):
+    def __init__(self, image_shape, seed: int = 0, direct_max_bits: int = 12, stage_bits: int = 8, iters: int = 10):
         super().__init__(image_shape, seed)
         self.direct_max_bits = int(direct_max_bits)
         self.stage_bits = int(stage_bits)

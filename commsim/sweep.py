@@ -1,0 +1,233 @@
+"""Sweeps: every (codec, channel, parameter value, training eps, bits, data set, seed) point
+evaluated once, one tidy CSV row per point, written as each point finishes.
+
+Safe to interrupt: each row is appended with one ``write`` of a whole line and flushed to disk, so a
+killed sweep (even ``kill -9``) loses at most the points in flight; ``resume=True`` drops a partial
+last line, skips finished points and never writes a duplicate row.
+
+Learned codecs come from the cache or are trained on demand, once per (codec, bits, training eps)
+and shared by all test values and seeds. ``seed`` is the evaluation seed (encoder sampling and
+channel noise); trainings use ``train_seed``.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from commsim import __version__
+from commsim.channels.base import Channel
+from commsim.channels.loading import resolve_channel
+from commsim.data import load_dataset
+from commsim.pipeline import Pipeline, distortion_metric
+from commsim.registry import CODECS
+
+KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "dataset", "seed"]
+"""The columns that identify a point (``param`` is the swept channel parameter's name)."""
+
+
+def parse_values(text: str) -> list[float]:
+    """``"0.05:0.4:0.05"`` (start:stop:step, stop included) or ``"0.1,0.2,0.3"`` -> list of floats."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0:
+                raise ValueError
+            count = int(round((stop - start) / step + 1e-9)) + 1
+            values = [round(start + i * step, 10) for i in range(max(count, 0)) if start + i * step <= stop + 1e-9]
+        else:
+            values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"malformed range {text!r}; use START:STOP:STEP (e.g. 0.05:0.4:0.05) or a list 0.1,0.2") from None
+    if not values:
+        raise ValueError(f"range {text!r} is empty; use START:STOP:STEP with START <= STOP")
+    return values
+
+
+@dataclass
+class SweepSpec:
+    """What to sweep. ``train_eps=None`` means "same as the test value" (learned codecs, eps channels)."""
+
+    codecs: list[str]
+    channel: str
+    param: str
+    values: list[float]
+    bits: int = 100
+    dataset: str = "mnist"
+    data_path: str | None = None
+    seeds: int = 1
+    train_eps: list[float] | None = None
+    fixed: dict = field(default_factory=dict)
+    epochs: int = 40
+    train_seed: int = 0
+    limit: int | None = None
+    device: str = "cpu"
+
+    def points(self) -> list[dict]:
+        out = []
+        for codec in self.codecs:
+            learned = getattr(CODECS.get(codec), "learned", False)
+            for value in self.values:
+                if not learned:
+                    train_list = [None]
+                elif self.train_eps is None:
+                    if self.param != "eps":
+                        raise ValueError(f"--train-eps same needs an eps channel; give --train-eps values for {self.channel}")
+                    train_list = [value]
+                else:
+                    train_list = self.train_eps
+                for train_eps in train_list:
+                    for seed in range(self.seeds):
+                        out.append({"codec": codec, "channel": self.channel, "param": self.param, "value": value,
+                                    "train_eps": train_eps, "bits": self.bits, "dataset": self.dataset, "seed": seed})
+        return out
+
+
+def point_key(row: dict) -> tuple:
+    def norm(v):
+        if v is None or v == "":
+            return ""
+        try:
+            return f"{float(v):.10g}"
+        except (TypeError, ValueError):
+            return str(v)
+
+    return tuple(norm(row[k]) for k in KEY_COLUMNS)
+
+
+def read_finished(path: Path) -> set[tuple]:
+    """Keys of the complete rows in ``path``; a partial last line (crash mid-write) is cut off."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    return {point_key(r) for r in rows}
+
+
+class RowWriter:
+    """Appends whole CSV lines with one ``os.write`` each, fsynced (the header once)."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path = path
+        self.columns = columns
+        new = not path.exists() or path.stat().st_size == 0
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if new:
+            self._write(dict(zip(columns, columns)))
+
+    def _write(self, row: dict):
+        buf = io.StringIO()
+        csv.DictWriter(buf, self.columns, extrasaction="ignore", lineterminator="\n").writerow(row)
+        os.write(self.fd, buf.getvalue().encode())
+        os.fsync(self.fd)
+
+    def write(self, row: dict):
+        self._write({c: row.get(c, "") for c in self.columns})
+
+    def close(self):
+        os.close(self.fd)
+
+
+METRIC_COLUMNS = [f"{m}{s}" for m in ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
+                  for s in ("", "_low", "_high", "_count")]
+COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
+                                                       "checkpoint", "checkpoint_sha256"]
+
+
+def _sha(path) -> str:
+    if not path:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> dict:
+    """Evaluate one point (in this process or a worker) and return its CSV row."""
+    if threads:
+        torch.set_num_threads(threads)
+    from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint
+
+    start = time.perf_counter()
+    source = load_dataset(spec.dataset, spec.data_path)
+    channel = resolve_channel(spec.channel)
+    params = {**spec.fixed, spec.param: point["value"]}
+    cls = CODECS.get(point["codec"])
+    checkpoint = ""
+    if getattr(cls, "learned", False):
+        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, point["train_eps"])
+        checkpoint = str(paths[0])
+        codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
+    else:
+        codec = cls.build(source, bits=spec.bits, channel=spec.channel, params=params, seed=point["seed"])
+    result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
+    return {**point, "metric": distortion_metric(source), **result.row(),
+            "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
+            "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
+            "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
+            "checkpoint_sha256": _sha(checkpoint)}
+
+
+def ensure_trained(spec: SweepSpec, points: list[dict], progress: bool = True) -> None:
+    """Train (once) every learned codec / training eps the points need that is not cached yet."""
+    from commsim.codecs.training import TrainConfig
+    from commsim.codecs.zoo import cached_checkpoints, train_and_save
+
+    needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
+    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, e)]
+    if not missing:
+        return
+    source = load_dataset(spec.dataset, spec.data_path)
+    for codec, eps in tqdm(missing, desc="training", unit="model", disable=not progress):
+        train_and_save(codec, source, spec.bits, TrainConfig(eps=eps, epochs=spec.epochs, seed=spec.train_seed),
+                       device=spec.device, progress=progress)
+
+
+def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True) -> Path:
+    """Run every point of ``spec`` not yet in ``out_csv``; return the CSV path."""
+    out_csv = Path(out_csv)
+    points = spec.points()
+    resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
+    if out_csv.exists() and not resume:
+        raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    finished = read_finished(out_csv) if resume else set()
+    todo = [p for p in points if point_key(p) not in finished]
+    ensure_trained(spec, todo, progress)
+    writer = RowWriter(out_csv, COLUMNS)
+    bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
+    try:
+        if jobs <= 1:
+            for point in todo:
+                writer.write(evaluate_point(point, spec))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(evaluate_point, p, spec, 1) for p in todo]
+                for future in as_completed(futures):
+                    writer.write(future.result())
+                    bar.update()
+    finally:
+        bar.close()
+        writer.close()
+    return out_csv

@@ -1,0 +1,144 @@
+"""Sweeps: resume after kill -9, reproducibility, plots from the data, bad input."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from commsim.cli import cli
+from commsim.codecs.training import TrainConfig
+from commsim.codecs.zoo import train_and_save
+from commsim.data import load_dataset
+from commsim.plotting import plot_results
+from commsim.sweep import parse_values
+
+SLOW_CHANNEL = '''
+import time
+from commsim.channels import BSC
+
+class SlowBSC(BSC):
+    """A BSC that takes its time, so that a sweep can be killed mid-way."""
+    def transmit(self, bits, generator, eps):
+        time.sleep(0.4)
+        return super().transmit(bits, generator, eps)
+
+channel = SlowBSC()
+'''
+TIME_COLUMNS = ["wall_seconds"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("COMMSIM_HOME")
+    os.environ["COMMSIM_HOME"] = str(home)
+    source = load_dataset("mnist")
+    for eps in (0.1, 0.2):
+        train_and_save("necst", source, 8, TrainConfig(eps=eps, epochs=1), device="cpu", progress=False)
+    yield home
+    if old is None:
+        os.environ.pop("COMMSIM_HOME")
+    else:
+        os.environ["COMMSIM_HOME"] = old
+
+
+def sweep_command(out, channel):
+    return [sys.executable, "-m", "commsim.cli", "sweep", "--codec", "necst", "--channel", channel, "--eps", "0.1,0.2",
+            "--train-eps", "0.1,0.2", "--seeds", "3", "--bits", "8", "--limit", "100", "--out", str(out)]
+
+
+def test_parse_values():
+    assert parse_values("0.05:0.4:0.05") == pytest.approx([0.05 * i for i in range(1, 9)])
+    assert parse_values("0.1,0.3") == [0.1, 0.3]
+    for bad, message in [("0.4:0.1:0.1", "empty"), ("a:b:c", "malformed"), ("0.1:0.2", "malformed"), ("", "empty")]:
+        with pytest.raises(ValueError, match=message):
+            parse_values(bad)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(home, tmp_path):
+    channel = tmp_path / "slow.py"
+    channel.write_text(SLOW_CHANNEL)
+    spec = f"{channel}:channel"
+    env = {**os.environ, "COMMSIM_HOME": str(home)}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(sweep_command(killed, spec), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    csv = killed / "results.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if csv.exists() and csv.read_text().count("\n") >= 4:  # header + 3 rows
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = pd.read_csv(csv)
+    assert 3 <= len(partial) < 12
+    with open(csv, "ab") as fh:  # as if the process had died in the middle of a line
+        fh.write(b"necst,bsc,eps,0.2,0.2,8,mn")
+    resumed = subprocess.run(sweep_command(killed, spec) + ["--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    again = subprocess.run(sweep_command(killed, spec) + ["--resume"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0
+    clean = tmp_path / "clean"
+    full = subprocess.run(sweep_command(clean, spec), env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    keys = ["codec", "value", "train_eps", "seed"]
+    a = pd.read_csv(csv).drop(columns=TIME_COLUMNS).sort_values(keys).reset_index(drop=True)
+    b = pd.read_csv(clean / "results.csv").drop(columns=TIME_COLUMNS).sort_values(keys).reset_index(drop=True)
+    assert len(a) == 12 and not a.duplicated(keys).any()
+    pd.testing.assert_frame_equal(a, b)
+    # seeds give different channel draws, so the points differ across seeds
+    assert a.groupby(["value", "train_eps"])["ber"].nunique().min() > 1
+
+
+def test_plot_uses_the_data(home, tmp_path):
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--eps", "0.1,0.2", "--train-eps", "0.1,0.2",
+                                      "--seeds", "2", "--bits", "8", "--limit", "100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    written = plot_results(out / "results.csv", tmp_path / "fig")
+    curves = written["curves"].sort_values("value")
+    matched = frame[np.isclose(frame["train_eps"], frame["value"])].groupby("value")["l2_per_image"].mean()
+    assert curves["mean"].tolist() == pytest.approx(matched.sort_index().tolist())
+    assert (curves["low"] < curves["mean"]).all() and (curves["mean"] < curves["high"]).all()
+    assert written["floor"] == pytest.approx(52, abs=3)
+    names = sorted(p.name for p in written["files"])
+    assert names == ["distortion_vs_eps.pdf", "distortion_vs_eps.png", "mismatch_necst.png", "recon_necst.png"]
+    grid = pd.read_csv(tmp_path / "fig" / "mismatch_necst.csv", index_col=0)
+    assert grid.shape == (2, 2)
+    assert grid.loc[0.1, "0.2"] == pytest.approx(frame[(frame.train_eps == 0.1) & (frame.value == 0.2)]["l2_per_image"].mean())
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["sweep", "--codec", "necst,nope", "--eps", "0.1"], "nope"),
+    (["sweep", "--codec", "necst", "--eps", "0.4:0.1:0.1"], "empty"),
+    (["sweep", "--codec", "necst", "--eps", "x:y"], "malformed"),
+    (["sweep", "--codec", "necst", "--eps", "0.1,1.5"], "eps"),
+    (["sweep", "--codec", "necst"], "exactly one of"),
+    (["sweep", "--codec", "necst", "--eps", "0.1", "--channel", "nope"], "nope"),
+    (["sweep", "--codec", "necst", "--eps", "0.1", "--channel", "missing_module_xyz:ch"], "missing_module_xyz"),
+])
+def test_sweep_bad_input(tmp_path, args, fragment):
+    result = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    lines = [l for l in result.output.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and fragment in lines[0], result.output
+    assert not (tmp_path / "o" / "results.csv").exists()
+
+
+def test_sweep_unwritable_out_and_bad_csv(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--eps", "0.1", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "cannot write" in result.output and len(result.output.strip().splitlines()) == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("codec,value\nnecst,0.1\n")
+    result = CliRunner().invoke(cli, ["plot", str(bad)])
+    assert result.exit_code == 2 and "lacks the columns" in result.output and len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(cli, ["plot", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2 and "does not exist" in result.output

@@ -120,3 +120,11 @@ def test_list_shows_registries():
     assert result.exit_code == 0
     for name in ("necst", "iabf", "bsc", "awgn", "gilbert_elliott", "mnist", "binary_mnist"):
         assert name in result.output
+
+
+def test_run_iabf_end_to_end(home):
+    result = invoke("run", "--codec", "iabf", "--channel", "bsc", "--eps", "0.2", "--bits", "8", "--epochs", "1", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    row = [line for line in result.output.splitlines() if line.split()[:2] == ["iabf", "bsc"]]
+    assert len(row) == 1 and float(row[0].split()[4]) > 0
+    assert files_under(home / "home")[0].startswith("checkpoints/iabf-mnist-b8-eps0.2-e1-s0-")

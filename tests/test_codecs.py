@@ -177,3 +177,21 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path, mnist):
         load_checkpoint(tmp_path / "missing.safetensors")
     save_checkpoint(tmp_path / "x.safetensors", {"w": torch.ones(3)}, {"codec": "necst"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.safetensors", "c.safetensors", "foreign.safetensors", "x.safetensors"]
+
+
+def test_conv_architecture_for_32x32_rgb():
+    import numpy as np
+
+    from commsim.data.sources import ImageSource, split_in_order
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 3, 32, 32), dtype=np.uint8)
+    source = ImageSource("tiny_rgb", images, np.zeros(30, dtype=np.int64), split_in_order(30, 20, 5, 5))
+    codec = build_codec("iabf", source, 500)
+    assert codec.architecture == "conv"
+    x = source.tensors("test")[0]
+    bits = codec.encode(x, torch.Generator().manual_seed(0))
+    assert bits.shape == (5, 500) and set(bits.unique().tolist()) <= {0.0, 1.0}
+    assert codec.decode(BSC()(bits, eps=0.1)).shape == (5, 3, 32, 32)
+    result = train_codec(codec, source, TrainConfig(eps=0.1, epochs=1, batch_size=10), progress=False)
+    assert math.isfinite(result.val_value)

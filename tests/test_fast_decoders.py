@@ -346,6 +346,7 @@ def test_viterbi_is_ml_where_commpy_differs(trellis):
     theirs = np.stack([viterbi_decode(r.astype(int), trellis, decoding_type="hard")[:50] for r in received])
     distance = lambda m: np.array([(conv_encode(x, trellis) != r).sum() for x, r in zip(m, received)])
     d_ours, d_theirs = distance(ours), distance(theirs)
+    assert (ours != theirs).any()  # the seed gives frames on which they differ
     assert (d_ours <= d_theirs).all()
     assert (d_ours <= (coded != received).sum(1)).all()  # also no farther than the sent codeword
 
@@ -389,6 +390,7 @@ def test_viterbi_batched_equals_one_at_a_time_and_numpy_adapter(trellis):
     batched = dec(torch.from_numpy(llr))
     single = torch.cat([dec(torch.from_numpy(llr[i:i + 1])) for i in range(12)])
     assert torch.equal(batched, single)
+    assert torch.equal(batched, ViterbiDecoder(trellis, chunk_size=5)(torch.from_numpy(llr)))
     np.testing.assert_array_equal(dec.decode(llr, batch_size=5), batched.numpy())
     assert dec.decode(llr[0]).shape == (40,)
     hard = ViterbiDecoder(trellis, hard_input=True)(torch.from_numpy(llr))

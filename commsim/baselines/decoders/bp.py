@@ -16,8 +16,15 @@ that vectorizes over frames. The variable update is one ``index_add`` of the che
 messages. Internally messages use ``L = log P(0)/P(1) = -llr`` (the textbook sign for the tanh rule).
 
 Early stopping checks all parity equations of the current hard decisions at the start of every
-iteration (as commpy's ``ldpc_bp_decode`` does); frames that satisfy them are written out and
-removed from the active set, so the remaining iterations only work on undecided frames.
+iteration (as commpy's ``ldpc_bp_decode`` does). Frames are decoded in a pool of slots (256 on CPU,
+all frames on other devices): a frame that stops is written out and its slot refilled with the next
+input frame, so iterations are not spent on finished frames nor on a handful of stragglers while the
+rest of the batch waits (see :class:`_Run`).
+
+Messages are float32 (float64 if the input is float64). Sum-product uses ``phi(x) = -log tanh(x/2)``
+through torch's vectorized ``tanh``/``log``: in float32 check messages saturate at ~16.8 (``tanh``
+rounds to 1 above that), which does not change decisions in practice (the tests compare with
+commpy's float64 decoder).
 """
 from __future__ import annotations
 
@@ -34,10 +41,11 @@ _PAD_LLR = 1.0e4
 """Internal LLR of the dummy variable that padding slots point at: certainly 0, so neutral."""
 
 _CPU_CHUNK = 256
-"""Frames decoded together on CPU by default: messages of a chunk stay in cache (see ``chunk_size``)."""
+"""Pool width on CPU by default: the messages of the pool stay (mostly) in cache (see ``chunk_size``)."""
 
-_TINY = 1.0e-7
-"""Smallest magnitude fed to ``phi`` (an LLR of 1e-7 carries no usable information)."""
+_TINY = {torch.float32: 1.0e-7, torch.float64: 1.0e-15}
+"""Smallest argument of ``phi`` per dtype (such an LLR carries no usable information); also the cap
+``phi(_TINY)`` of sum-product check messages: ~16.8 in float32, ~35 (so ``message_limit``) in float64."""
 
 
 def parity_check_lists(H) -> tuple[int, int, list[np.ndarray]]:
@@ -121,14 +129,14 @@ class _Workspace:
         return flat[:numel].view(*shape)
 
 
-def _sign_product(x: torch.Tensor, ws: _Workspace, tag: str = "") -> torch.Tensor:
+def _sign_product(x: torch.Tensor, ws: _Workspace) -> torch.Tensor:
     """Product over dim 1 of the signs ``copysign(1, x)`` of ``x [m, d, F]``: ``[m, 1, F]``."""
     m, d, f = x.shape
-    signs = torch.copysign(ws.one, x, out=ws("signs" + tag, m, d, f))
-    return torch.prod(signs, dim=1, keepdim=True, out=ws("sign_prod" + tag, m, 1, f))
+    signs = torch.copysign(ws.one, x, out=ws("signs", m, d, f))
+    return torch.prod(signs, dim=1, keepdim=True, out=ws("sign_prod", m, 1, f))
 
 
-def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float, tag: str = "") -> None:
+def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float) -> None:
     """Sum-product check update of ``v2c [m, d, F]`` into ``out`` in the sign/``phi`` form.
 
     ``|out_j| = phi(sum_{i != j} phi(|in_i|))`` with ``phi(x) = -log tanh(x / 2)`` (its own
@@ -136,20 +144,21 @@ def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, lim
     ``q = -phi <= 0`` to save negations; ``tanh`` and ``log`` are the vectorized transcendentals
     of torch on CPU (``log1p``/``expm1``/``atanh`` are several times slower). In float32 ``phi``
     is accurate for small magnitudes and saturates above ~16 (``tanh(x/2)`` rounds to 1), so check
-    messages reach at most ``phi(_TINY) ~ 16.8``; in float64 they reach ``limit``.
+    messages reach at most ``phi(1e-7) ~ 16.8``; in float64 they reach ``limit``.
     """
     m, d, f = v2c.shape
-    sign_prod = _sign_product(v2c, ws, tag)
-    q = torch.abs(v2c, out=ws("work" + tag, m, d, f))
-    q.clamp_(_TINY, limit).mul_(0.5).tanh_().log_()  # -phi(|in|)
-    total = torch.sum(q, dim=1, keepdim=True, out=ws("sum" + tag, m, 1, f))
-    torch.sub(total, q, out=q).clamp_(max=-_TINY)  # -sum_{i != j} phi(|in_i|)
+    tiny = _TINY[v2c.dtype]
+    sign_prod = _sign_product(v2c, ws)
+    q = torch.abs(v2c, out=ws("work", m, d, f))
+    q.clamp_(tiny, limit).mul_(0.5).tanh_().log_()  # -phi(|in|)
+    total = torch.sum(q, dim=1, keepdim=True, out=ws("sum", m, 1, f))
+    torch.sub(total, q, out=q).clamp_(max=-tiny)  # -sum_{i != j} phi(|in_i|)
     q.mul_(-0.5).tanh_().log_().clamp_(min=-limit)  # -|out|
     torch.copysign(q, v2c, out=out).mul_(sign_prod)  # copysign takes |q|
 
 
 def _check_min_sum(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float,
-                   normalization: float, offset: float, tag: str = "") -> None:
+                   normalization: float, offset: float) -> None:
     """(Normalized / offset) min-sum check update of ``v2c [m, d, F]`` into ``out``.
 
     The leave-one-out minimum comes from prefix and suffix minima over the (small) check degree:
@@ -157,12 +166,12 @@ def _check_min_sum(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: 
     ``min`` with indices or masked fills.
     """
     m, d, f = v2c.shape
-    sign_prod = _sign_product(v2c, ws, tag)
-    a = torch.abs(v2c, out=ws("work" + tag, m, d, f))
+    sign_prod = _sign_product(v2c, ws)
+    a = torch.abs(v2c, out=ws("work", m, d, f))
     if d == 1:  # a degree-1 check forces its variable to 0
         a.fill_(limit)
     else:
-        prefix, suffix = out, ws("suffix" + tag, m, d, f)  # prefix[:, j] = min(a[:, :j+1])
+        prefix, suffix = out, ws("suffix", m, d, f)  # prefix[:, j] = min(a[:, :j+1])
         prefix[:, 0] = a[:, 0]
         for j in range(1, d - 1):
             torch.minimum(prefix[:, j - 1], a[:, j], out=prefix[:, j])
@@ -186,7 +195,7 @@ def _parity_ok(gathered: torch.Tensor, ws: _Workspace) -> torch.Tensor:
 
     A variable decides 1 where its LLR has the sign bit set (as :func:`torch.signbit`).
     """
-    return ~(_sign_product(gathered, ws) < 0).any(dim=0).squeeze(0)
+    return _sign_product(gathered, ws).amin(dim=0).squeeze(0) > 0  # amin: faster than (< 0).any
 
 
 class BPDecoder(nn.Module):
@@ -207,9 +216,9 @@ class BPDecoder(nn.Module):
             half the iterations of flooding for the same result, more Python steps per iteration).
         message_limit: magnitude at which check messages and input LLRs are clipped (default
             :data:`~commsim.channels.base.LLR_LIMIT`).
-        chunk_size: frames decoded together; ``None`` = 256 on CPU (the messages of a chunk stay in
-            cache, which is several times faster than one big batch) and the whole batch elsewhere.
-            Results do not depend on it.
+        chunk_size: width of the pool of frames decoded side by side (a finished frame's slot is
+            refilled from the input); ``None`` = 256 on CPU (messages stay in cache: faster than one
+            big batch) and the whole batch elsewhere. Results do not depend on it.
 
     Call: ``decoder(llr) -> (bits, converged, iterations)``
 
@@ -302,11 +311,11 @@ class BPDecoder(nn.Module):
         return super()._apply(fn, *args, **kwargs)
 
     # -- decoding ---------------------------------------------------------------------------------
-    def _check_update(self, v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, tag: str = "") -> None:
+    def _check_update(self, v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace) -> None:
         if self.algorithm == "sum-product":
-            _check_sum_product(v2c, out, ws, self.message_limit, tag)
+            _check_sum_product(v2c, out, ws, self.message_limit)
         else:
-            _check_min_sum(v2c, out, ws, self.message_limit, self.normalization, self.offset, tag)
+            _check_min_sum(v2c, out, ws, self.message_limit, self.normalization, self.offset)
 
     @torch.no_grad()
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -366,7 +375,7 @@ class _Run:
     slot is given the next input frame, whose channel decisions are checked at once (iteration 0,
     as commpy does). So the pool stays full while input lasts: no pass runs on a handful of
     stragglers while the rest of the batch waits. Once the input is used up, finished slots are
-    dropped when they are an eighth of the pool (compaction copies all messages).
+    dropped when they are half of the pool (compaction copies all messages).
 
     Every frame's arithmetic is independent of the others, so the results do not depend on the
     pool width or on which frames share a pass.
@@ -463,10 +472,14 @@ class _Run:
         return not bool((self.frame >= 0).any())
 
     def compact(self, gathered: torch.Tensor) -> torch.Tensor:
-        """Once the input is used up, drop empty slots when they are an eighth of the pool."""
+        """Once the input is used up, drop empty slots when they are half the pool.
+
+        Compaction gathers columns of every message tensor (strided, a few times the cost of an
+        elementwise pass), so it is worth it only when much of the pool is idle.
+        """
         live = self.frame >= 0
         width, count = live.numel(), int(live.sum())
-        if self.next_frame < self.llr.shape[0] or (width - count) * 8 < width:
+        if self.next_frame < self.llr.shape[0] or (width - count) * 2 < width:
             return gathered
         keep = live.nonzero().squeeze(1)
         self.frame, self.iters = self.frame[keep], self.iters[keep]

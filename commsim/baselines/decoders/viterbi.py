@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+_CPU_CHUNK = 1024
+"""Frames decoded together on CPU by default (larger batches gain nothing and need more memory)."""
+
 _RENORM_EVERY = 32
 """Steps between subtractions of the best path metric (keeps float32 metrics small and exact)."""
 
@@ -47,6 +50,8 @@ class ViterbiDecoder(nn.Module):
             state 0 and the tail is dropped from the output. Otherwise the traceback starts at the
             best final state and every decoded input bit is returned.
         hard_input: decode the signs of the LLRs (``±1``, erasures stay 0) instead of their values.
+        chunk_size: frames decoded together (survivors take ``steps * states * chunk`` bytes);
+            ``None`` = 1024 on CPU, the whole batch elsewhere. Results do not depend on it.
 
     Call: ``decoder(llr) -> bits``
 
@@ -58,8 +63,11 @@ class ViterbiDecoder(nn.Module):
     ``llr`` on another device uses a copy of them made for that device.
     """
 
-    def __init__(self, trellis, terminated: bool = True, hard_input: bool = False):
+    def __init__(self, trellis, terminated: bool = True, hard_input: bool = False, chunk_size: int | None = None):
         super().__init__()
+        if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+        self.chunk_size = None if chunk_size is None else int(chunk_size)
         if getattr(trellis, "code_type", "default") == "rsc" and terminated:
             raise ValueError("terminated decoding assumes a feedforward code (zero tail inputs); "
                              "use terminated=False for a recursive code")
@@ -126,12 +134,18 @@ class ViterbiDecoder(nn.Module):
         if frames == 0 or steps == 0:
             return torch.zeros(frames, max(self.output_length(llr.shape[1]), 0), dtype=torch.uint8, device=device)
         tables = self._tables(device)
+        chunk = self.chunk_size or (_CPU_CHUNK if device.type == "cpu" else frames)
+        parts = [self._decode_chunk(llr[s:s + chunk], tables) for s in range(0, frames, chunk)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _decode_chunk(self, llr: torch.Tensor, tables) -> torch.Tensor:
+        frames, steps = llr.shape[0], llr.shape[1] // self.n
         dtype = torch.float64 if llr.dtype == torch.float64 else torch.float32
         x = llr.to(dtype)
         if self.hard_input:
             x = torch.sign(x)
         # Correlation of each step's LLRs with every output symbol, frames last: [T, 2^n, F].
-        symbol_metric = torch.matmul(x.view(frames, steps, self.n), tables["symbol_bits"].to(dtype).t())
+        symbol_metric = torch.matmul(x.reshape(frames, steps, self.n), tables["symbol_bits"].to(dtype).t())
         symbol_metric = symbol_metric.permute(1, 2, 0).contiguous()
         survivors, final_metric = self._forward_pass(symbol_metric, tables)
         inputs = self._traceback(survivors, final_metric, tables)  # [T, F]
@@ -184,7 +198,7 @@ class ViterbiDecoder(nn.Module):
         return inputs
 
     @torch.no_grad()
-    def decode(self, llr, batch_size: int = 8192) -> np.ndarray:
+    def decode(self, llr, batch_size: int = 4096) -> np.ndarray:
         """Numpy in, numpy out: ``llr [F, N]`` -> decoded bits ``[F, N / n * k - tail_bits]`` uint8.
 
         Runs on the device of the decoder's buffers, in chunks of ``batch_size`` frames; a single

@@ -19,6 +19,7 @@ Codebooks are cached in :func:`commsim.baselines.sources.base.cache_folder`.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from commsim.baselines.sources.base import SourceCode, as_array, bits_to_ints, cached_arrays, ints_to_bits
@@ -26,18 +27,27 @@ from commsim.baselines.sources.base import SourceCode, as_array, bits_to_ints, c
 
 def nearest(data: torch.Tensor, codebook: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """Index of the nearest codeword ``[N]`` and the squared distance ``[N]`` for ``data [N, D]``."""
-    c2 = codebook.pow(2).sum(1)
+    c2 = (codebook * codebook).sum(1)
     idx, dist = [], []
     for start in range(0, data.shape[0], chunk):
         x = data[start : start + chunk]
-        d = x.pow(2).sum(1, keepdim=True) - 2 * x @ codebook.T + c2
+        d = torch.addmm(c2, x, codebook.T, alpha=-2) + (x * x).sum(1, keepdim=True)
         best, arg = d.min(1)
         idx.append(arg)
         dist.append(best.clamp_min(0))
     return torch.cat(idx), torch.cat(dist)
 
 
-def kmeans(data: torch.Tensor, clusters: int, seed: int = 0, iters: int = 15) -> torch.Tensor:
+def cluster_sums(data: torch.Tensor, idx: torch.Tensor, clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-cluster sums ``[clusters, D]`` and counts ``[clusters]`` (a sparse one-hot product, much
+    faster on the CPU than ``index_add_``)."""
+    n = data.shape[0]
+    onehot = sp.csr_matrix((np.ones(n, np.float32), (idx.numpy(), np.arange(n))), shape=(clusters, n))
+    sums = torch.from_numpy(np.asarray(onehot @ data.numpy(), np.float32))
+    return sums, torch.from_numpy(np.bincount(idx.numpy(), minlength=clusters).astype(np.float32))
+
+
+def kmeans(data: torch.Tensor, clusters: int, seed: int = 0, iters: int = 10) -> torch.Tensor:
     """Lloyd's k-means on ``data [N, D]`` float32 -> codebook ``[clusters, D]`` (deterministic in ``seed``)."""
     n = data.shape[0]
     generator = torch.Generator().manual_seed(seed)
@@ -47,13 +57,12 @@ def kmeans(data: torch.Tensor, clusters: int, seed: int = 0, iters: int = 15) ->
     codebook = data[torch.randperm(n, generator=generator)[:clusters]].clone()
     for _ in range(iters):
         idx, dist = nearest(data, codebook)
-        sums = torch.zeros_like(codebook).index_add_(0, idx, data)
-        counts = torch.bincount(idx, minlength=clusters).to(data.dtype)
+        sums, counts = cluster_sums(data, idx, clusters)
         filled = counts > 0
         codebook[filled] = sums[filled] / counts[filled, None]
         empty = torch.nonzero(~filled).flatten()
         if empty.numel():  # move empty codewords to the worst-served images
-            worst = torch.argsort(dist, descending=True)[: empty.numel()]
+            worst = torch.topk(dist, empty.numel()).indices
             codebook[empty] = data[worst]
     return codebook
 

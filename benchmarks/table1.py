@@ -50,17 +50,21 @@ def run_name(dataset, codec, eps, seed, lam=None):
 def train_one(task: dict) -> dict:
     """Train and test one model (runs in a worker process); write and return its record."""
     torch.set_num_threads(task["threads"])
+    import tempfile
+
     from commsim.channels import BSC
-    from commsim.codecs.training import TrainConfig, train_codec
-    from commsim.codecs.zoo import build_codec
+    from commsim.codecs.training import TrainConfig
+    from commsim.codecs.zoo import train_and_save
     from commsim.data import load_dataset
     from commsim.pipeline import Pipeline, distortion_metric
 
     source = load_dataset(task["dataset"])
     objective = {"lam": task["lam"]} if task["lam"] is not None else {}
     config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective)
-    codec = build_codec(task["codec"], source, task["bits"], seed=task["seed"])
-    result = train_codec(codec, source, config, progress=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        # into the commsim cache (reused by `commsim run` / `sweep`) only when asked
+        out = None if task["cache"] else Path(scratch) / "model.safetensors"
+        codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=out, device="cpu", progress=False)
     metric = distortion_metric(source)
     test = Pipeline(source, codec, BSC()).evaluate("test", seed=task["seed"], eps=task["eps"]).metrics[metric]
     record = {**task, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
@@ -106,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for table1.md / table1.csv")
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-training JSON records (resume)")
+    parser.add_argument("--cache", action="store_true",
+                        help="also keep the seed-0 models in the commsim checkpoint cache (COMMSIM_HOME)")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.eps, args.binary_seeds = 1, 1, [0.2], 0
@@ -116,7 +122,8 @@ def main(argv=None):
 
     def task(dataset, codec, eps, seed, lam=None):
         return {"name": run_name(dataset, codec, eps, seed, lam), "dataset": dataset, "codec": codec, "eps": eps,
-                "seed": seed, "lam": lam, "bits": 100, "epochs": args.epochs, "threads": args.threads, "runs": str(runs)}
+                "seed": seed, "lam": lam, "bits": 100, "epochs": args.epochs, "threads": args.threads, "runs": str(runs),
+                "cache": bool(args.cache and seed == 0)}
 
     # phase 1: IABF's lambda on validation (seed 0, MNIST), beside the NECST / ABF runs
     selection = [task("mnist", "iabf", e, 0, lam) for e in args.eps for lam in (LAMBDAS if not args.quick else [0.01])]

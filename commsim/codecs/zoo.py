@@ -84,7 +84,6 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float) -> list[P
 def codec_from_checkpoint(path: str | Path, name: str | None = None, dataset: str | None = None, bits: int | None = None,
                           source: ImageSource | None = None, device: str = "auto") -> LearnedCodec:
     """Load a checkpoint, refusing one whose codec / data set / bits differ from the request."""
-    metadata = read_metadata(path)
     state, metadata = load_checkpoint(path, {"codec": name, "dataset": dataset, "bits": bits})
     source = source or load_dataset(metadata["dataset"])
     codec = build_codec(metadata["codec"], source, metadata["bits"], metadata.get("architecture"))

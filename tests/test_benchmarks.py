@@ -1,0 +1,22 @@
+"""The benchmark scripts' quick modes run and write what they promise."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_table1_quick(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table1.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_csv(tmp_path / "table1_quick.csv")
+    assert sorted(frame["codec"]) == ["abf", "iabf", "necst"]
+    assert (frame["test"] > 0).all() and (frame["test_count"] == 1000).all()
+    text = (tmp_path / "table1_quick.md").read_text()
+    assert "| necst | 0.2 |" in text and "22.556" in text  # our number beside the paper's
+    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table1.py"), "--quick", "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "trainings to run" not in again.stdout  # resumed: nothing left to train

@@ -55,7 +55,7 @@ from commsim.channels import AWGN, BSC  # noqa: E402
 
 MODES = {
     "quick": dict(
-        ldpc_frames=256, commpy_frames={"wimax": 6, "short": 40}, commpy_msa_frames=8,
+        ldpc_frames=1024, commpy_frames={"wimax": 12, "short": 40}, commpy_msa_frames=8,
         bsc=[0.06], ebn0=[1.5], vit_info_bits=200, vit_frames=256,
         commpy_vit_frames={"K3": 8, "K7": 2}, vit_bsc=[0.04], vit_ebn0=[3.0],
     ),

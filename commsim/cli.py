@@ -51,8 +51,11 @@ def cli():
 
 @cli.command("list")
 def list_blocks():
-    """Print the registered codecs, channels and data sets."""
-    for title, registry in (("codecs", CODECS), ("channels", CHANNELS), ("data sets", DATASETS)):
+    """Print the registered codecs, channels, data sets and channel codes."""
+    from commsim.baselines.codes import CHANNEL_CODES
+
+    for title, registry in (("codecs", CODECS), ("channels", CHANNELS), ("data sets", DATASETS),
+                            ("channel codes (for SOURCE+CODE separated codecs)", CHANNEL_CODES)):
         click.echo(f"{title}:")
         for name in registry.names():
             click.echo(f"  {name:<18} {registry.describe(name)}")

@@ -188,19 +188,38 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
             "checkpoint_sha256": _sha(checkpoint)}
 
 
-def ensure_trained(spec: SweepSpec, points: list[dict], progress: bool = True) -> None:
-    """Train (once) every learned codec / training eps the points need that is not cached yet."""
+def train_missing(spec: SweepSpec, codec: str, eps: float, threads: int | None = None, progress: bool = False) -> None:
+    """Train one learned codec for the sweep (in this process or a worker) into the cache."""
+    if threads:
+        torch.set_num_threads(threads)
     from commsim.codecs.training import TrainConfig
-    from commsim.codecs.zoo import cached_checkpoints, train_and_save
+    from commsim.codecs.zoo import train_and_save
+
+    source = load_dataset(spec.dataset, spec.data_path)
+    train_and_save(codec, source, spec.bits, TrainConfig(eps=eps, epochs=spec.epochs, seed=spec.train_seed),
+                   device=spec.device, progress=progress)
+
+
+def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
+    """Train (once) every learned codec / training eps the points need that is not cached yet;
+    with ``jobs > 1`` the trainings run in parallel single-threaded processes."""
+    from commsim.codecs.zoo import cached_checkpoints
 
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
     missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, e)]
     if not missing:
         return
-    source = load_dataset(spec.dataset, spec.data_path)
-    for codec, eps in tqdm(missing, desc="training", unit="model", disable=not progress):
-        train_and_save(codec, source, spec.bits, TrainConfig(eps=eps, epochs=spec.epochs, seed=spec.train_seed),
-                       device=spec.device, progress=progress)
+    bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
+    if jobs <= 1:
+        for codec, eps in missing:
+            train_missing(spec, codec, eps, progress=progress)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            for future in as_completed([pool.submit(train_missing, spec, c, e, 1) for c, e in missing]):
+                future.result()
+                bar.update()
+    bar.close()
 
 
 def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True) -> Path:
@@ -213,7 +232,7 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     finished = read_finished(out_csv) if resume else set()
     todo = [p for p in points if point_key(p) not in finished]
-    ensure_trained(spec, todo, progress)
+    ensure_trained(spec, todo, jobs, progress)
     writer = RowWriter(out_csv, COLUMNS)
     bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
     try:

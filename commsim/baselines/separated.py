@@ -36,7 +36,7 @@ errors are not flagged: they are decoded as whatever the corrupted payload says.
 
 **Ideal codes** (``ideal``, ``ideal-fbl``) are references, not codes: the payload
 ``k = floor(m C)`` (or the normal approximation's ``k`` at frame error rate ``p_error``) reaches the
-decoder without passing the channel -- ``encode`` keeps it and the next ``decode`` returns it,
+decoder without passing the channel -- ``encode`` keeps it and ``decode`` returns the last one kept,
 ignoring the channel's LLRs (a genie). ``ideal-fbl`` picks ``p_error`` from
 :data:`FBL_ERROR_RATES` by expected distortion and draws the failed frames with that probability from
 the ``generator`` given to ``encode``.
@@ -45,9 +45,6 @@ the ``generator`` given to ``encode``.
 ``pca`` code as a stand-in for the source and trains only the chosen ``k``.
 """
 from __future__ import annotations
-
-import math
-from collections import deque
 
 import numpy as np
 import torch
@@ -114,7 +111,7 @@ class SeparatedCodec(Codec):
         self.name = f"{source_code.name}+{self.family_name or 'custom'}"
         self.last_fits: np.ndarray | None = None
         self.last_needed_bits: np.ndarray | None = None
-        self._genie: deque = deque()
+        self._genie: tuple[np.ndarray, np.ndarray] | None = None  # ideal codes: the last payload sent
 
     # accounting ----------------------------------------------------------------------------------
     def accounting(self) -> dict:
@@ -141,7 +138,7 @@ class SeparatedCodec(Codec):
             lost = np.zeros(len(fits), bool)
             if self.p_error > 0:
                 lost = (torch.rand(len(fits), generator=generator, device=x.device) < self.p_error).cpu().numpy()
-            self._genie.append((info, lost))
+            self._genie = (info, lost)
         word = self.channel_code.encode(info)
         out = np.zeros((len(images), self.bits), np.float32)
         out[:, : word.shape[1]] = word
@@ -150,10 +147,10 @@ class SeparatedCodec(Codec):
     def decode(self, llr: torch.Tensor) -> torch.Tensor:
         llr = self.check_llr(llr)
         if self.ideal:
-            if not self._genie:
+            if self._genie is None:
                 raise RuntimeError(f"{self.name} is an ideal-code reference: decode() returns the payload of the "
-                                   "preceding encode() call, and there is none")
-            info, lost = self._genie.popleft()
+                                   "last encode() call, and there is none")
+            info, lost = self._genie
             if len(info) != llr.shape[0]:
                 raise RuntimeError(f"{self.name}: decode() got {llr.shape[0]} frames, the last encode() sent {len(info)}")
             ok = ~lost
@@ -229,9 +226,13 @@ class SeparatedCodec(Codec):
         if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
             needed = np.array([source_code.needed_bits(img) for img in val])
             best_k = max(r["k"] for r in rows)
-            which = f"{cls.family_name} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and code is None else "")
+            if cls.family_name.startswith("ideal"):
+                which = f"{cls.family_name} code carries"
+            else:
+                which = f"{cls.family_name} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and code is None else "")
+                which += " carry"
             raise SchemeError(
-                f"{cls.source_name} cannot fit any image in {bits} channel bits: the {which} carry at most "
+                f"{cls.source_name} cannot fit any image in {bits} channel bits: the {which} at most "
                 f"k = {best_k} information bits, but {cls.source_name} needs {int(needed.min())}..{int(needed.max())} bits "
                 f"per image (median {int(np.median(needed))}) even at its lowest quality ({len(val)} validation images)")
         best = min(simulated, key=lambda r: (r["expected_l2"], -r["k"]))

@@ -11,14 +11,13 @@ What each sends (all bit strings MSB first, then padding up to ``k``):
 
 - ``jpeg`` (baseline JPEG, standard Huffman tables, no optimisation, 4:2:0 for colour):
   ``[4-bit level index, 1..15; 0 = no image] [entropy-coded scan data]``. The scan data is what lies
-  between the SOS segment and EOI, with the 0xFF00 byte stuffing removed and the trailing 1-bits of the
-  final byte's padding stripped; the receiver pads with 1-bits (JPEG's own padding), re-stuffs and
-  appends EOI. Shared: SOI, JFIF APP0, DQT (the quantisation tables of each of the 15 qualities), SOF,
+  between the SOS segment and EOI, with the 0xFF00 byte stuffing removed and trailing 1-bits (JPEG's
+  own padding value) stripped; the receiver appends 1-bits, re-stuffs and appends EOI. Shared: SOI, JFIF APP0, DQT (the quantisation tables of each of the 15 qualities), SOF,
   DHT (the standard tables), SOS -- 328 bytes for a 28x28 grey image. The level index is sent because
   the receiver must know which quantisation tables to use.
 - ``webp`` (lossy VP8, ``method=6``): ``[w-bit first-partition size; 0 = no image] [VP8 data after
-  the 10-byte frame header]``, trailing zero bits stripped (the receiver pads with zeros, which the VP8
-  boolean decoder reads past the end anyway), ``w = bit_length(ceil(k / 8))``. Shared: the RIFF/WEBP
+  the 10-byte frame header]``, trailing zero bits stripped (the receiver appends zeros),
+  ``w = bit_length(ceil(k / 8))``. Shared: the RIFF/WEBP
   container and the "VP8 " chunk header (their length fields are rebuilt from the received length), the
   frame tag's key-frame/version/show bits, the start code and the dimensions -- 30 bytes. The quality
   needs no signalling: the quantiser indices are inside the first partition.
@@ -26,7 +25,13 @@ What each sends (all bit strings MSB first, then padding up to ``k``):
   rate control by target size): ``[1 bit: 1 = image, 0 = no image] [packet data after SOD]``, trailing
   zero bits stripped. Shared: the main header (SOC, SIZ, COD, QCD and OpenJPEG's COM marker -- 129 bytes
   for 28x28 grey) and the SOT/SOD tile-part header, whose length field Psot is set to 0 ("up to EOC",
-  allowed by the standard); the receiver pads with zeros and appends EOC.
+  allowed by the standard); the receiver appends zeros and EOC.
+
+Stripping trailing padding is lossless because the receiver appends the same value: after the ``k``
+received bits it fills the last byte and adds :attr:`LadderCode.TAIL_BYTES` (16) more bytes, so the
+sender strips at most 128 bits (libwebp and libjpeg do read that far). The files the receiver rebuilds
+thus carry some extra padding bytes, which the libraries ignore; the tests check that the decoded
+pixels equal Pillow's decode of the original file, at the tightest ``k`` for every level.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ For the embedded MNIST at BSC eps 0.1 and 0.2:
    ``m C``, the normal approximation at frame error rate 1e-3, and the ``vq`` / ``pca`` codes at
    ``floor(m C)`` bits delivered error-free;
 3. the channel bits per image each scheme needs to match NECST at 100 bits: a geometric walk
-   (x sqrt 2 from 100 bits) until the scheme's test distortion is at most NECST's, then bisection on
-   ``m`` down to 3 %. NECST's number comes from ``--necst-l2 EPS=VALUE`` or else from a cached
+   (x sqrt 2 up from 100 bits, or down to 8 bits if 100 already suffice) to where the scheme's test
+   distortion crosses NECST's, then bisection on ``m`` down to 3 %. NECST's number comes from ``--necst-l2 EPS=VALUE`` or else from a cached
    checkpoint (``load_codec("necst", bits=100, eps=EPS, train_if_missing=False)``) evaluated here;
    without either the section is skipped.
 
@@ -47,6 +47,8 @@ QUICK = {"sources": ("jpeg", "jpeg2000", "vq", "pca", "neural"), "families": ("l
 FULL = {"sources": SOURCES, "families": FAMILIES, "bits": (100, 200, 500), "eps": (0.1, 0.2), "limit": None,
         "val_images": 400, "neural_epochs": None, "max_m": 6400,
         "match_sources": ("jpeg", "webp", "jpeg2000", "vq", "pca"), "match_families": ("ldpc", "conv", "ideal")}
+MIN_M = 8
+"""The smallest budget the bits-to-match search tries."""
 SETTINGS = ("mode", "images", "seed", "val_images", "neural_epochs")
 
 
@@ -162,6 +164,12 @@ def match_bits(source, scheme: str, eps: float, target: float, points: Table, ar
     else:
         return {"scheme": scheme, "eps": eps, "target_l2": target, "bits_needed": None, "bound": f"> {lo}", "l2_at_bits": None}
     hi = m
+    while lo is None and hi > MIN_M:  # already there at 100 bits: walk down
+        m = max(MIN_M, int(round(hi / math.sqrt(2))))
+        if l2_at(m) <= target:
+            hi = m
+        else:
+            lo = m
     if lo is not None:
         while hi - lo > max(4, 0.03 * hi):
             mid = (lo + hi) // 2
@@ -232,6 +240,8 @@ def write_markdown(out: Path, args, results: pd.DataFrame, reference: pd.DataFra
         lines += ["Smallest m (bisection to 3 %, test distortion at most NECST's mean) -- the interval says where "
                   "the crossing lies; `> M` means not reached by the largest m tried.", "",
                   "| scheme | eps | NECST l2 | bits needed | interval | l2 there |", "|---|---|---|---|---|---|"]
+        order = {name: i for i, name in enumerate(args.match_schemes)}
+        match = match.assign(_eps=match["eps"].astype(float), _order=match["scheme"].map(order)).sort_values(["_eps", "_order"])
         for _, r in match.iterrows():
             need = "" if _nan(r["bits_needed"]) else str(int(r["bits_needed"]))
             lines.append(f"| {r['scheme']} | {float(r['eps']):g} | {fmt(r['target_l2'])} | {need} | {r['bound']} | {fmt(r['l2_at_bits'])} |")
@@ -301,6 +311,8 @@ def main(argv=None) -> None:
     matches = Table(out / "separated_match.csv", ("scheme", "eps", "target_l2"), settings)
 
     necst = [necst_reference(source, eps, args) for eps in args.eps]  # before any scratch cache
+    for eps, ref in zip(args.eps, necst):
+        log(f"NECST at 100 bits, eps={eps:g}: " + (f"l2 {ref['necst_l2']:.3f} ({ref['from']})" if ref else "no reference"))
     scratch = None
     if args.mode == "quick" and "neural" in args.sources and "COMMSIM_NEURAL_CACHE" not in os.environ:
         scratch = tempfile.mkdtemp(prefix="commsim-neural-quick-")

@@ -19,13 +19,15 @@ several rates; those above the channel's capacity (when :func:`~commsim.baseline
 knows the channel) are dropped, and for each remaining code the whole scheme is simulated on the
 first ``val_images`` (400) validation images: source-encode at the code's ``k``, channel-encode, one
 pass through the commsim channel block with the given parameters, channel-decode, source-decode,
-with a failed frame shown as the training-mean image. Codes that lose at least half of 64
-random frames in a first screening pass (:data:`SCREEN_LIMIT`) are dropped before that. Codes are simulated from the largest ``k`` down; once one
-loses no frame, codes with a smaller ``k`` are skipped as dominated (the source codes' distortion does
-not grow with ``k``). The code with the least mean ``l2_per_image`` wins; this is the expected distortion ``(1 - p_fail) D_source(k) + p_fail D_mean``
-estimated by simulation, undetected errors included. The conv and rep families are tried with
-``crc_bits`` 0, 8 and 16 (a CRC turns undetected errors into detected failures at a cost in ``k``).
-The table of candidates is kept in ``codec.selection``.
+with a failed frame shown as the training-mean image. Codes that lose at least half of 64 random
+frames in a first screening pass (:data:`SCREEN_LIMIT`) are dropped before that (unless a
+variable-rate source fits no image in any code that survived, in which case they are simulated too).
+Codes are simulated from the largest ``k`` down; once one loses no frame, codes with a smaller ``k``
+are skipped as dominated (the source codes' distortion does not grow with ``k``). The code with the
+least mean ``l2_per_image`` wins; this is the expected distortion ``(1 - p_fail) D_source(k) +
+p_fail D_mean`` estimated by simulation, undetected errors included. The conv and rep families are
+tried with ``crc_bits`` 0, 8 and 16 (a CRC turns undetected errors into detected failures at a cost
+in ``k``). The table of candidates is kept in ``codec.selection``.
 
 **Failures**: a frame whose channel decoder says it failed (LDPC parity checks, CRC), whose image did
 not fit the ``k`` bits (variable-rate codes: even the lowest quality needs more), or whose payload the
@@ -225,6 +227,13 @@ class SeparatedCodec(Codec):
         simulated = [r for r in rows if "expected_l2" in r]
         if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
             needed = np.array([source_code.needed_bits(img) for img in val])
+            # codes screened out for their frame errors may still be the only ones some images fit in
+            for _, i, candidate, p_error, at in screened:
+                if candidate.k >= needed.min():
+                    rows[at] = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params,
+                                             seed + 7919 * (i + 1))
+            simulated = [r for r in rows if "expected_l2" in r]
+        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
             best_k = max(r["k"] for r in rows)
             if cls.family_name.startswith("ideal"):
                 which = f"{cls.family_name} code carries"
@@ -239,6 +248,8 @@ class SeparatedCodec(Codec):
         chosen = next(c for c, p in candidates if c.name == best["code"] and p == best["p_error"])
         for r in rows:
             r["chosen"] = r is best
+        if hasattr(source_code, "model"):
+            source_code.model(chosen.k)  # train (or load) the learned compressor now, not inside evaluation
         return cls(source_code, chosen, bits, source.image_shape, p_error=best["p_error"], selection=rows,
                    channel=channel, params=params)
 

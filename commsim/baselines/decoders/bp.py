@@ -43,11 +43,6 @@ _PAD_LLR = 1.0e4
 _CPU_CHUNK = 256
 """Pool width on CPU by default: the messages of the pool stay (mostly) in cache (see ``chunk_size``)."""
 
-_TINY = {torch.float32: 1.0e-7, torch.float64: 1.0e-15}
-"""Smallest argument of ``phi`` per dtype (such an LLR carries no usable information); also the cap
-``phi(_TINY)`` of sum-product check messages: ~16.8 in float32, ~35 (so ``message_limit``) in float64."""
-
-
 def parity_check_lists(H) -> tuple[int, int, list[np.ndarray]]:
     """``(n, m, rows)`` of a 0/1 parity-check matrix given dense or as a ``scipy.sparse`` matrix.
 
@@ -121,84 +116,98 @@ class _Workspace:
         self._flat: dict[str, torch.Tensor] = {}
         self.one = torch.ones((), dtype=dtype, device=device)
 
-    def __call__(self, name: str, *shape: int) -> torch.Tensor:
+    def __call__(self, name: str, *shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         numel = int(np.prod(shape))
         flat = self._flat.get(name)
         if flat is None or flat.numel() < numel:
-            flat = self._flat[name] = torch.empty(numel, dtype=self.dtype, device=self.device)
+            flat = self._flat[name] = torch.empty(numel, dtype=dtype or self.dtype, device=self.device)
         return flat[:numel].view(*shape)
 
 
-def _sign_product(x: torch.Tensor, ws: _Workspace) -> torch.Tensor:
-    """Product over dim 1 of the signs ``copysign(1, x)`` of ``x [m, d, F]``: ``[m, 1, F]``."""
-    m, d, f = x.shape
-    signs = torch.copysign(ws.one, x, out=ws("signs", m, d, f))
-    return torch.prod(signs, dim=1, keepdim=True, out=ws("sign_prod", m, 1, f))
+def _leave_one_out(a: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, op) -> torch.Tensor:
+    """``out[j] = op over a[i], i != j`` for ``a [d, m, F]`` (``d >= 2``), ``op`` an associative
+    binary torch function with ``out=`` (``torch.mul``, ``torch.minimum``).
+
+    Prefix results ``P_k = op(a_0 .. a_k)`` are kept in ``out[k + 1]``, suffix results ``S_j =
+    op(a_j .. a_{d-1})`` in ``scratch[j]``, and ``out[j] = op(P_{j-1}, S_{j+1})``: ``3 d - 6``
+    operations on contiguous ``[m, F]`` slices (about two passes over ``a``), exact, without
+    division (zeros are fine), and much faster on CPU than ``prod``/``min`` reductions over ``d``.
+    """
+    d = a.shape[0]
+    if d == 2:
+        out[0], out[1] = a[1], a[0]
+        return out
+    op(a[0], a[1], out=out[2])
+    for k in range(2, d - 1):
+        op(out[k], a[k], out=out[k + 1])
+    suffix = {d - 1: a[d - 1]}
+    for j in range(d - 2, 1, -1):
+        suffix[j] = op(a[j], suffix[j + 1], out=scratch[j])
+    op(a[1], suffix[2], out=out[0])
+    op(a[0], suffix[2], out=out[1])
+    for j in range(2, d - 1):
+        op(out[j], suffix[j + 1], out=out[j])
+    return out
 
 
 def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float) -> None:
-    """Sum-product check update of ``v2c [m, d, F]`` into ``out`` in the sign/``phi`` form.
+    """Sum-product check update of ``v2c [d, m, F]`` into ``out`` by the tanh rule:
 
-    ``|out_j| = phi(sum_{i != j} phi(|in_i|))`` with ``phi(x) = -log tanh(x / 2)`` (its own
-    inverse), ``sign(out_j) = prod_{i != j} sign(in_i) = sign(in_j) * prod_i sign(in_i)``. Works on
-    ``q = -phi <= 0`` to save negations; ``tanh`` and ``log`` are the vectorized transcendentals
-    of torch on CPU (``log1p``/``expm1``/``atanh`` are several times slower). In float32 ``phi``
-    is accurate for small magnitudes and saturates above ~16 (``tanh(x/2)`` rounds to 1), so check
-    messages reach at most ``phi(1e-7) ~ 16.8``; in float64 they reach ``limit``.
+    ``tanh(out_j / 2) = prod_{i != j} tanh(in_i / 2)``, ``out_j = log((1 + p_j) / (1 - p_j))``.
+
+    Signs need no separate treatment (``tanh`` is odd), an erasure (``t = 0``) gives 0, the
+    leave-one-out product comes from :func:`_leave_one_out`, and the only transcendentals are one
+    ``tanh`` and one ``log`` per edge. ``|out|`` is clipped at ``limit``; in float32 ``tanh(x/2)``
+    rounds to 1 above ~17, so check messages from inputs that are all that certain reach ``limit``
+    (``p = 1``), others at most ``log(2 / 2^-24) ~ 17.3``.
     """
-    m, d, f = v2c.shape
-    tiny = _TINY[v2c.dtype]
-    sign_prod = _sign_product(v2c, ws)
-    q = torch.abs(v2c, out=ws("work", m, d, f))
-    q.clamp_(tiny, limit).mul_(0.5).tanh_().log_()  # -phi(|in|)
-    half_total = torch.sum(q, dim=1, keepdim=True, out=ws("sum", m, 1, f)).mul_(-0.5)
-    # (q - sum) / 2 = sum_{i != j} phi(|in_i|) / 2 >= 0 in one pass, floored at tiny / 2
-    torch.add(half_total, q, alpha=0.5, out=q).clamp_(min=0.5 * tiny)
-    q.tanh_().log_()  # -|out| >= log tanh(tiny / 2) = -phi(tiny)
-    if -np.log(np.tanh(0.5 * tiny)) > limit:
-        q.clamp_(min=-limit)
-    torch.copysign(q, v2c, out=out).mul_(sign_prod)  # copysign takes |q|
+    d, m, f = v2c.shape
+    if d == 1:  # a degree-1 check forces its variable to 0
+        out.fill_(limit)
+        return
+    t = torch.mul(v2c, 0.5, out=ws("work", d, m, f)).tanh_()
+    _leave_one_out(t, out, ws("suffix", d, m, f), torch.mul)
+    den = torch.sub(ws.one, out, out=t)  # 1 - p (t is no longer needed)
+    out.add_(1.0).div_(den).log_().clamp_(-limit, limit)  # p = +-1 gives +-inf, clipped
 
 
 def _check_min_sum(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float,
                    normalization: float, offset: float) -> None:
-    """(Normalized / offset) min-sum check update of ``v2c [m, d, F]`` into ``out``.
+    """(Normalized / offset) min-sum check update of ``v2c [d, m, F]`` into ``out``.
 
-    The leave-one-out minimum comes from prefix and suffix minima over the (small) check degree:
-    ``3 d`` elementwise ops on ``[m, F]`` slices, exact with ties, and much faster on CPU than
-    ``min`` with indices or masked fills.
+    ``|out_j| = min_{i != j} |in_i|`` (:func:`_leave_one_out` with ``torch.minimum``, exact with
+    ties), ``sign(out_j) = prod_{i != j} sign(in_i) = sign(in_j) * prod_i sign(in_i)``.
     """
-    m, d, f = v2c.shape
-    sign_prod = _sign_product(v2c, ws)
-    a = torch.abs(v2c, out=ws("work", m, d, f))
+    d, m, f = v2c.shape
+    signs = torch.copysign(ws.one, v2c, out=ws("signs", d, m, f))
+    sign_prod = ws("sign_prod", m, f).copy_(signs[0])
+    for j in range(1, d):
+        sign_prod.mul_(signs[j])
     if d == 1:  # a degree-1 check forces its variable to 0
-        a.fill_(limit)
+        out.fill_(limit)
     else:
-        prefix, suffix = out, ws("suffix", m, d, f)  # prefix[:, j] = min(a[:, :j+1])
-        prefix[:, 0] = a[:, 0]
-        for j in range(1, d - 1):
-            torch.minimum(prefix[:, j - 1], a[:, j], out=prefix[:, j])
-        suffix[:, d - 1] = a[:, d - 1]  # suffix[:, j] = min(a[:, j:])
-        for j in range(d - 2, 0, -1):
-            torch.minimum(suffix[:, j + 1], a[:, j], out=suffix[:, j])
-        a[:, 0] = suffix[:, 1]
-        a[:, d - 1] = prefix[:, d - 2]
-        for j in range(1, d - 1):
-            torch.minimum(prefix[:, j - 1], suffix[:, j + 1], out=a[:, j])
-        a.clamp_(max=limit)
+        a = torch.abs(v2c, out=ws("work", d, m, f))
+        _leave_one_out(a, out, ws("suffix", d, m, f), torch.minimum).clamp_(max=limit)
     if normalization != 1.0:
-        a.mul_(normalization)
+        out.mul_(normalization)
     if offset != 0.0:
-        a.sub_(offset).clamp_(min=0.0)
-    torch.copysign(a, v2c, out=out).mul_(sign_prod)
+        out.sub_(offset).clamp_(min=0.0)
+    out.mul_(signs).mul_(sign_prod)
 
 
-def _parity_ok(gathered: torch.Tensor, ws: _Workspace) -> torch.Tensor:
-    """``[m, d, F]`` internal LLRs of each check's variables -> ``[F]`` all checks satisfied.
-
-    A variable decides 1 where its LLR has the sign bit set (as :func:`torch.signbit`).
-    """
-    return _sign_product(gathered, ws).amin(dim=0).squeeze(0) > 0  # amin: faster than (< 0).any
+def _parity_ok(total: torch.Tensor, edges: torch.Tensor, d: int, ws: _Workspace) -> torch.Tensor:
+    """``[F]`` bool: the hard decisions of ``total [n + 1, F]`` (internal LLRs: a variable decides 1
+    where the sign bit is set, as :func:`torch.signbit`) satisfy every check of the padded,
+    degree-major edge list ``edges [d * m]`` (the dummy variable ``n`` decides 0). Works on bytes:
+    one ``signbit`` per variable, a gather and an xor per edge."""
+    f = total.shape[1]
+    bits = torch.signbit(total, out=ws("bits", *total.shape, dtype=torch.bool))
+    gathered = torch.index_select(bits, 0, edges, out=ws("edge_bits", edges.numel(), f, dtype=torch.bool))
+    gathered = gathered.view(d, -1, f)
+    parity = ws("parity", *gathered.shape[1:], dtype=torch.bool).copy_(gathered[0])
+    for j in range(1, d):
+        parity.bitwise_xor_(gathered[j])
+    return ~parity.any(dim=0)
 
 
 class BPDecoder(nn.Module):
@@ -392,9 +401,11 @@ class _Run:
         self.ws = _Workspace(self.dtype, self.device)
         check_vars = tables["check_vars"]
         self.m, self.d = check_vars.shape
-        self.edges = check_vars.reshape(-1)
+        self.edges = check_vars.t().reshape(-1)  # degree-major: edge (j, c) at j * m + c
         self.layered = dec.schedule == "layered"
-        self.layers = [tables[f"layer_vars_{i}"] for i in range(dec.num_layers)]
+        # per layer: (degree-major variable indices [d_l * m_l], d_l, m_l)
+        self.layers = [(lv.t().reshape(-1), lv.shape[1], lv.shape[0])
+                       for lv in (tables[f"layer_vars_{i}"] for i in range(dec.num_layers))]
         self.next_frame = 0
         self.frame = torch.full((width,), -1, dtype=torch.long, device=self.device)
         self.iters = torch.zeros(width, dtype=torch.int32, device=self.device)
@@ -402,11 +413,11 @@ class _Run:
         ws, n = self.ws, self.n
         self.state = {"total": ws("total", n + 1, width)}
         if self.layered:
-            for i, lv in enumerate(self.layers):
-                self.state[f"c2v{i}"] = ws(f"c2v{i}", *lv.shape, width).zero_()  # finite: 0 * c2v = 0
+            for i, (_, dl, ml) in enumerate(self.layers):
+                self.state[f"c2v{i}"] = ws(f"c2v{i}", dl, ml, width).zero_()  # finite: 0 * c2v = 0
         else:
             self.state["channel"] = ws("channel", n + 1, width)
-            self.state["c2v"] = ws("c2v", self.m, self.d, width).zero_()
+            self.state["c2v"] = ws("c2v", self.d, self.m, width).zero_()
 
     # -- slots ------------------------------------------------------------------------------------
     def load(self, slots: torch.Tensor) -> torch.Tensor:
@@ -437,14 +448,18 @@ class _Run:
         self.iterations[ids] = self.iters[slots]
         self.frame[slots] = -1
 
-    def gather(self, total: torch.Tensor, name: str = "v2c") -> torch.Tensor:
+    def gather(self, total: torch.Tensor) -> torch.Tensor:
+        """``[d, m, F]``: the current ``total`` of every check's variables (padded edges)."""
         f = total.shape[1]
-        return torch.index_select(total, 0, self.edges, out=self.ws(name, self.m * self.d, f)).view(self.m, self.d, f)
+        return torch.index_select(total, 0, self.edges, out=self.ws("v2c", self.d * self.m, f)).view(self.d, self.m, f)
+
+    def parity_ok(self, total: torch.Tensor) -> torch.Tensor:
+        return _parity_ok(total, self.edges, self.d, self.ws)
 
     def finished(self, ok: torch.Tensor, at_limit: torch.Tensor) -> torch.Tensor:
         return (ok | at_limit) if self.early_stop else at_limit
 
-    def check_and_refill(self, gathered: torch.Tensor) -> bool:
+    def check_and_refill(self) -> bool:
         """Write out finished frames, refill free slots; ``True`` once every frame is written.
 
         Free slots are refilled once they are a sixteenth of the pool (or the pool is empty):
@@ -455,18 +470,16 @@ class _Run:
         live = self.frame >= 0
         at_limit = self.iters >= self.max_iter
         if self.early_stop or bool((live & at_limit).any()):
-            ok = _parity_ok(gathered, self.ws)
+            ok = self.parity_ok(self.state["total"])
             done = (live & self.finished(ok, at_limit)).nonzero().squeeze(1)
             if done.numel():
                 self.write(done, ok[done])
         free = (self.frame < 0).nonzero().squeeze(1)
         while free.numel() * 16 >= width and self.next_frame < self.llr.shape[0]:
             slots = self.load(free)
-            new = self.gather(self.state["total"].index_select(1, slots), name="new")
-            gathered.index_copy_(2, slots, new)
             if not (self.early_stop or self.max_iter == 0):
                 break
-            ok_new = _parity_ok(new, self.ws)  # iteration 0 of the new frames
+            ok_new = self.parity_ok(self.state["total"].index_select(1, slots))  # iteration 0 of the new frames
             done_new = self.finished(ok_new, torch.full_like(ok_new, self.max_iter == 0))
             if not bool(done_new.any()):
                 break
@@ -474,7 +487,7 @@ class _Run:
             free = (self.frame < 0).nonzero().squeeze(1)
         return not bool((self.frame >= 0).any())
 
-    def compact(self, gathered: torch.Tensor) -> torch.Tensor:
+    def compact(self) -> None:
         """Once the input is used up, drop empty slots when they are half the pool.
 
         Compaction gathers columns of every message tensor (strided, a few times the cost of an
@@ -483,27 +496,22 @@ class _Run:
         live = self.frame >= 0
         width, count = live.numel(), int(live.sum())
         if self.next_frame < self.llr.shape[0] or (width - count) * 2 < width:
-            return gathered
+            return
         keep = live.nonzero().squeeze(1)
         self.frame, self.iters, self.fresh = self.frame[keep], self.iters[keep], self.fresh[keep]
         for key, tensor in self.state.items():
             self.state[key] = self.ws(key, *tensor.shape[:-1], count).copy_(tensor[..., keep])
-        kept = gathered[:, :, keep]
-        return self.ws("v2c", self.m, self.d, count).copy_(kept)
 
     # -- decoding ---------------------------------------------------------------------------------
     def decode(self) -> None:
         self.load(torch.arange(self.frame.numel(), device=self.device))
-        while True:
-            gathered = self.gather(self.state["total"])
-            if self.check_and_refill(gathered):
-                return
-            gathered = self.compact(gathered)
+        while not self.check_and_refill():
+            self.compact()
             weight = self.old_c2v_weight()
             if self.layered:
                 self.layered_pass(weight)
             else:
-                self.flooding_pass(gathered, weight)
+                self.flooding_pass(weight)
             self.iters += 1
 
     def old_c2v_weight(self) -> torch.Tensor | None:
@@ -521,24 +529,22 @@ class _Run:
     def subtract_old(v2c: torch.Tensor, c2v: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         return v2c.sub_(c2v) if weight is None else v2c.addcmul_(c2v, weight)
 
-    def flooding_pass(self, gathered: torch.Tensor, weight: torch.Tensor | None) -> None:
+    def flooding_pass(self, weight: torch.Tensor | None) -> None:
         c2v, channel = self.state["c2v"], self.state["channel"]
         f = c2v.shape[2]
-        v2c = self.subtract_old(gathered, c2v, weight)
+        v2c = self.subtract_old(self.gather(self.state["total"]), c2v, weight)
         self.dec._check_update(v2c, c2v, self.ws)
         total = self.state["total"].copy_(channel)
-        total.index_add_(0, self.edges, c2v.view(self.m * self.d, f))
+        total.index_add_(0, self.edges, c2v.view(self.d * self.m, f))
         total[self.n] = _PAD_LLR
 
     def layered_pass(self, weight: torch.Tensor | None) -> None:
         total = self.state["total"]
         f = total.shape[1]
-        for i, lv in enumerate(self.layers):
+        for i, (idx, dl, ml) in enumerate(self.layers):
             c2v = self.state[f"c2v{i}"]
-            ml, dl = lv.shape
-            idx = lv.reshape(-1)
-            v2c = torch.index_select(total, 0, idx, out=self.ws("v2c", ml * dl, f)).view(ml, dl, f)
+            v2c = torch.index_select(total, 0, idx, out=self.ws("v2c", dl * ml, f)).view(dl, ml, f)
             self.subtract_old(v2c, c2v, weight)
             self.dec._check_update(v2c, c2v, self.ws)
-            total.index_copy_(0, idx, v2c.add_(c2v).view(ml * dl, f))
+            total.index_copy_(0, idx, v2c.add_(c2v).view(dl * ml, f))
             total[self.n] = _PAD_LLR

@@ -54,8 +54,9 @@ class NeuralCode(SourceCode):
         if k not in self._models:
             from commsim.codecs.zoo import load_codec
 
-            self._models[k] = load_codec("necst", dataset=self.source.name, bits=k, eps=0.0, epochs=self.epochs,
-                                         seed=self.seed, device="cpu", source=self.source, progress=self.progress).eval()
+            with torch.enable_grad():  # callers may be inside no_grad (Pipeline.evaluate)
+                self._models[k] = load_codec("necst", dataset=self.source.name, bits=k, eps=0.0, epochs=self.epochs,
+                                             seed=self.seed, device="cpu", source=self.source, progress=self.progress).eval()
         return self._models[k]
 
     def encode(self, img, k):
@@ -67,7 +68,7 @@ class NeuralCode(SourceCode):
     def encode_batch(self, x, k):
         x = torch.from_numpy(np.asarray(x, np.float32))
         self.check_shape(tuple(x.shape[1:]))
-        model = self.model(k)  # may train: outside no_grad
+        model = self.model(k)
         with torch.no_grad():
             bits = (model.logits(x) > 0).numpy().astype(np.uint8)
         return bits, np.ones(len(x), bool)

@@ -46,6 +46,7 @@ def matched_curves(frame: pd.DataFrame) -> pd.DataFrame:
     """One curve per codec: points tested at their training eps (or separated codecs), averaged over
     seeds. The band pools the seeds: mean of the per-seed intervals' half-widths / sqrt(seeds)."""
     metric = frame["metric"].iloc[0]
+    frame = frame.dropna(subset=[metric])  # points where a scheme could not run (see the note column)
     same = frame["train_eps"].isna() | np.isclose(frame["train_eps"].fillna(-1), frame["value"])
     several_channels = frame["channel"].nunique() > 1
     rows = []

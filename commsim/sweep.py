@@ -149,7 +149,7 @@ class RowWriter:
 METRIC_COLUMNS = [f"{m}{s}" for m in ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
                   for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
-                                                       "checkpoint", "checkpoint_sha256"]
+                                                       "checkpoint", "checkpoint_sha256", "note"]
 
 
 def _sha(path) -> str:
@@ -179,7 +179,14 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
         checkpoint = str(paths[0])
         codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
     else:
-        codec = cls.build(source, bits=spec.bits, channel=spec.channel, params=params, seed=point["seed"])
+        from commsim.baselines.separated import SchemeError
+
+        try:
+            codec = cls.build(source, bits=spec.bits, channel=spec.channel, params=params, seed=point["seed"])
+        except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
+            return {**point, "metric": distortion_metric(source), "note": str(exc),
+                    "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
+                    "commsim_version": __version__}
     result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
     return {**point, "metric": distortion_metric(source), **result.row(),
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),

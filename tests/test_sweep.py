@@ -142,3 +142,14 @@ def test_sweep_unwritable_out_and_bad_csv(tmp_path):
     assert result.exit_code == 2 and "lacks the columns" in result.output and len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(cli, ["plot", str(tmp_path / "none.csv")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_separated_scheme_that_cannot_fit_is_a_noted_point(tmp_path):
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "jpeg+ldpc,vq+ideal", "--eps", "0.1", "--bits", "16",
+                                      "--limit", "50", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "results.csv").set_index("codec")
+    assert np.isnan(frame.loc["jpeg+ldpc", "l2_per_image"]) and "cannot fit" in frame.loc["jpeg+ldpc", "note"]
+    assert frame.loc["vq+ideal", "l2_per_image"] > 0 and pd.isna(frame.loc["vq+ideal", "note"])
+    curves = plot_results(tmp_path / "results.csv", tmp_path / "fig", reconstructions=False)["curves"]
+    assert list(curves["codec"]) == ["vq+ideal"]

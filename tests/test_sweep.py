@@ -149,7 +149,7 @@ def test_separated_scheme_that_cannot_fit_is_a_noted_point(tmp_path):
                                       "--limit", "50", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(tmp_path / "results.csv").set_index("codec")
-    assert np.isnan(frame.loc["jpeg+ldpc", "l2_per_image"]) and "cannot fit" in frame.loc["jpeg+ldpc", "note"]
+    assert np.isnan(frame.loc["jpeg+ldpc", "l2_per_image"]) and "no ldpc code carries any information" in frame.loc["jpeg+ldpc", "note"]
     assert frame.loc["vq+ideal", "l2_per_image"] > 0 and pd.isna(frame.loc["vq+ideal", "note"])
     curves = plot_results(tmp_path / "results.csv", tmp_path / "fig", reconstructions=False)["curves"]
     assert list(curves["codec"]) == ["vq+ideal"]

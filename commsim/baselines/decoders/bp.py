@@ -43,6 +43,14 @@ _PAD_LLR = 1.0e4
 _CPU_CHUNK = 256
 """Pool width on CPU by default: the messages of the pool stay (mostly) in cache (see ``chunk_size``)."""
 
+_T_OFFSET = 1.0e-30
+"""Added to ``in / 2`` before the ``tanh`` of sum-product: keeps ``t`` away from 0 (see
+:func:`_check_sum_product`) and changes nothing else (a normal float in float32 and float64)."""
+
+_LARGEST_FINITE = {torch.float32: 17.4, torch.float64: 37.5}
+"""Bound of the finite sum-product check messages per dtype: ``log(2 / ulp(1))``."""
+
+
 def parity_check_lists(H) -> tuple[int, int, list[np.ndarray]]:
     """``(n, m, rows)`` of a 0/1 parity-check matrix given dense or as a ``scipy.sparse`` matrix.
 
@@ -115,6 +123,7 @@ class _Workspace:
         self.dtype, self.device = dtype, device
         self._flat: dict[str, torch.Tensor] = {}
         self.one = torch.ones((), dtype=dtype, device=device)
+        self.offset = torch.full((), _T_OFFSET, dtype=dtype, device=device)
 
     def __call__(self, name: str, *shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         numel = int(np.prod(shape))
@@ -151,24 +160,30 @@ def _leave_one_out(a: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, op
 
 
 def _check_sum_product(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float) -> None:
-    """Sum-product check update of ``v2c [d, m, F]`` into ``out`` by the tanh rule:
+    """Sum-product check update of ``v2c [d, m, F]`` into ``out`` by the tanh rule
 
-    ``tanh(out_j / 2) = prod_{i != j} tanh(in_i / 2)``, ``out_j = log((1 + p_j) / (1 - p_j))``.
+    ``tanh(out_j / 2) = prod_{i != j} t_i = P / t_j`` with ``t_i = tanh(in_i / 2)``, ``P = prod_i t_i``,
+    so ``out_j = log((1 + P/t_j) / (1 - P/t_j)) = log((t_j + P) / (t_j - P))``.
 
-    Signs need no separate treatment (``tanh`` is odd), an erasure (``t = 0``) gives 0, the
-    leave-one-out product comes from :func:`_leave_one_out`, and the only transcendentals are one
-    ``tanh`` and one ``log`` per edge. ``|out|`` is clipped at ``limit``; in float32 ``tanh(x/2)``
-    rounds to 1 above ~17, so check messages from inputs that are all that certain reach ``limit``
-    (``p = 1``), others at most ``log(2 / 2^-24) ~ 17.3``.
+    One ``tanh`` and one ``log`` per edge, a product over ``d`` and a few elementwise passes; signs
+    need no separate treatment (``tanh`` is odd). Details: ``|P| <= |t_j|`` holds in floating point
+    too (products of numbers of magnitude <= 1 only shrink), so the ratio is >= 0; it is 0 or ``inf``
+    when ``t_j = -P`` or ``t_j = P`` (certain checks), which :meth:`torch.Tensor.nan_to_num_` maps
+    to ``-+limit``. A zero ``t_j`` would give ``0 / 0``; the ``tanh`` argument is offset by
+    :data:`_T_OFFSET` so that an erasure (input 0) gives a tiny ``t`` rather than 0 (and the
+    ``nan_to_num_`` would map a NaN to 0, no information, anyway). In float32 ``t`` rounds to 1
+    above ~17, so messages from such certain inputs are ``limit``, others at most ~17.3.
     """
     d, m, f = v2c.shape
     if d == 1:  # a degree-1 check forces its variable to 0
         out.fill_(limit)
         return
-    t = torch.mul(v2c, 0.5, out=ws("work", d, m, f)).tanh_()
-    _leave_one_out(t, out, ws("suffix", d, m, f), torch.mul)
-    den = torch.sub(ws.one, out, out=t)  # 1 - p (t is no longer needed)
-    out.add_(1.0).div_(den).log_().clamp_(-limit, limit)  # p = +-1 gives +-inf, clipped
+    t = torch.add(ws.offset, v2c, alpha=0.5, out=ws("work", d, m, f)).tanh_()
+    prod = torch.prod(t, dim=0, keepdim=True, out=ws("prod", 1, m, f))
+    torch.add(t, prod, out=out)  # t_j + P
+    out.div_(t.sub_(prod)).log_().nan_to_num_(0.0, limit, -limit)
+    if limit < _LARGEST_FINITE[v2c.dtype]:
+        out.clamp_(-limit, limit)
 
 
 def _check_min_sum(v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace, limit: float,

@@ -71,7 +71,7 @@ class SweepSpec:
     seeds: int = 1
     train_eps: list[float] | None = None
     fixed: dict = field(default_factory=dict)
-    epochs: int = 40
+    epochs: int = 30
     train_seed: int = 0
     limit: int | None = None
     device: str = "cpu"

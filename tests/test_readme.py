@@ -20,7 +20,7 @@ def test_readme_starts_with_the_two_setup_commands():
 def test_readme_sweep_example_runs(tmp_path):
     text = README.read_text()
     code = re.search(r"<!-- sweep-example -->\n```python\n(.*?)```", text, re.S).group(1)
-    small = code.replace("bits=100", "bits=8").replace("epochs=40", "epochs=1").replace("seeds=2", "seeds=1, limit=100")
+    small = code.replace("bits=100", "bits=8").replace("epochs=30", "epochs=1").replace("seeds=2", "seeds=1, limit=100")
     assert small != code
     script = tmp_path / "example.py"
     script.write_text(small)

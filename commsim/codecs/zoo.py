@@ -24,7 +24,7 @@ from commsim.data.sources import ImageSource
 from commsim.device import resolve_device
 from commsim.registry import CODECS
 
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 30
 """The on-demand training budget of ``commsim run``: about two minutes of NECST on two CPU cores."""
 
 

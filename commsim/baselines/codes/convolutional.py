@@ -8,15 +8,24 @@ Bit accounting of one codeword (``n`` channel bits)::
     the p bits sent ``repeat`` times (copies one after another)   -> n = repeat * p channel bits
 
 The trellis is commpy's ``Trellis(memory, g_matrix)`` (rate 1/2; ``memory=2``: generators (7, 5),
-``memory=6``: (133, 171) in commpy's notation). Encoding walks its tables for all frames at once; the
-default decoder is a numpy Viterbi over all frames at once, maximising the correlation
+``memory=6``: (133, 171) in commpy's notation). Encoding walks its tables for all frames at once.
+Decoding is maximum-likelihood (Viterbi) over the terminated trellis: it maximises the correlation
 ``sum_j c_j llr_j`` (the log-likelihood up to a constant in our ``log P1/P0`` convention), with the
-punctured positions at LLR 0, the copies' LLRs summed, and traceback from state 0.
-``decoder="commpy"`` runs commpy's ``viterbi_decode(..., decoding_type="soft")`` frame by frame
-instead (slow, pure Python). Its soft mode takes ``log P(1)/P(0)`` like us (its branch metric is
-``log(1 + e^r) - r c``), the opposite of commpy's LDPC decoder; the tests pin both.
+punctured positions at LLR 0, the copies' LLRs summed, and traceback from state 0. Decoders:
+
+- ``decoder="torch"`` (default): the batched torch :class:`~commsim.baselines.decoders.ViterbiDecoder`
+  (float32, ~2000x commpy for K = 7, see ``benchmarks/results/decoders.md``), one per memory
+  (:func:`torch_viterbi`).
+- ``decoder="numpy"``: a float64 numpy Viterbi over all frames at once (:meth:`ConvCode.viterbi`),
+  the reference the tests compare with.
+- ``decoder="commpy"``: commpy's ``viterbi_decode(..., decoding_type="soft")`` frame by frame (slow,
+  pure Python; a sliding traceback of ``5 * memory`` steps, so not always the terminated ML path). Its
+  soft mode takes ``log P(1)/P(0)`` like us (its branch metric is ``log(1 + e^r) - r c``), the
+  opposite of commpy's LDPC decoder; the tests pin both.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,21 +48,34 @@ def trellis(memory: int):
     return Trellis(np.array([memory]), np.array([GENERATORS[memory]]))
 
 
+@lru_cache(maxsize=None)
+def torch_viterbi(memory: int):
+    """The torch :class:`~commsim.baselines.decoders.ViterbiDecoder` of :func:`trellis` ``(memory)``
+    (terminated), built once per memory."""
+    from commsim.baselines.decoders import ViterbiDecoder
+
+    return ViterbiDecoder(trellis(memory), terminated=True)
+
+
+DECODERS = ("torch", "numpy", "commpy")
+
+
 class ConvCode(ChannelCode):
     """Terminated rate-1/2 convolutional code carrying ``k`` information bits (see the module doc).
 
     ``puncture``: ``"1/2"``, ``"2/3"`` or ``"3/4"``; ``repeat``: copies of the punctured codeword;
-    ``crc_bits``: 0 (``ok`` always True), 8, 16, 24 or 32; ``decoder``: ``"numpy"`` or ``"commpy"``.
+    ``crc_bits``: 0 (``ok`` always True), 8, 16, 24 or 32; ``decoder``: ``"torch"`` (default),
+    ``"numpy"`` or ``"commpy"`` (see the module doc).
     """
 
     def __init__(self, k: int, memory: int = 6, puncture: str = "1/2", repeat: int = 1, crc_bits: int = 0,
-                 decoder: str = "numpy"):
+                 decoder: str = "torch"):
         if k < 1 or repeat < 1:
             raise ValueError(f"need k >= 1 and repeat >= 1, got k={k}, repeat={repeat}")
         if puncture not in PUNCTURE:
             raise ValueError(f"puncture must be one of {sorted(PUNCTURE)}, got {puncture!r}")
-        if decoder not in ("numpy", "commpy"):
-            raise ValueError(f"decoder must be 'numpy' or 'commpy', got {decoder!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         self.k, self.memory, self.puncture, self.repeat = int(k), int(memory), puncture, int(repeat)
         self.crc, self.decoder = CRC(crc_bits), decoder
         self.trellis = trellis(memory)
@@ -107,8 +129,8 @@ class ConvCode(ChannelCode):
         return mother
 
     def viterbi(self, mother: np.ndarray) -> np.ndarray:
-        """Maximum-likelihood terminated path for ``mother [F, 2 steps]`` -> inputs ``[F, steps]``
-        (frames in chunks that keep the survivor memory near 32 MB)."""
+        """Reference (numpy, float64) maximum-likelihood terminated path for ``mother [F, 2 steps]``
+        -> inputs ``[F, steps]`` (frames in chunks that keep the survivor memory near 32 MB)."""
         chunk = max(1, 2**25 // (self.steps * self.trellis.number_states))
         if mother.shape[0] > chunk:
             return np.concatenate([self.viterbi(mother[i: i + chunk]) for i in range(0, mother.shape[0], chunk)])
@@ -138,8 +160,12 @@ class ConvCode(ChannelCode):
 
     def decode(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mother = self.mother_llr(check_llr(llr, self.n))
-        inputs = self.viterbi(mother) if self.decoder == "numpy" else self.commpy_viterbi(mother)
-        return self.crc.split(inputs[:, : self.payload])
+        if self.decoder == "torch":
+            payload = torch_viterbi(self.memory).decode(mother)  # the tail is dropped already
+        else:
+            inputs = self.viterbi(mother) if self.decoder == "numpy" else self.commpy_viterbi(mother)
+            payload = inputs[:, : self.payload]
+        return self.crc.split(payload)
 
 
 CONV_CONFIGS = [("3/4", 1), ("2/3", 1), ("1/2", 1)] + [("1/2", r) for r in (2, 3, 4, 6, 8, 12, 16, 24)]
@@ -150,7 +176,7 @@ CONV_CONFIGS = [("3/4", 1), ("2/3", 1), ("1/2", 1)] + [("1/2", r) for r in (2, 3
 class ConvFamily:
     """Terminated K=7 (133, 171) convolutional codes, punctured to 2/3, 3/4 or repeated down to 1/48."""
 
-    def __init__(self, memory: int = 6, crc_bits: int = 0, decoder: str = "numpy"):
+    def __init__(self, memory: int = 6, crc_bits: int = 0, decoder: str = "torch"):
         self.memory, self.crc_bits, self.decoder = memory, crc_bits, decoder
 
     def largest_k(self, n: int, puncture: str, repeat: int) -> int:

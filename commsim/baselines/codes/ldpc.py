@@ -16,17 +16,24 @@ Parity-check matrices are ``scipy.sparse`` CSR ``H [m, n]`` of 0/1 (uint8).
   echelon form; the non-pivot columns carry the information bits, the pivot columns are parity bits
   computed from them. ``k = n - rank(H)`` (Gallager's layered H has rank ``m - dv + 1``, so ``k`` is
   a little above ``n - m``).
-- Decoding: sum-product belief propagation, flooding, at most ``max_iters`` iterations, stopping
-  when all parity checks hold. ``decoder="numpy"`` (default) runs :func:`bp_decode`, batched over
-  frames; ``decoder="commpy"`` runs commpy's ``ldpc_bp_decode`` (which wants ``log P(0)/P(1)``, the
-  negative of our LLRs). Both give the same decisions on BSC/AWGN LLRs, the numpy one 2-5x faster,
-  but commpy's breaks on erasures (an LLR of exactly 0 turns into NaN messages and an all-zero
-  "codeword"), hence the numpy default. Any callable ``llr [F, n] -> (bits [F, n] uint8,
-  converged [F] bool)`` in our LLR convention also works (e.g. the torch decoders).
+- Decoding: sum-product belief propagation, at most ``max_iters`` iterations, stopping when all
+  parity checks hold. ``decoder="torch"`` (default) is the batched torch decoder
+  :class:`~commsim.baselines.decoders.BPDecoder` with the layered schedule (as good or better than
+  flooding in about half the iterations, and the fastest: ~60-75x commpy on WiMAX (1440, 720), see
+  ``benchmarks/results/decoders.md``), one per parity-check matrix, built on first use
+  (:func:`torch_bp_decoder`). Two references stay selectable: ``decoder="numpy"`` runs
+  :func:`bp_decode`, a short float64 flooding decoder batched over frames, and ``decoder="commpy"``
+  runs commpy's ``ldpc_bp_decode`` (flooding, float64; it wants ``log P(0)/P(1)``, the negative of
+  our LLRs, and breaks on erasures: an LLR of exactly 0 turns into NaN messages and an all-zero
+  "codeword", which is why the numpy reference is kept). The tests check that all three agree.
+  Any callable ``llr [F, n] -> (bits [F, n] uint8, converged [F] bool)`` in our LLR convention
+  also works.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Callable
 
@@ -145,7 +152,8 @@ def syndrome_ok(H: sp.csr_matrix, words: np.ndarray) -> np.ndarray:
 # Decoders ----------------------------------------------------------------------------------------
 
 def bp_decode(H: sp.csr_matrix, llr: np.ndarray, max_iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Sum-product BP (flooding) for many frames at once; frames stop when their checks all hold.
+    """Reference sum-product BP (flooding, float64) for many frames at once; frames stop when their
+    checks all hold. The default decoder is the faster torch one (:func:`torch_bp_decoder`).
 
     ``llr [F, n]`` in our convention (log P1/P0) -> ``(bits [F, n] uint8, converged [F] bool)``.
     Check update in the "phi" form: ``|out| = phi(sum phi|in|)`` with ``phi(x) = -log tanh(x/2)``,
@@ -212,7 +220,41 @@ def commpy_bp_decode(H: sp.csr_matrix, llr: np.ndarray, max_iters: int = 50) -> 
     return bits, syndrome_ok(H, bits)
 
 
-DECODERS = {"commpy": commpy_bp_decode, "numpy": bp_decode}
+TORCH_SCHEDULE = "layered"
+"""Schedule of the default (torch) decoder; ``"flooding"`` is commpy's and the numpy reference's."""
+
+_TORCH_DECODERS: OrderedDict = OrderedDict()
+_TORCH_CACHE_SIZE = 64
+
+
+def torch_bp_decoder(H: sp.spmatrix, max_iters: int = 50, schedule: str = TORCH_SCHEDULE):
+    """The torch sum-product decoder (:class:`~commsim.baselines.decoders.BPDecoder`) of ``H``, built
+    once per (matrix, ``max_iters``, ``schedule``) and kept in a small LRU cache: codes with the same
+    ``H`` (e.g. the candidates that several separated codecs build) share it. Its ``.decode(llr)``
+    is the numpy-in/numpy-out :data:`Decoder`."""
+    from commsim.baselines.decoders import BPDecoder
+
+    H = sp.csr_matrix(H)
+    if not H.has_sorted_indices:
+        H = H.sorted_indices()
+    digest = hashlib.sha1(H.indptr.tobytes() + H.indices.tobytes() + H.data.tobytes()).hexdigest()
+    key = (H.shape, digest, int(max_iters), schedule)
+    if key in _TORCH_DECODERS:
+        _TORCH_DECODERS.move_to_end(key)
+    else:
+        _TORCH_DECODERS[key] = BPDecoder(H, "sum-product", max_iter=int(max_iters), schedule=schedule)
+        if len(_TORCH_DECODERS) > _TORCH_CACHE_SIZE:
+            _TORCH_DECODERS.popitem(last=False)
+    return _TORCH_DECODERS[key]
+
+
+def torch_bp_decode(H: sp.csr_matrix, llr: np.ndarray, max_iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`torch_bp_decoder` of ``H`` on ``llr [F, n]`` (our convention) -> ``(bits, converged)``."""
+    return torch_bp_decoder(H, max_iters).decode(llr)
+
+
+DECODERS = {"torch": torch_bp_decode, "numpy": bp_decode, "commpy": commpy_bp_decode}
+"""Decoders by name, each ``fn(H, llr, max_iters) -> (bits [F, n] uint8, converged [F] bool)``."""
 
 
 # Codes -------------------------------------------------------------------------------------------
@@ -221,9 +263,10 @@ class LDPCCode(ChannelCode):
     """A binary LDPC code given by ``H [m, n_base]``, optionally with each codeword sent ``repeat``
     times (``n = repeat * n_base``).
 
-    ``decoder``: ``"numpy"`` (default, :func:`bp_decode`), ``"commpy"`` or a callable ``llr [F, n_base] -> (bits
-    [F, n_base] uint8, converged [F] bool)`` taking our LLR convention; it sees the repeat-combined
-    LLRs. ``ok`` is ``converged``: all parity checks hold.
+    ``decoder``: ``"torch"`` (default: :func:`torch_bp_decoder`, built on the first ``decode``),
+    the references ``"numpy"`` (:func:`bp_decode`) and ``"commpy"``, or a callable ``llr [F, n_base] ->
+    (bits [F, n_base] uint8, converged [F] bool)`` taking our LLR convention; it sees the
+    repeat-combined LLRs. ``ok`` is ``converged``: all parity checks hold.
     """
 
     def __init__(self, H: sp.spmatrix, repeat: int = 1, decoder: str | Decoder | None = None,
@@ -238,7 +281,7 @@ class LDPCCode(ChannelCode):
             raise ValueError("H has full column rank: the code has no information bits")
         suffix = f"x{self.repeat}" if self.repeat > 1 else ""
         self.name = name or f"ldpc({self.n_base},{self.k}){suffix}"
-        decoder = "numpy" if decoder is None else decoder
+        decoder = "torch" if decoder is None else decoder
         if isinstance(decoder, str):
             if decoder not in DECODERS:
                 raise ValueError(f"decoder must be a callable or one of {sorted(DECODERS)}; got {decoder!r}")
@@ -279,8 +322,9 @@ class LDPCFamily:
 
     def __init__(self, seed: int = 0, dv: int = 3, decoder: str | Callable[[sp.csr_matrix], Decoder] | None = None,
                  max_iters: int = 50):
-        """``decoder``: ``"numpy"`` / ``"commpy"``, or a factory ``make_decoder(H) -> decoder`` (the
-        decoder as in :class:`LDPCCode`), e.g. a torch BP decoder class taking ``H``."""
+        """``decoder``: ``None`` / ``"torch"`` (default), ``"numpy"`` / ``"commpy"`` (references), or a
+        factory ``make_decoder(H) -> decoder`` (the decoder as in :class:`LDPCCode`), e.g.
+        ``lambda H: BPDecoder(H, "min-sum", normalization=0.8).decode``."""
         self.seed, self.dv, self.decoder, self.max_iters = seed, dv, decoder, max_iters
         self._codes: dict[tuple, LDPCCode] = {}
 

@@ -261,6 +261,37 @@ def test_bp_numpy_adapter_plugs_into_ldpc_code(regular128):
     assert single_bits.shape == (H.shape[1],) and bool(single_ok)
 
 
+def test_sum_product_check_update_matches_the_exact_tanh_rule():
+    """The product-form check update (``log((t_j + P) / (t_j - P))``) against the tanh rule in float64
+    on inputs that include erasures (0), certain ones and ties: finite everywhere, accurate where
+    float32 can be, and saturating at the same cap for "all other inputs certain"."""
+    from commsim.baselines.decoders import bp
+
+    g = torch.Generator().manual_seed(0)
+    d, m, f = 6, 400, 8
+    v = (torch.rand(d, m, f, generator=g) * 2 - 1) * torch.exp(torch.rand(d, m, f, generator=g) * 6 - 1)
+    v[0, :50] = 0.0  # an erasure
+    v[1:, 50:100] = 40.0 * torch.sign(v[1:, 50:100])  # every other input certain: p = +-1 exactly
+    v[0, 100:120] = -v[0, 100:120].abs().clamp(min=1.0) * 0.1  # small negative t_j against certain others
+    v[1:, 100:120] = 40.0
+    t = torch.tanh(v.double() / 2)
+    exact = torch.empty_like(t)
+    for j in range(d):
+        others = torch.cat([t[:j], t[j + 1:]]).prod(0).clamp(-1 + 1e-15, 1 - 1e-15)
+        exact[j] = 2 * torch.atanh(others)
+    out = torch.empty_like(v)
+    bp._check_sum_product(v, out, bp._Workspace(torch.float32, torch.device("cpu")), LLR_LIMIT)
+    assert bool(torch.isfinite(out).all())
+    cap = bp._LARGEST_FINITE[torch.float32]
+    assert float(out.abs().max()) <= cap
+    reachable = exact.abs() < 12  # float32 resolves tanh(x/2) to ~1e-5 of 1 there
+    np.testing.assert_allclose(out[reachable].double(), exact[reachable], atol=2e-3, rtol=1e-3)
+    assert bool((torch.sign(out[exact.abs() > 1e-3]) == torch.sign(exact[exact.abs() > 1e-3])).all())
+    assert bool((out[0, :50] != 0).any())  # an erased input still gets the product of the others
+    np.testing.assert_allclose(out[0, 50:100].abs().numpy(), cap, rtol=1e-6)  # all others certain
+    np.testing.assert_allclose(out[0, 100:120].numpy(), cap, rtol=1e-6)
+
+
 def test_bp_rejects_bad_arguments(gallager96):
     H, _ = gallager96
     with pytest.raises(ValueError, match="algorithm"):

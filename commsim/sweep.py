@@ -25,7 +25,6 @@ import torch
 from tqdm.auto import tqdm
 
 from commsim import __version__
-from commsim.channels.base import Channel
 from commsim.channels.loading import resolve_channel
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric

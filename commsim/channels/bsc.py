@@ -1,7 +1,6 @@
 """Binary symmetric channel."""
 from __future__ import annotations
 
-import torch
 
 from commsim.channels.base import Channel, Param, hard_llr, reliability, uniform
 from commsim.registry import register_channel

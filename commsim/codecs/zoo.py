@@ -13,8 +13,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 from commsim import __version__
 from commsim.codecs.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.codecs.learned import LearnedCodec

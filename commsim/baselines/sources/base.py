@@ -233,3 +233,14 @@ class SourceCode:
     def describe(self) -> str:
         """One line: what is sent and what is shared."""
         return (self.__doc__ or self.name).strip().splitlines()[0]
+
+
+class BatchSourceCode(SourceCode):
+    """A fixed-rate code written batch-first: subclasses implement ``encode_batch`` and
+    ``decode_batch``; the one-image forms run them on a batch of one."""
+
+    def encode(self, img, k):
+        return self.encode_batch(np.asarray(img)[None], k)[0][0]
+
+    def decode(self, bits):
+        return self.decode_batch(np.asarray(bits)[None])[0][0]

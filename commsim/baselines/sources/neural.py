@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from commsim.baselines.sources.base import SourceCode
+from commsim.baselines.sources.base import BatchSourceCode
 from commsim.channels.base import LLR_LIMIT
 from commsim.data.sources import ImageSource
 
 
-class NeuralCode(SourceCode):
+class NeuralCode(BatchSourceCode):
     """NECST trained with eps = 0 as a compressor: sends the k thresholded encoder bits; the networks
     are shared."""
 
@@ -58,12 +58,6 @@ class NeuralCode(SourceCode):
                 self._models[k] = load_codec("necst", dataset=self.source.name, bits=k, eps=0.0, epochs=self.epochs,
                                              seed=self.seed, device="cpu", source=self.source, progress=self.progress).eval()
         return self._models[k]
-
-    def encode(self, img, k):
-        return self.encode_batch(np.asarray(img)[None], k)[0][0]
-
-    def decode(self, bits):
-        return self.decode_batch(np.asarray(bits)[None])[0][0]
 
     def encode_batch(self, x, k):
         x = torch.from_numpy(np.asarray(x, np.float32))

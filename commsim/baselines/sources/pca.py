@@ -18,7 +18,7 @@ import heapq
 
 import numpy as np
 
-from commsim.baselines.sources.base import SourceCode, as_array, bits_to_ints, cached_arrays, ints_to_bits
+from commsim.baselines.sources.base import BatchSourceCode, as_array, bits_to_ints, cached_arrays, ints_to_bits
 
 RANGE_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 """Clipping ranges tried, in standard deviations of the coefficient."""
@@ -35,7 +35,7 @@ def dequantize(idx: np.ndarray, bits: int, a: float) -> np.ndarray:
     return -a + (idx + 0.5) * step
 
 
-class PCACode(SourceCode):
+class PCACode(BatchSourceCode):
     """PCA + uniform scalar quantisers with greedy bit allocation: sends exactly k bits of quantiser
     indices; basis, ranges and allocation are shared."""
 
@@ -100,12 +100,6 @@ class PCACode(SourceCode):
         """Training squared error per image at ``k`` bits (the retained coefficients only)."""
         alloc = self.allocation(k)
         return float(self.errors[np.arange(alloc.size), alloc].sum())
-
-    def encode(self, img, k):
-        return self.encode_batch(np.asarray(img)[None], k)[0][0]
-
-    def decode(self, bits):
-        return self.decode_batch(np.asarray(bits)[None])[0][0]
 
     def encode_batch(self, x, k):
         x = np.asarray(x, np.float32)

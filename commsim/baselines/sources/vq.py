@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from commsim.baselines.sources.base import SourceCode, as_array, bits_to_ints, cached_arrays, ints_to_bits
+from commsim.baselines.sources.base import BatchSourceCode, as_array, bits_to_ints, cached_arrays, ints_to_bits
 
 
 def nearest(data: torch.Tensor, codebook: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +67,7 @@ def kmeans(data: torch.Tensor, clusters: int, seed: int = 0, iters: int = 10) ->
     return codebook
 
 
-class VQCode(SourceCode):
+class VQCode(BatchSourceCode):
     """Vector quantiser (k-means, 2^k codewords; residual stages of 8 bits beyond k = 12): sends the
     codeword index, exactly k bits; the codebook is shared."""
 
@@ -131,12 +131,6 @@ class VQCode(SourceCode):
             residual -= book[idx]
             out.append(idx.numpy())
         return np.stack(out, 1)
-
-    def encode(self, img, k):
-        return self.encode_batch(np.asarray(img)[None], k)[0][0]
-
-    def decode(self, bits):
-        return self.decode_batch(np.asarray(bits)[None])[0][0]
 
     def encode_batch(self, x, k):
         x = np.asarray(x, np.float32)

@@ -128,3 +128,16 @@ def test_run_iabf_end_to_end(home):
     row = [line for line in result.output.splitlines() if line.split()[:2] == ["iabf", "bsc"]]
     assert len(row) == 1 and float(row[0].split()[4]) > 0
     assert files_under(home / "home")[0].startswith("checkpoints/iabf-mnist-b8-eps0.2-e1-s0-")
+
+
+def test_sample_markov_chain_grid(home, checkpoint16):
+    from PIL import Image
+
+    out = home / "chain.png"
+    result = invoke("sample", "--codec", "necst", "--eps", "0.2", "--bits", "16", "--checkpoint", str(checkpoint16),
+                    "--steps", "4", "--every", "2", "--count", "5", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "3 rows" in result.output
+    width, height = Image.open(out).size
+    assert (width, height) == (3 * (5 * 30 + 2), 3 * (3 * 30 + 2))  # x0 + 2 kept states, 5 chains, 28 px + 2 pad, x3
+    assert_usage_error(invoke("sample", "--codec", "vq+ideal", "--out", str(home / "x.png")), "not a learned codec")

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
+
+from commsim.baselines.decoders.tables import DeviceTables
 
 from commsim.channels.base import LLR_LIMIT
 
@@ -248,7 +249,7 @@ def _parity_ok(gathered: torch.Tensor, ws: _Workspace) -> torch.Tensor:
     return prod.view(_SAME_WIDTH_INT[prod.dtype]).amin(dim=0) >= 0
 
 
-class BPDecoder(nn.Module):
+class BPDecoder(DeviceTables):
     """Belief-propagation decoder of a binary LDPC code given by its parity-check matrix ``H``.
 
     Args:
@@ -336,7 +337,6 @@ class BPDecoder(nn.Module):
             for i, members in enumerate(layers):
                 padded = _padded([rows[c] for c in members], n)
                 self.register_buffer(f"layer_vars_{i}", torch.from_numpy(padded), persistent=False)
-        self._device_copies: dict[torch.device, dict[str, torch.Tensor]] = {}
 
     def extra_repr(self) -> str:
         extra = ""
@@ -347,19 +347,6 @@ class BPDecoder(nn.Module):
             f"n={self.n}, m={self.m}, edges={self.num_edges}, algorithm={self.algorithm}{extra}, "
             f"max_iter={self.max_iter}, early_stop={self.early_stop}, schedule={self.schedule}{layers}"
         )
-
-    # -- graph tables on the right device ---------------------------------------------------------
-    def _tables(self, device: torch.device) -> dict[str, torch.Tensor]:
-        own = dict(self.named_buffers())
-        if self.check_vars.device == device:
-            return own
-        if device not in self._device_copies:
-            self._device_copies = {device: {k: v.to(device) for k, v in own.items()}}
-        return self._device_copies[device]
-
-    def _apply(self, fn, *args, **kwargs):
-        self._device_copies = {}
-        return super()._apply(fn, *args, **kwargs)
 
     # -- decoding ---------------------------------------------------------------------------------
     def _check_update(self, v2c: torch.Tensor, out: torch.Tensor, ws: _Workspace) -> None:

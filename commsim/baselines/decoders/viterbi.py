@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
+
+from commsim.baselines.decoders.tables import DeviceTables
 
 _CPU_CHUNK = 1024
 """Frames decoded together on CPU by default (larger batches gain nothing and need more memory)."""
@@ -38,7 +39,7 @@ def _bits_msb_first(values: np.ndarray, width: int) -> np.ndarray:
     return (np.asarray(values)[..., None] >> shifts) & 1
 
 
-class ViterbiDecoder(nn.Module):
+class ViterbiDecoder(DeviceTables):
     """Maximum-likelihood sequence decoder of a convolutional code described by a commpy ``Trellis``.
 
     Args:
@@ -97,23 +98,11 @@ class ViterbiDecoder(nn.Module):
         self.register_buffer("symbol_bits", torch.from_numpy(symbols), persistent=False)
         input_bits = _bits_msb_first(np.arange(self.num_inputs), self.k).astype(np.uint8)  # [2^k, k]
         self.register_buffer("input_bits", torch.from_numpy(input_bits), persistent=False)
-        self._device_copies: dict[torch.device, dict[str, torch.Tensor]] = {}
 
     def extra_repr(self) -> str:
         return (f"k={self.k}, n={self.n}, states={self.num_states}, terminated={self.terminated}, "
                 f"hard_input={self.hard_input}")
 
-    def _tables(self, device: torch.device) -> dict[str, torch.Tensor]:
-        own = dict(self.named_buffers())
-        if self.pred_state.device == device:
-            return own
-        if device not in self._device_copies:
-            self._device_copies = {device: {k: v.to(device) for k, v in own.items()}}
-        return self._device_copies[device]
-
-    def _apply(self, fn, *args, **kwargs):
-        self._device_copies = {}
-        return super()._apply(fn, *args, **kwargs)
 
     def output_length(self, coded_length: int) -> int:
         """Number of decoded bits for ``coded_length`` LLRs per frame."""

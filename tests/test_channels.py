@@ -36,13 +36,7 @@ from commsim.channels import (
 CONF = 0.999
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tensors here are small enough that intra-op threads only add contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 EDGE_AND_INNER_EPS = [0.0, 0.01, 0.1, 0.3, 0.5, 1.0]
 BSC_EPS = EDGE_AND_INNER_EPS + [0.7]  # eps > 1/2: negative reliability, inverted LLR sign

@@ -16,8 +16,8 @@ import commsim.data  # noqa: F401  (registers data sets)
 from commsim import __version__
 from commsim.channels import get_channel
 from commsim.codecs.checkpoints import CheckpointError
-from commsim.codecs.training import TrainConfig
-from commsim.codecs.zoo import DEFAULT_EPOCHS, load_codec, train_and_save
+from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
+from commsim.codecs.zoo import load_codec, train_and_save
 from commsim.data import load_dataset
 from commsim.device import DEVICES, resolve_device
 from commsim.pipeline import Pipeline, distortion_metric
@@ -105,6 +105,20 @@ def train(codec, eps, epochs, patience, out, dataset, data_path, bits, seed, dev
     click.echo(f"checkpoint: {path}")
 
 
+def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:
+    """``--param NAME=VALUE`` options -> ``{NAME: float(VALUE)}``."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--param") from None
+    return params
+
+
 def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
     """Collect channel parameters from --eps / --ebno-db / --param NAME=VALUE and check them."""
     channel = get_channel(channel_name)
@@ -117,14 +131,7 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
         if "ebno_db" not in channel.params:
             raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
         params["ebno_db"] = ebno_db
-    for item in extra:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        try:
-            params[name.strip()] = float(value)
-        except ValueError:
-            raise click.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--param") from None
+    params.update(parse_param_assignments(extra))
     required = [n for n, p in channel.params.items() if p.default is None and n not in params]
     if required:
         flag = "--eps" if required[0] == "eps" else f"--param {required[0]}=VALUE"
@@ -245,12 +252,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     param, values = given[0][0], parse_values(given[0][1])
     if param not in channel.params:
         raise click.BadParameter(f"channel {channel_name!r} has no parameter {param!r}; it has {', '.join(channel.params)}")
-    fixed = {}
-    for item in extra:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        fixed[name.strip()] = float(value)
+    fixed = parse_param_assignments(extra)
     for value in values:
         channel.check_params({**fixed, param: value}, torch.zeros(1, 1))
     train_list = None if train_eps.strip() == "same" else parse_values(train_eps)

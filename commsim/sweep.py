@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
+from commsim.codecs.training import DEFAULT_EPOCHS
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.registry import CODECS
@@ -70,7 +71,7 @@ class SweepSpec:
     seeds: int = 1
     train_eps: list[float] | None = None
     fixed: dict = field(default_factory=dict)
-    epochs: int = 30
+    epochs: int = DEFAULT_EPOCHS
     train_seed: int = 0
     limit: int | None = None
     device: str = "cpu"

@@ -4,7 +4,7 @@
 best cached one for that configuration, else trains one (the default budget takes about two
 minutes on two CPU cores) and caches it. The cache lives in ``$COMMSIM_HOME/checkpoints``
 (default ``~/.cache/commsim``). Checkpoint names carry the configuration and a hash of it:
-``necst-mnist-b100-eps0.1-e40-s0-1a2b3c4d.safetensors``.
+``necst-mnist-b100-eps0.1-e30-s0-1a2b3c4d.safetensors``.
 """
 from __future__ import annotations
 
@@ -16,15 +16,11 @@ from pathlib import Path
 from commsim import __version__
 from commsim.codecs.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.codecs.learned import LearnedCodec
-from commsim.codecs.training import TrainConfig, TrainResult, train_codec
+from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, train_codec
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.device import resolve_device
 from commsim.registry import CODECS
-
-DEFAULT_EPOCHS = 30
-"""The on-demand training budget of ``commsim run``: about two minutes of NECST on two CPU cores."""
-
 
 def cache_dir() -> Path:
     home = os.environ.get("COMMSIM_HOME")

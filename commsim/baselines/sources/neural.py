@@ -27,7 +27,7 @@ class NeuralCode(BatchSourceCode):
 
     def __init__(self, image_shape, seed: int = 0, epochs: int | None = None, progress: bool = False):
         super().__init__(image_shape, seed)
-        from commsim.codecs.zoo import DEFAULT_EPOCHS
+        from commsim.codecs.training import DEFAULT_EPOCHS
 
         self.epochs = int(epochs or DEFAULT_EPOCHS)
         self.progress = progress

@@ -201,7 +201,10 @@ def test_ldpc_fer_matches_commpy_decoder_on_the_same_frames():
     default, default_ok = code.decode(llr)
     default_fail = (default != words[:, code.info_cols]).any(axis=1)
     assert default_fail.sum() <= theirs_fail.sum() + 1
-    assert not default_ok[default_fail].all() and default_ok[~default_fail].all()
+    assert not default_ok[default_fail].all()
+    # BP may stop on a word whose information bits are right but whose parity bits are not (its
+    # checks fail, so it is flagged not-ok): allowed, but rare
+    assert (~default_ok[~default_fail]).sum() <= 2
 
 
 @pytest.mark.parametrize("n, m, repeat, eps", [(400, 200, 1, 0.06), (600, 150, 1, 0.02), (250, 188, 4, 0.3)])
@@ -221,7 +224,10 @@ def test_default_ldpc_decoder_fer_is_no_worse_than_the_numpy_reference(n, m, rep
     assert ours_fail.sum() <= ref_fail.sum() + max(2, 0.02 * frames)
     assert (ours_fail & ~ref_fail).sum() <= max(2, 0.02 * frames)
     assert ours_ok[ours_fail].mean() < 0.5  # failures are mostly detected (ok: all checks hold)
-    assert ours_ok[~ours_fail].all() and ref_ok[~ref_fail].all()
+    # ok means "all checks hold": a frame whose information bits are right can still end on wrong
+    # parity bits (flagged not-ok); BP promises nothing more, so only its rarity is asserted
+    assert (~ours_ok[~ours_fail]).sum() <= max(2, 0.02 * frames)
+    assert (~ref_ok[~ref_fail]).sum() <= max(2, 0.02 * frames)
 
 
 @pytest.mark.parametrize("decoder", ["torch", "numpy"])  # commpy's BP breaks on erasures

@@ -1,13 +1,13 @@
 """Image grids written as PNG (atomically: a temporary file renamed into place)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from commsim.fileio import atomic_path
 
 
 def grid_array(rows: list[torch.Tensor], pad: int = 2) -> np.ndarray:
@@ -30,13 +30,6 @@ def save_grid(rows: list[torch.Tensor], path: str | Path, scale: int = 3) -> Pat
         raise ValueError(f"image file must end in .png, got {path.name}")
     image = Image.fromarray(grid_array(rows))
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

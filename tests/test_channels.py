@@ -664,8 +664,8 @@ def test_lambda_bad_functions():
         LambdaChannel(lambda bits, generator: bits.T, output="llr")(bits)
     with pytest.raises(ValueError, match="shape"):
         LambdaChannel(lambda bits, generator: bits.tolist())(bits)
-    with pytest.raises(ValueError, match="bits"):
-        LambdaChannel(lambda bits, generator: 2 * bits + 0.5)(bits)  # output="bits" must be 0/1
+    with pytest.raises(ValueError, match="output='llr'"):
+        LambdaChannel(lambda bits, generator: 2 * bits + 0.5)(bits)  # output="bits" must be 0/1: say what to pass
     with pytest.raises(ValueError, match="output"):
         LambdaChannel(lambda bits, generator: bits, output="prob")
 

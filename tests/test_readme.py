@@ -32,3 +32,17 @@ def test_readme_sweep_example_runs(tmp_path):
     curves = pd.read_csv(tmp_path / "results" / "figures" / "curves.csv")
     assert sorted(curves["curve"].unique()) == ["necst / bsc", "necst / bsc_pairs"]
     assert (tmp_path / "results" / "figures" / "distortion_vs_eps.png").stat().st_size > 0
+
+
+def test_readme_lambda_llr_example_erases_and_flips():
+    code = re.search(r"<!-- lambda-llr-example -->\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    import torch
+
+    bits = (torch.rand(400, 50, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    llr = namespace["erasures"](bits, torch.Generator().manual_seed(2), eps=0.2)
+    assert (llr[:, 0::2] == 0).all()  # erased
+    kept = llr[:, 1::2]
+    flipped = ((kept > 0).float() != bits[:, 1::2]).float().mean()
+    assert (kept != 0).all() and 0.17 < float(flipped) < 0.23

@@ -142,14 +142,23 @@ def uniform(shape, generator: torch.Generator | None, device) -> torch.Tensor:
 class LambdaChannel(Channel):
     """Wrap a plain function as a channel.
 
-    ``fn(bits, generator, **params)`` returns either received hard bits (``output="bits"``; they are
-    turned into LLRs with reliability ``LLR_LIMIT``, i.e. treated as certain) or LLRs in the logit
-    convention (``output="llr"``). ``params`` declares the parameters ``fn`` takes, e.g.
-    ``{"eps": Param(0, 1)}``.
+    ``fn(bits, generator, **params)`` gets ``bits [B, m]`` float 0/1 and returns either
 
-    Example::
+    * received hard bits ``[B, m]`` of 0/1 (``output="bits"``, the default; they are turned into LLRs
+      of magnitude ``LLR_LIMIT``, i.e. treated as certain), or
+    * LLRs ``[B, m]`` in the logit convention ``log P(b=1|r) / P(b=0|r)`` (``output="llr"``): positive
+      means 1, ``0`` is an erasure; values are clipped to ``±LLR_LIMIT``.
+
+    ``params`` declares the parameters ``fn`` takes, e.g. ``{"eps": Param(0, 1)}``.
+
+    Examples::
 
         flip_all = LambdaChannel(lambda bits, generator: 1 - bits)
+
+        def erase(bits, generator, p):          # a binary erasure channel, written by hand
+            llr = (2 * bits - 1) * LLR_LIMIT
+            return llr.masked_fill(torch.rand(bits.shape, generator=generator) < p, 0.0)
+        bec = LambdaChannel(erase, params={"p": Param(0, 1)}, output="llr")
     """
 
     def __init__(self, fn: Callable, params: dict[str, Param] | None = None, output: str = "bits", name: str | None = None):
@@ -168,8 +177,12 @@ class LambdaChannel(Channel):
         if not isinstance(out, torch.Tensor) or out.shape != bits.shape:
             raise ValueError(f"channel function {self.name!r} must return a tensor of shape {list(bits.shape)}")
         if self.output == "bits":
-            return hard_llr(check_bits(out.to(torch.float32)), LLR_LIMIT)
-        return out.clamp(-LLR_LIMIT, LLR_LIMIT)
+            out = out.to(torch.float32)
+            if out.numel() and not bool(((out == 0) | (out == 1)).all()):
+                raise ValueError(f"channel function {self.name!r} returned values other than 0 and 1; a function that "
+                                 "returns LLRs (log P(b=1|r)/P(b=0|r), 0 = erasure) needs LambdaChannel(..., output='llr')")
+            return hard_llr(out, LLR_LIMIT)
+        return out.to(torch.float32).clamp(-LLR_LIMIT, LLR_LIMIT)
 
     def extra_repr(self) -> str:
         return f"fn={self.name}, output={self.output}"

@@ -8,12 +8,12 @@ renamed, so a crash never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from commsim.fileio import atomic_path
 
 FORMAT = "commsim-checkpoint/1"
 
@@ -24,17 +24,10 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, state_dict: dict, metadata: dict) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     header = {"format": FORMAT, "commsim": json.dumps({**metadata, "format": FORMAT})}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=header)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
     return path
 
 

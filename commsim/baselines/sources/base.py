@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from commsim.data.sources import ImageSource
+from commsim.fileio import atomic_path, cache_dir
 
 
 # Bits --------------------------------------------------------------------------------------------
@@ -111,8 +111,6 @@ def data_digest(train: np.ndarray) -> str:
 
 def cache_folder() -> Path:
     """``$COMMSIM_HOME/separated`` (default ``~/.cache/commsim/separated``): fitted codebooks."""
-    from commsim.codecs.zoo import cache_dir
-
     return cache_dir() / "separated"
 
 
@@ -128,10 +126,8 @@ def cached_arrays(kind: str, key: dict, compute) -> dict[str, np.ndarray]:
             pass
     arrays = compute()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
     except OSError:
         pass  # a read-only cache only costs time
     return arrays

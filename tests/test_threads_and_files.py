@@ -1,0 +1,126 @@
+"""Thread policy (never more busy threads than cores) and file writing (atomic, user's umask)."""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from commsim import threads
+from commsim.fileio import atomic_path, check_writable
+
+
+@pytest.fixture()
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def no_thread_env(monkeypatch):
+    for name in (*threads.ENV_VARS, threads.WORKER_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("var", ["COMMSIM_THREADS", "OMP_NUM_THREADS"])
+def test_environment_fixes_the_thread_count(monkeypatch, no_thread_env, restore_threads, var):
+    monkeypatch.setenv(var, "1")
+    policy = threads.ThreadPolicy()
+    assert policy.configure() == 1 and torch.get_num_threads() == 1
+    assert policy.reason == f"{var}=1"
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda **kw: pytest.fail("measured although fixed"))
+    assert policy.adapt() == 1
+
+
+def test_sweep_workers_take_one_thread(monkeypatch, no_thread_env, restore_threads):
+    monkeypatch.setenv(threads.WORKER_ENV, "1")
+    assert threads.ThreadPolicy().configure() == 1
+
+
+@pytest.mark.parametrize("cores, others, expected", [(2, 0.0, 2), (2, 0.3, 2), (2, 1.0, 1), (2, 1.7, 1), (2, 6.0, 1),
+                                                      (8, 3.0, 5), (1, 0.0, 1)])
+def test_auto_leaves_the_busy_cores_alone(monkeypatch, no_thread_env, restore_threads, cores, others, expected):
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda **kw: others)
+    policy = threads.ThreadPolicy()
+    assert policy.configure() == expected and torch.get_num_threads() == expected
+    shared = policy.status()
+    assert ("CPU shared" in shared) == (others >= 0.5)
+    if others + expected > cores + 0.5:
+        assert "slower" in shared
+
+
+def test_adapt_follows_the_load(monkeypatch, no_thread_env, restore_threads):
+    load = {"others": 0.0}
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda **kw: load["others"])
+    policy = threads.ThreadPolicy()
+    assert policy.adapt() == torch.get_num_threads()  # inactive until configured: leaves torch alone
+    assert policy.configure() == 2
+    load["others"] = 1.0
+    assert policy.adapt() == 1
+    load["others"] = 0.0
+    assert policy.adapt() == 2
+
+
+def test_busy_elsewhere_sees_another_cpu_bound_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)
+        seen = threads.busy_elsewhere(interval=0.6)
+    finally:
+        child.kill()
+        child.wait()
+    assert seen >= 0.3  # at least a good part of one core (more if the machine is busier)
+
+
+def test_own_work_is_not_counted_as_elsewhere():
+    start = threads._snapshot()
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        pass
+    # this process kept one core busy; other processes may add some, but ours must be subtracted
+    assert threads.busy_elsewhere(since=start) < threads.available_cores() - 0.5 or os.getloadavg()[0] > 2
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_atomic_files_get_the_umask_mode(tmp_path, mask):
+    from commsim.codecs.checkpoints import save_checkpoint
+    from commsim.images import save_grid
+
+    old = os.umask(mask)
+    try:
+        ckpt = save_checkpoint(tmp_path / "a.safetensors", {"w": torch.zeros(2)}, {"codec": "x"})
+        png = save_grid([torch.zeros(2, 1, 4, 4)], tmp_path / "b.png")
+        with atomic_path(tmp_path / "c.npz") as tmp:
+            np.savez(tmp, a=np.zeros(3))
+    finally:
+        os.umask(old)
+    for path in (ckpt, png, tmp_path / "c.npz"):
+        assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "b.png", "c.npz"]  # no temp file left
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "x.csv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable(tmp_path):
+    check_writable(tmp_path / "new" / "deeper" / "x.png")
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    with pytest.raises(OSError, match="folder"):
+        check_writable(tmp_path)
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(OSError, match="not a writable folder"):
+            check_writable(ro / "x.png")
+    with pytest.raises(OSError):
+        check_writable("/proc/x.png")

@@ -12,7 +12,15 @@ CLI edit.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterator
+
+
+def plain_text(doc: str) -> str:
+    """The first line of a docstring without reStructuredText markup (````x````, ```x```, ``:role:`x```)."""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    line = re.sub(r":\w+:`([^`]*)`", r"\1", line)
+    return re.sub(r"`{1,2}([^`]*)`{1,2}", r"\1", line)
 
 
 class UnknownNameError(ValueError):
@@ -36,7 +44,7 @@ class Registry:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
             text = doc if doc is not None else (obj.__doc__ or "")
-            self._docs[name] = text.strip().splitlines()[0] if text.strip() else ""
+            self._docs[name] = plain_text(text)
             return obj
 
         return decorator

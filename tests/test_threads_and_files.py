@@ -124,3 +124,24 @@ def test_check_writable(tmp_path):
             check_writable(ro / "x.png")
     with pytest.raises(OSError):
         check_writable("/proc/x.png")
+
+
+def test_catalog_matches_the_registries():
+    from commsim import catalog
+
+    assert catalog.load() == catalog.build(), "commsim/catalog.json is stale: run `python -m commsim.catalog`"
+    for section in catalog.load().values():
+        for text in section.values():
+            assert "``" not in text and ":class:" not in text  # plain text for `commsim list`
+
+
+def test_help_and_list_start_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom commsim.cli import cli\n"
+            "for args in (['--help'], ['list'], ['run', '--help']):\n"
+            "    r = CliRunner().invoke(cli, args)\n    assert r.exit_code == 0, r.output\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-1500:]

@@ -1,0 +1,49 @@
+"""A generated list of the registered names and their one-line descriptions (``catalog.json``).
+
+``commsim --help``, ``commsim list`` and the CLI's choices read it instead of importing every
+block (and torch), so they start in a fraction of a second. The registries stay the truth: a test
+checks that the file equals what they hold; after adding a block, regenerate it with
+``python -m commsim.catalog``.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+CATALOG_FILE = Path(__file__).with_name("catalog.json")
+SECTIONS = ("codecs", "channels", "datasets", "channel_codes")
+TITLES = {"codecs": "codecs", "channels": "channels", "datasets": "data sets",
+          "channel_codes": "channel codes (for SOURCE+CODE separated codecs)"}
+
+
+def build() -> dict[str, dict[str, str]]:
+    """The catalog from the live registries (imports every block: slow)."""
+    from commsim import CHANNELS, CODECS, DATASETS
+    from commsim.baselines.codes import CHANNEL_CODES
+
+    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
+    return {section: {name: registries[section].describe(name) for name in registries[section].names()}
+            for section in SECTIONS}
+
+
+@lru_cache(maxsize=1)
+def load() -> dict[str, dict[str, str]]:
+    """The catalog as written in ``catalog.json`` (fast)."""
+    return json.loads(CATALOG_FILE.read_text())
+
+
+def names(section: str) -> list[str]:
+    return list(load()[section])
+
+
+def write() -> Path:
+    from commsim.fileio import atomic_path
+
+    with atomic_path(CATALOG_FILE) as tmp:
+        tmp.write_text(json.dumps(build(), indent=1) + "\n")
+    return CATALOG_FILE
+
+
+if __name__ == "__main__":
+    print(f"wrote {write()}")

@@ -202,6 +202,7 @@ def print_table(codec, channel, params, bits, result, metric):
     widths = {k: max(len(k), len(v)) for k, v in cells.items()}
     click.echo("  ".join(k.ljust(widths[k]) for k in cells))
     click.echo("  ".join(v.ljust(widths[k]) for k, v in cells.items()))
+    click.echo(f"[low, high]: 95 % confidence interval of the mean {metric} over the {result.images} test images")
 
 
 def channel_choice(value: str) -> str:
@@ -299,7 +300,7 @@ def plot(results, out, no_recon):
 @dataset_options
 @common_options
 def sample(codec, eps, steps, every, count, checkpoint, out, dataset, data_path, bits, seed, device):
-    """Run the Markov chain x -> noisy code -> x (IABF eq. 32) from test images; save a PNG grid."""
+    """Run the Markov chain x -> noisy code -> x from test images (equation 32 of the IABF paper); save a PNG grid."""
     from commsim.images import save_grid
     from commsim.sampling import markov_chain
 

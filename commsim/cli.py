@@ -285,6 +285,8 @@ def plot(results, out, no_recon):
     from commsim.plotting import plot_results
 
     written = plot_results(results, out, reconstructions=not no_recon)
+    for note in written["notes"]:
+        click.echo(f"note: {note}")
     for path in written["files"]:
         click.echo(f"wrote {path}")
 

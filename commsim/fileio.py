@@ -10,7 +10,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 
 def cache_dir() -> Path:
@@ -47,6 +47,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """``with atomic_write("fig.png") as fh: ...``: ``fh`` is open in ``mode`` ("wb" or "w", the
+    latter UTF-8 with untranslated newlines), flushed to disk before the rename; ``path`` appears
+    complete or not at all."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def writable_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check that files can be created in it; a ``ValueError`` that
+    names the folder otherwise (before any expensive work)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write to {folder} ({exc.strerror or exc}); choose another output folder") from None
+    return folder
 
 
 def check_writable(path: str | Path) -> Path:

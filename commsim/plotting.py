@@ -1,9 +1,21 @@
-"""Figures from a sweep CSV: distortion vs channel parameter with CI bands, the train/test mismatch
-heat map, and grids of example reconstructions. The data behind each curve is written beside the
-figure (``curves.csv``), so nothing lives only in a picture."""
+"""Figures from a sweep CSV: distortion vs channel parameter with confidence bands, the train/test
+mismatch heat map, and grids of example reconstructions. The data behind each figure is written
+beside it (``curves.csv``, ``mismatch_*.csv``), so nothing lives only in a picture.
+
+The CSV is checked before anything is computed; a bad one raises ``ValueError`` (or
+``FileNotFoundError``) with a one-line message. Every output is written whole or not at all, and
+only after all of them have been computed.
+
+Curves. A separated scheme gives one curve per codec, and so does a learned codec whose every point
+was tested at its training eps (``sweep --train-eps same``). Any other learned codec (an AWGN
+sweep, a mismatch grid) gives one curve per training eps, "CODEC (trained at eps 0.1)"; a mismatch
+grid also gets its heat map. Points without a distortion (see the ``note`` column) are listed in the returned
+``notes``; a codec with none left is named in the legend as not drawn.
+"""
 from __future__ import annotations
 
-import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -12,58 +24,161 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from scipy import stats  # noqa: E402
 
-from commsim.sweep import KEY_COLUMNS  # noqa: E402
+from commsim.channels.loading import resolve_channel  # noqa: E402
+from commsim.codecs.checkpoints import CheckpointError  # noqa: E402
+from commsim.codecs.zoo import cache_dir, codec_from_checkpoint  # noqa: E402
+from commsim.data import load_dataset  # noqa: E402
+from commsim.fileio import atomic_write, writable_folder  # noqa: E402
+from commsim.images import save_grid  # noqa: E402
+from commsim.metrics import CONFIDENCE, bce_per_pixel_from_probs, l2_per_image  # noqa: E402
+from commsim.pipeline import Pipeline  # noqa: E402
+from commsim.sweep import KEY_COLUMNS, _sha  # noqa: E402
 
 METRIC_LABELS = {
     "l2_per_image": "l2_per_image: squared error summed over pixels, per image",
     "bce_per_pixel": "bce_per_pixel: cross-entropy per pixel (nats)",
 }
-PARAM_LABELS = {"eps": "channel eps (crossover / erasure probability)", "ebno_db": "Eb/N0 (dB)"}
+PARAM_LABELS = {"eps": "channel eps (crossover / erasure probability)", "ebno_db": "Eb/N0 (dB)", "snr_db": "SNR (dB)"}
+PARAM_SHORT = {"eps": ("eps", ""), "ebno_db": ("Eb/N0", " dB"), "snr_db": ("SNR", " dB")}
+CURVE_COLUMNS = ["curve", "codec", "channel", "bits", "dataset", "train_eps", "value", "mean", "low", "high", "seeds"]
+TEXT_COLUMNS = ["codec", "channel", "param", "dataset", "metric", "fixed_params", "checkpoint", "checkpoint_sha256", "note"]
+BAND_LABEL = f"shading: {CONFIDENCE:.0%} CI of the mean (test images and seeds)"
+
+Output = tuple[Path, Callable[[Path], object]]
+"""A file to write and the function that writes it (atomically) at that path."""
+
+
+def param_text(param: str, value: float) -> str:
+    """``"eps 0.1"``, ``"Eb/N0 2 dB"``: a channel parameter value for a label."""
+    name, unit = PARAM_SHORT.get(param, (param, ""))
+    return f"{name} {value:g}{unit}"
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
+    """A sweep CSV, checked: the key and headline-metric columns are there, one metric and one swept
+    parameter, names filled in, numbers where numbers belong. ``ValueError`` (one line) otherwise."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file {path} does not exist; run `commsim sweep` first")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not a readable CSV ({str(exc).splitlines()[0][:80]})") from None
-    required = KEY_COLUMNS + ["metric"]
-    missing = [c for c in required if c not in frame.columns]
-    if not missing and frame.empty:
-        raise ValueError(f"{path} has no result rows")
-    if not missing:
-        metric = frame["metric"].iloc[0]
-        missing = [c for c in (metric, f"{metric}_low", f"{metric}_high") if c not in frame.columns]
+    hint = "is it a `commsim sweep` CSV?"
+    missing = [c for c in KEY_COLUMNS + ["metric"] if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path} lacks the columns {', '.join(missing)}; is it a `commsim sweep` CSV?")
+        raise ValueError(f"{path} lacks the columns {', '.join(missing)}; {hint}")
+    if frame.empty:
+        raise ValueError(f"{path} has no result rows")
+    for column in ("codec", "channel", "param", "dataset", "metric"):
+        empty = frame[column].isna() | (frame[column].str.strip() == "")
+        if empty.any():
+            raise ValueError(f"{path} line {empty.idxmax() + 2} has no {column}; {hint}")
+    for column, what in (("metric", "metrics"), ("param", "swept parameters")):
+        if frame[column].nunique() > 1:
+            raise ValueError(f"{path} mixes {what} ({', '.join(sorted(frame[column].unique()))}); plot one sweep at a time")
+    metric = frame["metric"].iloc[0]
+    missing = [c for c in (metric, f"{metric}_low", f"{metric}_high") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {', '.join(missing)}; {hint}")
+    numbers = {c: True for c in ("value", "bits", "seed")}
+    numbers.update({c: False for c in ("train_eps", metric, f"{metric}_low", f"{metric}_high", f"{metric}_count") if c in frame})
+    for column, required in numbers.items():
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        bad = ~np.isfinite(converted) if required else converted.isna() & frame[column].notna()
+        if bad.any():
+            line = bad.idxmax()
+            raise ValueError(f"{path} line {line + 2}: column {column} holds {frame[column][line]!r}, not a number; {hint}")
+        frame[column] = converted
     return frame
 
 
-def matched_curves(frame: pd.DataFrame) -> pd.DataFrame:
-    """One curve per codec: points tested at their training eps (or separated codecs), averaged over
-    seeds. The band pools the seeds: mean of the per-seed intervals' half-widths / sqrt(seeds)."""
-    metric = frame["metric"].iloc[0]
-    frame = frame.dropna(subset=[metric])  # points where a scheme could not run (see the note column)
-    same = frame["train_eps"].isna() | np.isclose(frame["train_eps"].fillna(-1), frame["value"])
-    several_channels = frame["channel"].nunique() > 1
-    rows = []
-    for (codec, channel, value), group in frame[same].groupby(["codec", "channel", "value"]):
-        half = ((group[f"{metric}_high"] - group[f"{metric}_low"]) / 2).mean() / math.sqrt(len(group))
-        mean = group[metric].mean()
-        label = f"{codec} / {channel}" if several_channels else codec
-        rows.append({"curve": label, "codec": codec, "channel": channel, "value": value, "mean": mean,
-                     "low": mean - half, "high": mean + half, "seeds": len(group)})
-    return pd.DataFrame(rows)
+def seed_band(mean, low, high, count=None) -> tuple[float, float, float]:
+    """Mean over seeds of one point and its ``CONFIDENCE`` interval.
+
+    Every seed evaluates the *same* N test images with fresh encoder and channel noise, so a
+    per-image distortion is ``d_is = f_i + e_is``: an image effect shared by the seeds and a noise
+    term drawn anew per seed. The mean over S seeds, ``M``, then has variance
+    ``Var f / N + Var e / (N S)``, which lies between ``SE^2 / S`` and ``SE^2``, where
+    ``SE^2 = (Var f + Var e) / N`` is a seed's squared standard error (recovered from its interval,
+    ``[low, high]`` of ``count`` images). Dividing by sqrt(S), as if the seeds had drawn new images,
+    is too narrow whenever the images vary more than the noise.
+
+    The seed-to-seed variance ``B`` of the per-seed means estimates ``Var e / N``, so
+    ``mean SE^2 - B (S - 1) / S`` estimates ``Var M``; it is clipped to the bounds above and turned
+    into a Student-t interval with ``count - 1`` degrees of freedom. With one seed this is that
+    seed's own interval. Returns ``(mean, low, high)``; the bounds are NaN when no seed has one.
+    """
+    mean, low, high = (np.asarray(a, dtype=np.float64) for a in (mean, low, high))
+    count = np.full(mean.shape, np.nan) if count is None else np.asarray(count, dtype=np.float64)
+    seeds, centre = mean.size, float(mean.mean())
+    quantile = 0.5 + CONFIDENCE / 2
+    df = np.where(count > 1, count - 1, np.inf)  # no count: normal quantile
+    se2 = float(np.mean(((high - low) / 2 / stats.t.ppf(quantile, df)) ** 2))
+    variance = se2
+    if seeds > 1:
+        between = float(mean.var(ddof=1))
+        variance = float(np.clip(se2 - between * (seeds - 1) / seeds, se2 / seeds, se2))
+    half = float(stats.t.ppf(quantile, df.min())) * np.sqrt(variance)
+    return centre, centre - half, centre + half
+
+
+def curve_names(frame: pd.DataFrame) -> pd.Series:
+    """The legend label of each row's curve (see the module docstring)."""
+    several = [k for k in ("channel", "bits", "dataset") if frame[k].nunique() > 1]
+    matched_param = frame["param"].iloc[0] == "eps"
+    names = pd.Series("", index=frame.index, dtype=object)
+    formats = {"channel": " / {}", "bits": ", {:g} bits", "dataset": ", {}"}
+    for key, group in frame.groupby(["codec", *several], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        name = key[0] + "".join(formats[k].format(v) for k, v in zip(several, key[1:]))
+        names[group.index] = name
+        learned = group[group["train_eps"].notna()]
+        if not learned.empty and not (matched_param and np.isclose(learned["train_eps"], learned["value"]).all()):
+            names[learned.index] = [f"{name} (trained at eps {t:g})" for t in learned["train_eps"]]
+    return names
+
+
+def _note(row: pd.Series) -> str:
+    note = row.get("note")
+    note = "no note" if pd.isna(note) or not str(note).strip() else " ".join(str(note).split())
+    return note if len(note) <= 160 else note[:157] + "..."
+
+
+def distortion_curves(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """``(curves, notes, undrawn)``: one row per (curve, test value) with the mean over seeds and its
+    band (:func:`seed_band`); a note for each curve with rows that have no distortion; the labels
+    of the curves left with no point at all."""
+    metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
+    count = f"{metric}_count"
+    frame = frame.assign(curve=curve_names(frame))
+    rows, notes, undrawn = [], [], []
+    for label, group in frame.groupby("curve", sort=False):
+        has = group[metric].notna()
+        if not has.all():
+            first = group[~has].sort_values(["value", "seed"]).iloc[0]
+            where = f"first at {param_text(param, first['value'])}: {_note(first)}"
+            if has.any():
+                notes.append(f"{label}: {(~has).sum()} of {len(group)} rows have no distortion and are left out ({where})")
+            else:
+                notes.append(f"{label}: not drawn, none of its {len(group)} rows has a distortion ({where})")
+                undrawn.append(label)
+        for value, points in group[has].groupby("value"):
+            mean, low, high = seed_band(points[metric], points[f"{metric}_low"], points[f"{metric}_high"],
+                                        points[count] if count in points else None)
+            first = points.iloc[0]
+            rows.append({"curve": label, "codec": first["codec"], "channel": first["channel"], "bits": first["bits"],
+                         "dataset": first["dataset"], "train_eps": first["train_eps"], "value": value, "mean": mean,
+                         "low": low, "high": high, "seeds": len(points)})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS), notes, undrawn
 
 
 def zero_information_floor(dataset: str, metric: str) -> float | None:
     """Distortion of the training-mean image on the test split (embedded data sets only)."""
-    from commsim.data import load_dataset
-    from commsim.metrics import bce_per_pixel_from_probs, l2_per_image
-
     try:
         source = load_dataset(dataset)
     except (ValueError, TypeError, FileNotFoundError):
@@ -73,98 +188,201 @@ def zero_information_floor(dataset: str, metric: str) -> float | None:
     return float((l2_per_image(x, mean) if metric == "l2_per_image" else bce_per_pixel_from_probs(x, mean)).mean())
 
 
+def figure_writer(fig) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format=path.suffix[1:], dpi=150, bbox_inches="tight")
+    return write
+
+
+def csv_writer(table: pd.DataFrame, index: bool) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with atomic_write(path, "w") as fh:
+            table.to_csv(fh, index=index)
+    return write
+
+
 def plot_results(path: str | Path, out: str | Path | None = None, reconstructions: bool = True) -> dict:
     """Write the figures for a sweep CSV into ``out`` (default: beside the CSV). Returns the curves
-    (``pandas.DataFrame``) and the written files."""
+    (``pandas.DataFrame``), the zero-information floor, the written files and the notes (codecs or
+    points not drawn, reconstruction rows skipped, and why)."""
     frame = read_results(path)
-    out = Path(out) if out else Path(path).parent
-    out.mkdir(parents=True, exist_ok=True)
+    curves, notes, undrawn = distortion_curves(frame)
+    if curves.empty:
+        raise ValueError(f"nothing to plot: no row of {path} has a distortion; {notes[0]}")
+    out = writable_folder(Path(out) if out else Path(path).parent)
     metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
-    curves = matched_curves(frame)
-    curves.to_csv(out / "curves.csv", index=False)
+    datasets = frame["dataset"].unique()
+    floor = zero_information_floor(datasets[0], metric) if len(datasets) == 1 else None
+    figures, outputs = [], [(out / "curves.csv", csv_writer(curves, index=False))]
+    try:
+        fig = distortion_figure(frame, curves, undrawn, floor)
+        figures.append(fig)
+        outputs += [(out / f"distortion_vs_{param}.{suffix}", figure_writer(fig)) for suffix in ("png", "pdf")]
+        for stem, grid in mismatch_grids(frame):
+            fig = mismatch_figure(grid, stem, metric, param)
+            figures.append(fig)
+            outputs += [(out / f"mismatch_{stem}.csv", csv_writer(grid, index=True)),
+                        (out / f"mismatch_{stem}.png", figure_writer(fig))]
+        if reconstructions:
+            grids, recon_notes = reconstruction_grids(frame)
+            notes += recon_notes
+            outputs += [(out / f"recon_{stem}.png", lambda p, rows=rows, labels=labels: save_grid(rows, p, labels=labels))
+                        for stem, rows, labels in grids]
+        for target, write in outputs:
+            write(target)
+    finally:
+        for fig in figures:
+            plt.close(fig)
+    return {"curves": curves, "floor": floor, "files": [target for target, _ in outputs], "notes": notes}
+
+
+def distortion_figure(frame: pd.DataFrame, curves: pd.DataFrame, undrawn: list[str], floor: float | None):
+    metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, c in curves.groupby("curve"):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax.set_prop_cycle(plt.cycler(linestyle=["-", "--", ":", "-."]) * plt.cycler(color=colors))
+    for label, c in curves.groupby("curve", sort=False):
         c = c.sort_values("value")
         (line,) = ax.plot(c["value"], c["mean"], marker="o", label=label)
-        ax.fill_between(c["value"], c["low"], c["high"], color=line.get_color(), alpha=0.25)
-    floor = zero_information_floor(frame["dataset"].iloc[0], metric)
+        ax.fill_between(c["value"], c["low"], c["high"], color=line.get_color(), alpha=0.25, linewidth=0)
+    for label in undrawn:
+        ax.plot([], [], " ", label=f"{label}: not drawn, no distortion (see notes)")
     if floor is not None:
         ax.axhline(floor, color="grey", linestyle="--", label="zero information (training-mean image)")
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="grey", alpha=0.25, label=BAND_LABEL))
     ax.set_xlabel(PARAM_LABELS.get(param, param))
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    ax.set_title(f"{frame['dataset'].iloc[0]}, {int(frame['bits'].iloc[0])} bits, channel {', '.join(frame['channel'].unique())}")
+    bits = ", ".join(f"{b:g}" for b in sorted(frame["bits"].unique()))
+    ax.set_title(f"{', '.join(frame['dataset'].unique())}, {bits} bits, channel {', '.join(frame['channel'].unique())}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    files = []
-    for suffix in ("png", "pdf"):
-        target = out / f"distortion_vs_{param}.{suffix}"
-        fig.savefig(target, dpi=150, bbox_inches="tight")
-        files.append(target)
-    plt.close(fig)
-    files += plot_mismatch(frame, out)
-    if reconstructions:
-        files += plot_reconstructions(frame, out)
-    return {"curves": curves, "floor": floor, "files": files}
+    if len(handles) > 6:
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        ax.legend(handles=handles, fontsize=8)
+    return fig
 
 
-def plot_mismatch(frame: pd.DataFrame, out: Path) -> list[Path]:
-    """Heat map of distortion, training eps (rows) x test value (columns), for codecs trained at
-    several eps."""
-    metric, files = frame["metric"].iloc[0], []
-    for (codec, channel), group in frame.dropna(subset=["train_eps"]).groupby(["codec", "channel"]):
+def file_stem(frame: pd.DataFrame, codec: str, channel: str, bits: float, dataset: str) -> str:
+    """``necst``, or ``necst_awgn_b8`` when the CSV holds several channels / bit counts / data sets."""
+    parts = [codec] + [str(v) if k != "bits" else f"b{v:g}" for k, v in
+                       (("channel", channel), ("bits", bits), ("dataset", dataset)) if frame[k].nunique() > 1]
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", "_".join(parts))
+
+
+def mismatch_grids(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Mean distortion, training eps (rows) x test value (columns), for every learned codec trained
+    at several eps of which some were tested away from their training eps."""
+    metric, param, grids = frame["metric"].iloc[0], frame["param"].iloc[0], []
+    learned = frame.dropna(subset=["train_eps"])
+    for (codec, channel, bits, dataset), group in learned.groupby(["codec", "channel", "bits", "dataset"], sort=False):
+        off_diagonal = param != "eps" or not np.isclose(group["train_eps"], group["value"]).all()
+        if group["train_eps"].nunique() < 2 or not off_diagonal:
+            continue
         grid = group.groupby(["train_eps", "value"])[metric].mean().unstack()
-        if grid.shape[0] < 2 or grid.notna().sum(axis=1).max() < 2:
-            continue  # no model tested away from its training eps
-        codec = codec if frame["channel"].nunique() == 1 else f"{codec}_{channel.replace(':', '_').replace('/', '_')}"
-        grid.to_csv(out / f"mismatch_{codec}.csv")
-        fig, ax = plt.subplots(figsize=(1 + 0.7 * grid.shape[1], 1 + 0.5 * grid.shape[0]))
-        image = ax.imshow(grid.values, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
-        for i in range(grid.shape[0]):
-            for j in range(grid.shape[1]):
-                ax.text(j, i, f"{grid.values[i, j]:.3g}", ha="center", va="center", color="w", fontsize=7)
-        ax.set_xlabel("test value")
-        ax.set_ylabel("training eps")
-        ax.set_title(f"{codec}: {metric}, trained at one eps, tested at all")
-        fig.colorbar(image, ax=ax)
-        target = out / f"mismatch_{codec}.png"
-        fig.savefig(target, dpi=150, bbox_inches="tight")
-        plt.close(fig)
-        files.append(target)
-    return files
+        grids.append((file_stem(frame, codec, channel, bits, dataset), grid))
+    return grids
 
 
-def plot_reconstructions(frame: pd.DataFrame, out: Path, count: int = 8, levels: int = 3) -> list[Path]:
-    """Per learned codec: originals, then reconstructions at a few test values (from cached checkpoints)."""
-    import torch
+def mismatch_figure(grid: pd.DataFrame, stem: str, metric: str, param: str):
+    fig, ax = plt.subplots(figsize=(2 + 0.7 * grid.shape[1], 1.5 + 0.5 * grid.shape[0]))
+    image = ax.imshow(grid.values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            value = grid.values[i, j]
+            ax.text(j, i, "-" if np.isnan(value) else f"{value:.3g}", ha="center", va="center", color="w", fontsize=7)
+    ax.set_xlabel(f"test {PARAM_LABELS.get(param, param)}")
+    ax.set_ylabel("training eps")
+    ax.set_title(f"{stem}: {metric}, trained at one eps, tested at all")
+    fig.colorbar(image, ax=ax)
+    return fig
 
-    from commsim.channels.loading import resolve_channel
-    from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint
-    from commsim.data import load_dataset
-    from commsim.images import save_grid
-    from commsim.pipeline import Pipeline
 
-    files = []
-    first = frame.iloc[0]
-    try:
-        source = load_dataset(first["dataset"])
-        channel = resolve_channel(first["channel"])
-    except (ValueError, FileNotFoundError, TypeError):
-        return files
-    x = source.tensors("test")[0][:count]
-    for codec, group in frame.dropna(subset=["train_eps"]).groupby("codec"):
+def parse_fixed_params(text) -> dict[str, float]:
+    """The ``fixed_params`` cell, ``"p_gb=0.02;eps_bad=0.4"`` -> ``{"p_gb": 0.02, "eps_bad": 0.4}``."""
+    if pd.isna(text) or not str(text).strip():
+        return {}
+    params = {}
+    for item in str(text).split(";"):
+        name, sep, value = item.partition("=")
+        try:
+            params[name.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            params[name.strip()] = float("nan")
+        if not np.isfinite(params[name.strip()]):
+            raise ValueError(f"malformed fixed_params {text!r}")
+    return params
+
+
+def pick_row(rows: pd.DataFrame, value: float, param: str) -> pd.Series:
+    """Of the rows at one test value, the one to show: tested at its training eps if there is one,
+    else the nearest training eps (eps channels) or the smallest; the first seed."""
+    train = rows["train_eps"]
+    if param == "eps":
+        distance = (train - value).abs()
+        rows = rows[np.isclose(distance, distance.min())]
+    else:
+        rows = rows[train == train.min()]
+    return rows.sort_values(["train_eps", "seed"]).iloc[0]
+
+
+def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
+    """Per learned codec (and channel, bits, data set): the first ``count`` test images, then their
+    reconstructions at up to ``levels`` test values spread over the sweep, each through the
+    checkpoint named in that point's ``checkpoint`` column (in the cache's ``checkpoints`` folder).
+    Returns ``([(stem, rows, labels)], notes)``; a row whose checkpoint is gone, changed since the
+    sweep (``checkpoint_sha256``) or unreadable is left out with a note."""
+    metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
+    folder = cache_dir() / "checkpoints"
+    learned = frame[frame["train_eps"].notna() & frame[metric].notna()]
+    grids, notes, models = [], [], {}
+    for (codec, channel_name, bits, dataset), group in learned.groupby(["codec", "channel", "bits", "dataset"], sort=False):
+        stem = file_stem(frame, codec, channel_name, bits, dataset)
+        target = f"recon_{stem}.png"
+        try:
+            source = load_dataset(dataset)
+            channel = resolve_channel(channel_name)
+        except (ValueError, OSError, ImportError) as exc:
+            notes.append(f"{target} not written: cannot load data set {dataset} / channel {channel_name} ({str(exc).splitlines()[0]})")
+            continue
+        x = source.tensors("test")[0][:count]
         values = sorted(group["value"].unique())
         picks = [values[i] for i in np.linspace(0, len(values) - 1, min(levels, len(values))).round().astype(int)]
-        rows = [x]
+        rows, labels = [x], ["originals"]
         for value in picks:
-            paths = cached_checkpoints(codec, first["dataset"], int(first["bits"]), float(value))
-            if not paths:
-                break
-            model = codec_from_checkpoint(paths[0], codec, first["dataset"], int(first["bits"]), source, device="cpu")
-            with torch.no_grad():
-                x_hat, _, _ = Pipeline(source, model, channel).transmit(x, torch.Generator().manual_seed(0), **{first["param"]: float(value)})
+            row = pick_row(group[np.isclose(group["value"], value)], value, param)
+            label = param_text(param, value)
+            if not (param == "eps" and np.isclose(row["train_eps"], value)):
+                label += f", trained at eps {row['train_eps']:g}"
+            name = row.get("checkpoint")
+            path = folder / str(name)
+            if pd.isna(name) or not str(name).strip() or Path(str(name)).name != str(name):
+                notes.append(f"{target}: left out {label}: the CSV names no checkpoint file for it")
+                continue
+            if not path.is_file():
+                notes.append(f"{target}: left out {label}: its checkpoint {name} is not in {folder} any more")
+                continue
+            sha = row.get("checkpoint_sha256")
+            if isinstance(sha, str) and sha.strip() and _sha(path) != sha.strip():
+                notes.append(f"{target}: left out {label}: checkpoint {name} changed since the sweep (sha256 differs)")
+                continue
+            try:
+                if path not in models:
+                    models[path] = codec_from_checkpoint(path, codec, dataset, int(bits), source, device="cpu")
+                params = {**parse_fixed_params(row.get("fixed_params")), param: float(value)}
+                with torch.no_grad():
+                    x_hat, _, _ = Pipeline(source, models[path], channel).transmit(
+                        x, torch.Generator().manual_seed(int(row["seed"])), **params)
+            except (CheckpointError, ValueError, TypeError) as exc:
+                notes.append(f"{target}: left out {label}: {str(exc).splitlines()[0]}")
+                continue
             rows.append(x_hat)
+            labels.append(label)
         if len(rows) > 1:
-            files.append(save_grid(rows, out / f"recon_{codec}.png"))
-    return files
+            grids.append((stem, rows, labels))
+        else:
+            notes.append(f"{target} not written: no reconstruction row left")
+    return grids, notes

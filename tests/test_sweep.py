@@ -102,13 +102,15 @@ def test_plot_uses_the_data(home, tmp_path):
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out / "results.csv")
     written = plot_results(out / "results.csv", tmp_path / "fig")
-    curves = written["curves"].sort_values("value")
-    matched = frame[np.isclose(frame["train_eps"], frame["value"])].groupby("value")["l2_per_image"].mean()
-    assert curves["mean"].tolist() == pytest.approx(matched.sort_index().tolist())
+    curves = written["curves"].sort_values(["train_eps", "value"])
+    means = frame.groupby(["train_eps", "value"])["l2_per_image"].mean().sort_index()
+    assert curves["mean"].tolist() == pytest.approx(means.tolist())
+    assert set(curves["curve"]) == {"necst (trained at eps 0.1)", "necst (trained at eps 0.2)"}
     assert (curves["low"] < curves["mean"]).all() and (curves["mean"] < curves["high"]).all()
     assert written["floor"] == pytest.approx(52, abs=3)
     names = sorted(p.name for p in written["files"])
-    assert names == ["distortion_vs_eps.pdf", "distortion_vs_eps.png", "mismatch_necst.png", "recon_necst.png"]
+    assert names == ["curves.csv", "distortion_vs_eps.pdf", "distortion_vs_eps.png", "mismatch_necst.csv",
+                     "mismatch_necst.png", "recon_necst.png"]
     grid = pd.read_csv(tmp_path / "fig" / "mismatch_necst.csv", index_col=0)
     assert grid.shape == (2, 2)
     assert grid.loc[0.1, "0.2"] == pytest.approx(frame[(frame.train_eps == 0.1) & (frame.value == 0.2)]["l2_per_image"].mean())

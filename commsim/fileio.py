@@ -1,0 +1,71 @@
+"""Atomic file writes: a temporary file beside the target, renamed into place on success.
+
+A crash, a full disk or an exception never leaves a half-written file under the target's name, and
+the finished file gets the mode an ordinary ``open(path, "w")`` would give it (``0o666`` minus the
+user's umask), not the ``0o600`` of a temporary file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def cache_dir() -> Path:
+    """Where commsim caches checkpoints and fitted codebooks: ``$COMMSIM_HOME``, else
+    ``$XDG_CACHE_HOME/commsim``, else ``~/.cache/commsim``."""
+    home = os.environ.get("COMMSIM_HOME")
+    if home:
+        return Path(home)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "commsim"
+
+
+def umask_mode() -> int:
+    """``0o666`` minus the current umask (read without changing it for other threads for long)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success it becomes ``path`` (mode per umask).
+
+    The temporary name keeps ``path``'s suffix, so writers that choose a format from the suffix
+    (Pillow, matplotlib, numpy) work unchanged."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, umask_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_writable(path: str | Path) -> Path:
+    """Raise ``OSError`` naming ``path`` unless a file can be created there (checked before work;
+    creates the missing parent folders only if they can be created, and removes nothing else)."""
+    path = Path(path)
+    folder = path.parent
+    probe_dir = folder
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if path.is_dir():
+        raise OSError(f"cannot write {path}: it is a folder; give a file name")
+    try:  # really create (and drop) a file: os.access says yes to root even on /proc
+        if not probe_dir.is_dir():
+            raise NotADirectoryError
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError:
+        raise OSError(f"cannot write {path}: {probe_dir} is not a writable folder; choose another path") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OSError(f"cannot write {path}: permission denied; choose another path")
+    return path

@@ -5,6 +5,8 @@ Every bad input ends in one line ``Error: ...`` on stderr and exit code 2, with 
 from __future__ import annotations
 
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -15,37 +17,77 @@ import commsim.codecs  # noqa: F401  (registers learned codecs)
 import commsim.data  # noqa: F401  (registers data sets)
 from commsim import __version__
 from commsim.channels import get_channel
-from commsim.codecs.checkpoints import CheckpointError
 from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
-from commsim.codecs.zoo import load_codec, train_and_save
+from commsim.codecs.zoo import CacheWarning, cached_or_trained, codec_from_checkpoint, describe_training, train_and_save
+from commsim.fileio import check_writable
 from commsim.data import load_dataset
 from commsim.device import DEVICES, resolve_device
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.registry import CHANNELS, CODECS, DATASETS
 
 
+class UserError(click.ClickException):
+    """A bad input found while a command runs: one line, exit code 2."""
+
+    exit_code = 2
+
+
+def one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class OneLineWarnings:
+    """Shows commsim's own warnings (an ignored cache entry) as one line on stderr, each text once per
+    command; other warnings as Python shows them."""
+
+    def __init__(self, others):
+        self.others = others
+        self.seen: set[str] = set()
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, CacheWarning):
+            self.others(message, category, filename, lineno, file, line)
+        elif str(message) not in self.seen:
+            self.seen.add(str(message))
+            click.echo(f"warning: {message}", err=True)
+
+
 class CommsimGroup(click.Group):
     """Turns user errors (bad options, unknown names, bad files) into one line and exit code 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CacheWarning)
+            warnings.showwarning = OneLineWarnings(warnings.showwarning)
+            try:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.exceptions.Exit as exc:
+                sys.exit(exc.exit_code)
+            except click.exceptions.Abort:
+                click.echo("Aborted.", err=True)
+                sys.exit(1)
+            except click.ClickException as exc:  # click may spread one message over lines (e.g. the choices)
+                message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
+                click.echo(f"Error: {message}", err=True)
+                sys.exit(2)
+            except (ValueError, OSError) as exc:
+                click.echo(f"Error: {one_line(exc)}", err=True)
+                sys.exit(2)
+
+    def invoke(self, ctx):
         try:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
-        except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
-            sys.exit(2)
-        except (ValueError, OSError, CheckpointError) as exc:
-            click.echo(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
-            sys.exit(2)
+            return super().invoke(ctx)
+        except (ValueError, OSError) as exc:  # CheckpointError, ChannelModuleError, ... are ValueErrors
+            if ctx.params.get("show_traceback"):
+                traceback.print_exception(exc)
+            raise UserError(one_line(exc)) from None
 
 
 @click.group(cls=CommsimGroup)
+@click.option("--traceback", "show_traceback", is_flag=True,
+              help="On an error, print the whole traceback (e.g. of a user channel module) before the one-line message.")
 @click.version_option(__version__, prog_name="commsim")
-def cli():
+def cli(show_traceback):
     """Simulate Source -> Encoder -> Channel -> Decoder links with learned and separated codes."""
 
 
@@ -61,6 +103,45 @@ def list_blocks():
             click.echo(f"  {name:<18} {registry.describe(name)}")
 
 
+MAX_SEED = 2**62
+"""Largest --seed: seeds with their named offsets stay within torch's 64-bit generator seeds."""
+
+
+def check_bits(codec: str, bits: int) -> int:
+    """``--bits`` within what the codec and memory can hold (the reason in the message)."""
+    cls = CODECS.get(codec)
+    try:
+        return cls.check_bits(bits)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bits") from None
+
+
+def check_output(path: str | None, suffix: str, flag: str) -> None:
+    """``path`` ends in ``suffix`` and can be written (checked before any work)."""
+    if path is None:
+        return
+    if not path.lower().endswith(suffix):
+        raise click.BadParameter(f"must end in {suffix}", param_hint=flag)
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
+
+
+def check_checkpoint(path: str | None) -> None:
+    if path is not None and not Path(path).is_file():
+        raise click.BadParameter(f"checkpoint {path} does not exist; train one with `commsim train`", param_hint="--checkpoint")
+
+
+def say(message: str) -> None:
+    """A notice for the user (stderr, so that stdout keeps the results)."""
+    click.echo(message, err=True)
+
+
+def checkpoint_line(path, metadata: dict, how: str) -> str:
+    return f"checkpoint: {Path(path).name} (trained at {describe_training(metadata)}; {how})"
+
+
 def dataset_options(f):
     f = click.option("--data-path", type=click.Path(), default=None, help="Folder or file for file-based data sets.")(f)
     return click.option("--dataset", type=click.Choice(DATASETS.names()), default="mnist", show_default=True,
@@ -70,7 +151,7 @@ def dataset_options(f):
 def common_options(f):
     f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                      help="auto = CUDA when available, else CPU.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")(f)
+    f = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Seed of every random draw.")(f)
     return click.option("--bits", type=click.IntRange(min=1), default=100, show_default=True,
                         help="Channel bits per image (m).")(f)
 
@@ -91,8 +172,8 @@ def train(codec, eps, epochs, patience, out, dataset, data_path, bits, seed, dev
     """Train a learned codec and save a safetensors checkpoint."""
     if not getattr(CODECS.get(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
-    if out is not None and not out.endswith(".safetensors"):
-        raise click.BadParameter("the checkpoint file must end in .safetensors", param_hint="--out")
+    check_bits(codec, bits)
+    check_output(out, ".safetensors", "--out")
     config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience)
     source = open_source(dataset, data_path)
     resolve_device(device)
@@ -140,19 +221,37 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
     return params
 
 
+def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float | None) -> float | None:
+    """The training eps of a learned codec for ``run``: ``--train-eps``, else the channel's eps when
+    a codec can be trained at it (<= 0.5), else 0.1 (with a notice saying so)."""
+    if not getattr(CODECS.get(codec), "learned", False):
+        return None
+    if train_eps is None:
+        eps = params.get("eps")
+        train_eps = eps if eps is not None and eps <= 0.5 else 0.1
+        if eps is None:
+            say(f"note: channel {channel_name} has no eps; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
+        elif eps > 0.5:
+            say(f"note: eps {eps:g} > 0.5; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
+    if not 0 <= train_eps <= 0.5:
+        raise click.BadParameter(f"must be in [0, 0.5], got {train_eps:g}", param_hint="--train-eps")
+    return train_eps
+
+
 def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset):
+    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
+    codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
     cls = CODECS.get(codec)
     if not getattr(cls, "learned", False):
         if checkpoint is not None:
             raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
-        return cls.build(source, bits=bits, channel=channel, params=params, seed=seed)
-    if train_eps is None:
-        eps = params.get("eps")
-        train_eps = eps if eps is not None and eps <= 0.5 else 0.1
-    if not 0 <= train_eps <= 0.5:
-        raise click.BadParameter(f"must be in [0, 0.5], got {train_eps:g}", param_hint="--train-eps")
-    return load_codec(codec, dataset=dataset, bits=bits, eps=train_eps, checkpoint=checkpoint, epochs=epochs,
-                      seed=seed, device=device, source=source)
+        return cls.build(source, bits=bits, channel=channel, params=params, seed=seed), None
+    if checkpoint is not None:
+        model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
+        return model, checkpoint_line(checkpoint, model.metadata, "given")
+    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed)
+    model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
+    return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
 
 
 @cli.command()
@@ -171,17 +270,19 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     params = channel_params(channel_name, eps, ebno_db, extra)
-    if save_recon is not None and not save_recon.lower().endswith(".png"):
-        raise click.BadParameter("must end in .png", param_hint="--save-recon")
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise click.BadParameter(f"checkpoint {checkpoint} does not exist; train one with `commsim train`", param_hint="--checkpoint")
+    check_bits(codec, bits)
+    check_output(save_recon, ".png", "--save-recon")
+    check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
     resolve_device(device)
-    model = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset)
+    train_eps = run_train_eps(codec, channel_name, params, train_eps)
+    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset)
     channel = get_channel(channel_name)
     pipeline = Pipeline(source, model, channel)
     result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
     print_table(codec, channel_name, params, bits, result, distortion_metric(source))
+    if used:
+        click.echo(used)
     if save_recon:
         x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
         with torch.no_grad():
@@ -236,10 +337,16 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import SweepSpec, parse_values, run_sweep
+    from commsim.workers import MAX_JOBS
 
-    names = [c.strip() for c in codecs.split(",") if c.strip()]
+    names = list(dict.fromkeys(c.strip() for c in codecs.split(",") if c.strip()))  # each codec once
+    if not names:
+        raise click.BadParameter(f"no codec in {codecs!r}; give comma-separated names, e.g. necst,iabf", param_hint="--codec")
     for name in names:
-        CODECS.get(name)
+        check_bits(name, bits)
+    if jobs > MAX_JOBS:
+        raise click.BadParameter(f"{jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data "
+                                 "and models, about 0.5 GB)", param_hint="--jobs")
     channel_choice(channel_name)
     channel = resolve_channel(channel_name)
     given = [(n, r) for n, r in (("eps", eps_range), ("ebno_db", ebno_range)) if r is not None]
@@ -261,17 +368,18 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
         if not 0 <= e <= 0.5:
             raise click.BadParameter(f"training eps must be in [0, 0.5], got {e:g}", param_hint="--train-eps")
     out_dir = Path(out)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".commsim-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot write to {out_dir} ({exc.strerror})", param_hint="--out") from None
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
                      train_seed=seed, limit=limit, device=str(resolve_device(device)))
     spec.points()
+    try:  # checked without creating anything: the folder is made only when the sweep starts
+        check_writable(out_dir / "results.csv")
+    except OSError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from None
+    if (out_dir / "results.csv").exists() and not resume:
+        raise click.BadParameter(f"{out_dir / 'results.csv'} exists; pass --resume to continue it or choose another --out",
+                                 param_hint="--out")
+    open_source(dataset, data_path)
     path = run_sweep(spec, out_dir / "results.csv", resume=resume, jobs=jobs)
     click.echo(f"results: {path}")
 
@@ -291,31 +399,44 @@ def plot(results, out, no_recon):
         click.echo(f"wrote {path}")
 
 
+MAX_CHAIN_STEPS = 100_000
+"""Most steps of a ``sample`` chain (each step codes and decodes every chain once)."""
+MAX_CHAIN_ROWS = 64
+"""Most rows of a ``sample`` grid (64 rows of 64 chains is a PNG of about 5,900 x 5,900 pixels)."""
+
+
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(CODECS.names()))
 @click.option("--eps", type=click.FloatRange(0, 1), default=0.1, show_default=True, help="BSC eps of the chain.")
-@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1, max=MAX_CHAIN_STEPS), default=50, show_default=True)
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True, help="Keep a row every N steps.")
 @click.option("--count", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Chains (images per row).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
 @click.option("--out", type=click.Path(dir_okay=False), default="chain.png", show_default=True)
 @dataset_options
 @common_options
-def sample(codec, eps, steps, every, count, checkpoint, out, dataset, data_path, bits, seed, device):
+def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, data_path, bits, seed, device):
     """Run the Markov chain x -> noisy code -> x from test images (equation 32 of the IABF paper); save a PNG grid."""
     from commsim.images import save_grid
     from commsim.sampling import markov_chain
 
-    if not out.lower().endswith(".png"):
-        raise click.BadParameter("must end in .png", param_hint="--out")
     if not getattr(CODECS.get(codec), "learned", False):
         raise click.BadParameter(f"codec {codec!r} is not a learned codec", param_hint="--codec")
+    check_bits(codec, bits)
+    if steps // every + 1 > MAX_CHAIN_ROWS:
+        raise click.BadParameter(f"{steps} steps kept every {every} make {steps // every + 1} rows of images, more than "
+                                 f"{MAX_CHAIN_ROWS}; raise --every or lower --steps", param_hint="--steps")
+    check_output(out, ".png", "--out")
+    check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
-    model = load_codec(codec, dataset=dataset, bits=bits, eps=min(eps, 0.5), checkpoint=checkpoint, seed=seed,
-                       device=device, source=source)
+    resolve_device(device)
+    model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint, min(eps, 0.5), epochs, seed,
+                                  device, dataset)
     x0 = source.tensors("test")[0][:count].to(model.device)
     rows = markov_chain(model, get_channel("bsc"), x0, steps, every, torch.Generator(device=model.device).manual_seed(seed), eps=eps)
     click.echo(f"chain: {save_grid(rows, out)} ({len(rows)} rows, every {every} steps)")
+    click.echo(used)
 
 
 def main():

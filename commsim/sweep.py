@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -26,34 +26,55 @@ from tqdm.auto import tqdm
 
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
-from commsim.codecs.training import DEFAULT_EPOCHS
+from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.registry import CODECS
+from commsim.workers import worker_pool
 
 KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "dataset", "seed"]
 """The columns that identify a point (``param`` is the swept channel parameter's name)."""
 
 
-def parse_values(text: str) -> list[float]:
-    """``"0.05:0.4:0.05"`` (start:stop:step, stop included) or ``"0.1,0.2,0.3"`` -> list of floats."""
+MAX_VALUES = 1000
+"""The most values one swept parameter (or training-eps list) takes."""
+MAX_POINTS = 10_000
+"""The most points one sweep takes (codecs x values x training eps x seeds); each point evaluates a
+codec on the test split (a separated scheme also chooses its code), so this is already hours of CPU."""
+
+
+def parse_values(text: str, limit: int = MAX_VALUES) -> list[float]:
+    """``"0.05:0.4:0.05"`` (start:stop:step, stop included) or ``"0.1,0.2,0.3"`` -> list of floats.
+
+    Repeated values are kept once (a point is never evaluated twice); more than ``limit`` values are
+    refused before any list is built."""
     text = str(text).strip()
+    malformed = f"malformed range {text!r}; use START:STOP:STEP (e.g. 0.05:0.4:0.05) or a list 0.1,0.2"
     try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            start, stop, step = parts
-            if step <= 0:
-                raise ValueError
-            count = int(round((stop - start) / step + 1e-9)) + 1
-            values = [round(start + i * step, 10) for i in range(max(count, 0)) if start + i * step <= stop + 1e-9]
-        else:
-            values = [float(p) for p in text.split(",") if p.strip()]
+        parts = [float(p) for p in (text.split(":") if ":" in text else [p for p in text.split(",") if p.strip()])]
     except ValueError:
-        raise ValueError(f"malformed range {text!r}; use START:STOP:STEP (e.g. 0.05:0.4:0.05) or a list 0.1,0.2") from None
+        raise ValueError(malformed) from None
+    if not all(math.isfinite(p) for p in parts):
+        raise ValueError(f"range {text!r} holds a value that is not a finite number")
+    if ":" in text:
+        if len(parts) != 3 or parts[2] <= 0:
+            raise ValueError(malformed)
+        start, stop, step = parts
+        span = (stop - start) / step
+        if span + 1 > limit:
+            count = f"{math.floor(span + 1e-9) + 1:,}" if math.isfinite(span) else "too many"
+            raise ValueError(f"range {text!r} has {count} values, more than the {limit:,} "
+                             "a sweep takes per parameter; use a larger STEP")
+        count = int(round(span + 1e-9)) + 1
+        parts = [round(start + i * step, 10) for i in range(max(count, 0)) if start + i * step <= stop + 1e-9]
+    unique: dict[str, float] = {}
+    for v in parts:
+        unique.setdefault(f"{v:.10g}", v)  # the key point_key gives the value: each once, first kept
+    values = list(unique.values())
     if not values:
         raise ValueError(f"range {text!r} is empty; use START:STOP:STEP with START <= STOP")
+    if len(values) > limit:
+        raise ValueError(f"{text[:40]!r}... has {len(values):,} values, more than the {limit:,} a sweep takes per parameter")
     return values
 
 
@@ -76,8 +97,27 @@ class SweepSpec:
     limit: int | None = None
     device: str = "cpu"
 
+    def size(self) -> int:
+        """The number of points (at most; repeated codecs or values count once in :meth:`points`),
+        computed without building them."""
+        total = 0
+        for codec in self.codecs:
+            learned = getattr(CODECS.get(codec), "learned", False)
+            per_value = len(self.train_eps) if learned and self.train_eps is not None else 1
+            total += len(self.values) * per_value * self.seeds
+        return total
+
+    def train_config(self, train_eps: float) -> TrainConfig:
+        """The training configuration of the learned codecs at ``train_eps`` (it names the cache entry)."""
+        return TrainConfig(eps=train_eps, epochs=self.epochs, seed=self.train_seed)
+
     def points(self) -> list[dict]:
-        out = []
+        """Every point once, in order; more than :data:`MAX_POINTS` are refused before any is built."""
+        size = self.size()
+        if size > MAX_POINTS:
+            raise ValueError(f"the sweep has {size:,} points (codecs x values x training eps x seeds), more than the "
+                             f"{MAX_POINTS:,} one sweep takes; split it or use fewer values or seeds")
+        out, seen = [], set()
         for codec in self.codecs:
             learned = getattr(CODECS.get(codec), "learned", False)
             for value in self.values:
@@ -91,8 +131,11 @@ class SweepSpec:
                     train_list = self.train_eps
                 for train_eps in train_list:
                     for seed in range(self.seeds):
-                        out.append({"codec": codec, "channel": self.channel, "param": self.param, "value": value,
-                                    "train_eps": train_eps, "bits": self.bits, "dataset": self.dataset, "seed": seed})
+                        point = {"codec": codec, "channel": self.channel, "param": self.param, "value": value,
+                                 "train_eps": train_eps, "bits": self.bits, "dataset": self.dataset, "seed": seed}
+                        if point_key(point) not in seen:
+                            seen.add(point_key(point))
+                            out.append(point)
         return out
 
 
@@ -175,7 +218,9 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
     cls = CODECS.get(point["codec"])
     checkpoint = ""
     if getattr(cls, "learned", False):
-        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, point["train_eps"])
+        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
+        if not paths:
+            raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
         checkpoint = str(paths[0])
         codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
     else:
@@ -196,15 +241,14 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, threads: int | None = None, progress: bool = False) -> None:
-    """Train one learned codec for the sweep (in this process or a worker) into the cache."""
+    """Train one learned codec for the sweep (in this process or a worker) into the cache (once, even
+    when other processes ask for the same configuration at the same time)."""
     if threads:
         torch.set_num_threads(threads)
-    from commsim.codecs.training import TrainConfig
-    from commsim.codecs.zoo import train_and_save
+    from commsim.codecs.zoo import cached_or_trained
 
     source = load_dataset(spec.dataset, spec.data_path)
-    train_and_save(codec, source, spec.bits, TrainConfig(eps=eps, epochs=spec.epochs, seed=spec.train_seed),
-                   device=spec.device, progress=progress)
+    cached_or_trained(codec, spec.dataset, spec.bits, spec.train_config(eps), source, device=spec.device, progress=progress)
 
 
 def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
@@ -213,7 +257,7 @@ def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress:
     from commsim.codecs.zoo import cached_checkpoints
 
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, e)]
+    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
@@ -222,7 +266,7 @@ def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress:
             train_missing(spec, codec, eps, progress=progress)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with worker_pool(min(jobs, len(missing))) as pool:
             for future in as_completed([pool.submit(train_missing, spec, c, e, 1) for c, e in missing]):
                 future.result()
                 bar.update()
@@ -236,19 +280,19 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
     finished = read_finished(out_csv) if resume else set()
     todo = [p for p in points if point_key(p) not in finished]
-    ensure_trained(spec, todo, jobs, progress)
+    ensure_trained(spec, todo, jobs, progress)  # into the cache: nothing is written under out_csv's folder yet
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
     writer = RowWriter(out_csv, COLUMNS)
     bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
     try:
-        if jobs <= 1:
+        if jobs <= 1 or len(todo) <= 1:
             for point in todo:
                 writer.write(evaluate_point(point, spec))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with worker_pool(min(jobs, len(todo))) as pool:
                 futures = [pool.submit(evaluate_point, p, spec, 1) for p in todo]
                 for future in as_completed(futures):
                     writer.write(future.result())

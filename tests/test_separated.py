@@ -270,7 +270,10 @@ def test_cli_runs_jpeg_ldpc_with_enough_bits():
     result = CliRunner().invoke(cli, ["run", "--codec", "jpeg+ldpc", "--channel", "bsc", "--eps", "0.1", "--bits", "2000",
                                       "--limit", "50"])
     assert result.exit_code == 0, result.output
-    header, values = result.output.strip().splitlines()[-2:]
+    lines = result.output.strip().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("codec "))
+    header, values = lines[at : at + 2]
+    assert "95 % confidence interval" in lines[at + 2]
     cells = dict(zip(re.split(r"\s{2,}", header.strip()), re.split(r"\s{2,}", values.strip())))
     assert cells["codec"] == "jpeg+ldpc" and cells["images"] == "50"
     assert 0 < float(cells["l2_per_image"].split()[0]) < 20  # the mean image scores about 52

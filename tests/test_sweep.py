@@ -15,7 +15,7 @@ from commsim.codecs.training import TrainConfig
 from commsim.codecs.zoo import train_and_save
 from commsim.data import load_dataset
 from commsim.plotting import plot_results
-from commsim.sweep import parse_values
+from commsim.sweep import SweepSpec, parse_values, point_key
 
 SLOW_CHANNEL = '''
 import time
@@ -49,15 +49,28 @@ def home(tmp_path_factory):
 
 def sweep_command(out, channel):
     return [sys.executable, "-m", "commsim.cli", "sweep", "--codec", "necst", "--channel", channel, "--eps", "0.1,0.2",
-            "--train-eps", "0.1,0.2", "--seeds", "3", "--bits", "8", "--limit", "100", "--out", str(out)]
+            "--train-eps", "0.1,0.2", "--seeds", "3", "--bits", "8", "--epochs", "1", "--limit", "100", "--out", str(out)]
 
 
 def test_parse_values():
     assert parse_values("0.05:0.4:0.05") == pytest.approx([0.05 * i for i in range(1, 9)])
     assert parse_values("0.1,0.3") == [0.1, 0.3]
+    assert parse_values("0.2,0.1,0.2,0.10") == [0.2, 0.1]  # a repeated value once: no two rows with one key
+    assert len(parse_values("0:0.999:0.001")) == 1000
+    with pytest.raises(ValueError, match="1,000,000,000 values"):
+        parse_values("0:1:1e-9")  # refused from its size, never built
     for bad, message in [("0.4:0.1:0.1", "empty"), ("a:b:c", "malformed"), ("0.1:0.2", "malformed"), ("", "empty")]:
         with pytest.raises(ValueError, match=message):
             parse_values(bad)
+
+
+def test_points_are_unique_and_bounded():
+    spec = SweepSpec(codecs=["necst", "necst", "vq+ideal"], channel="bsc", param="eps", values=[0.1, 0.1, 0.2], seeds=2)
+    points = spec.points()
+    assert len(points) == len({point_key(p) for p in points}) == 8  # (necst, vq+ideal) x (0.1, 0.2) x 2 seeds
+    huge = SweepSpec(codecs=["necst"], channel="bsc", param="eps", values=[0.1], seeds=10**12)
+    with pytest.raises(ValueError, match="1,000,000,000,000 points"):
+        huge.points()  # refused from its size, never built
 
 
 def test_resume_after_kill_matches_uninterrupted_run(home, tmp_path):
@@ -98,7 +111,7 @@ def test_resume_after_kill_matches_uninterrupted_run(home, tmp_path):
 def test_plot_uses_the_data(home, tmp_path):
     out = tmp_path / "sweep"
     result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--eps", "0.1,0.2", "--train-eps", "0.1,0.2",
-                                      "--seeds", "2", "--bits", "8", "--limit", "100", "--out", str(out)])
+                                      "--seeds", "2", "--bits", "8", "--epochs", "1", "--limit", "100", "--out", str(out)])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out / "results.csv")
     written = plot_results(out / "results.csv", tmp_path / "fig")

@@ -115,6 +115,15 @@ class SeparatedCodec(Codec):
         self.last_needed_bits: np.ndarray | None = None
         self._genie: tuple[np.ndarray, np.ndarray] | None = None  # ideal codes: the last payload sent
 
+    @classmethod
+    def bits_limit(cls) -> tuple[int, str]:
+        limit, why = super().bits_limit()
+        family = CHANNEL_CODES.get(cls.family_name) if cls.family_name in CHANNEL_CODES else None
+        family_limit = getattr(family, "max_length", None)
+        if family_limit is not None and family_limit < limit:
+            return family_limit, family.max_length_reason
+        return limit, why
+
     # accounting ----------------------------------------------------------------------------------
     def accounting(self) -> dict:
         """``{"m", "n", "k", "overhead", "padding"}`` with ``k + overhead + padding == m``."""
@@ -179,9 +188,7 @@ class SeparatedCodec(Codec):
         Raises :class:`SchemeError` when no validation image fits any candidate's ``k``.
         """
         params = dict(params or {})
-        bits = int(bits)
-        if bits < 1:
-            raise ValueError(f"bits must be a positive integer, got {bits}")
+        bits = cls.check_bits(bits)
         source_code = get_source_code(cls.source_name, source.image_shape, seed=seed, **(source_options or {})).fit(source)
         proxy = source_code
         if cls.source_name == "neural":
@@ -198,6 +205,12 @@ class SeparatedCodec(Codec):
             usable = [(c, p) for c, p in candidates if getattr(c, "ideal", False) or c.k / c.n <= cap]
             candidates = usable or sorted(candidates, key=lambda cp: cp[0].k / cp[0].n)[:1]
         candidates = [(c, p) for c, p in candidates if c.k >= 1]
+        if source_code.max_k is not None:
+            fitting = [(c, p) for c, p in candidates if c.k <= source_code.max_k]
+            if not fitting:
+                raise SchemeError(f"{cls.source_name} takes at most {source_code.max_k:,} bits per image, but every "
+                                  f"{cls.family_name} code for {bits:,} channel bits carries more; use fewer --bits")
+            candidates = fitting
         rows = []
         channel_block = get_channel(channel)
         clean_k = 0  # the largest k seen without any frame error: smaller k cannot do better
@@ -329,7 +342,7 @@ def register_all() -> list[str]:
             doc = (f"Separated: {src} source code + {fam} channel code, rate chosen on validation "
                    f"(commsim.baselines.separated).")
             cls = type(f"Separated_{src}_{fam}".replace("-", "_"), (SeparatedCodec,),
-                       {"source_name": src, "family_name": fam, "__doc__": doc})
+                       {"name": name, "source_name": src, "family_name": fam, "__doc__": doc})
             register_codec(name)(cls)
             names.append(name)
     return names

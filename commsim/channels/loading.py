@@ -1,13 +1,40 @@
-"""Channels by registered name or by Python path (``package.module:NAME`` or ``path/to/file.py:NAME``)."""
+"""Channels by registered name or by Python path (``package.module:NAME`` or ``path/to/file.py:NAME``).
+
+A user module that fails to import (a syntax error, an exception at import) raises
+:class:`ChannelModuleError`: one line naming the file and line, the original error as its cause.
+"""
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
+import traceback
 from pathlib import Path
 
 from commsim.channels.base import Channel
 from commsim.registry import CHANNELS
+
+
+class ChannelModuleError(ValueError):
+    """A user channel module that cannot be imported; ``__cause__`` holds the original error."""
+
+
+def _where(exc: BaseException, module_file: str | None) -> str:
+    """``file, line N`` of the error: a syntax error's own position, else the deepest frame in the
+    user's module (else the deepest frame of all)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}, line {exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if module_file and Path(f.filename).resolve() == Path(module_file).resolve()]
+    frame = (own or frames or [None])[-1]
+    return f"{frame.filename}, line {frame.lineno}" if frame else str(module_file)
+
+
+def _import_failed(name: str, exc: Exception, module_file: str | None) -> ChannelModuleError:
+    detail = (exc.msg if isinstance(exc, SyntaxError) else str(exc)).strip()
+    what = f"{type(exc).__name__}: {detail.splitlines()[0]}" if detail else type(exc).__name__
+    return ChannelModuleError(f"channel module {name} failed to import ({_where(exc, module_file)}): {what}; "
+                              "fix it (`commsim --traceback ...` shows the whole traceback)")
 
 
 def resolve_channel(spec: str) -> Channel:
@@ -25,12 +52,19 @@ def resolve_channel(spec: str) -> Channel:
             raise FileNotFoundError(f"channel module {path} does not exist")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # whatever the user's code raises: one line, the cause kept for --traceback
+            raise _import_failed(str(path), exc, str(path)) from exc
     else:
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"cannot import channel module {module_name!r} ({exc})") from None
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                raise ValueError(f"cannot import channel module {module_name!r} ({exc})") from None
+            raise _import_failed(module_name, exc, None) from exc
+        except Exception as exc:
+            raise _import_failed(module_name, exc, None) from exc
     obj = getattr(module, attr, None)
     if inspect.isclass(obj) and issubclass(obj, Channel):
         obj = obj()

@@ -20,6 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+MAX_BITS = 1 << 16
+"""The most channel bits per image any codec takes: every block of the link holds ``[batch, m]``
+tensors, and 65,536 bits are already 80 times the pixels of an MNIST digit."""
+
 
 class Codec(nn.Module):
     """Base class of every codec. Subclasses set ``bits`` and ``image_shape`` and implement
@@ -35,6 +39,22 @@ class Codec(nn.Module):
         self.bits = int(bits)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.last_failures: torch.Tensor | None = None
+
+    @classmethod
+    def bits_limit(cls) -> tuple[int, str]:
+        """``(most channel bits per image, why)``: the size this codec and memory can hold."""
+        return MAX_BITS, "every block of the link holds [batch, m] tensors of channel bits"
+
+    @classmethod
+    def check_bits(cls, bits: int) -> int:
+        """``bits`` if this codec can take that many channel bits per image, else ``ValueError``
+        with the reason (checked before any data, network or code is built)."""
+        limit, why = cls.bits_limit()
+        if int(bits) < 1:
+            raise ValueError(f"bits must be a positive integer, got {bits}")
+        if int(bits) > limit:
+            raise ValueError(f"{bits:,} channel bits per image is more than {cls.name} takes ({limit:,} at most: {why})")
+        return int(bits)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from commsim.channels.base import hard_decisions
-from commsim.codecs.base import Codec
+from commsim.codecs.base import MAX_BITS, Codec
 from commsim.codecs.networks import build_networks, default_architecture
 
 
@@ -24,7 +24,14 @@ class LearnedCodec(Codec):
     has_logits = True
     objective_class = None
 
+    @classmethod
+    def bits_limit(cls) -> tuple[int, str]:
+        limit = MAX_BITS
+        return limit, (f"its networks hold about 1,000 weights per channel bit and training keeps five copies of them "
+                       f"(weights, gradients, two Adam moments, the best epoch's), {20 * 1000 * limit / 2**30:.1f} GiB at {limit:,} bits")
+
     def __init__(self, bits: int, image_shape, binary: bool = False, architecture: str | None = None, seed: int = 0):
+        self.check_bits(bits)
         super().__init__(bits, image_shape)
         self.binary = bool(binary)
         self.architecture = architecture or default_architecture(image_shape)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -241,8 +243,9 @@ def npz(path: str | None = None, binarize: str | None = None, threshold: float =
     try:
         with np.load(file, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{file}: not a readable .npz ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError) as err:
+        raise ValueError(f"{file}: not a readable .npz ({type(err).__name__}: {err}); "
+                         "write it again with numpy.savez") from None
     if "images" not in arrays:
         raise ValueError(f"{file}: no 'images' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
     images = _as_nchw(arrays["images"], file)

@@ -44,6 +44,12 @@ from commsim.baselines.codes.base import ChannelCode, check_info, check_llr, reg
 
 Decoder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
+MAX_LENGTH = 16384
+"""Longest LDPC code built: :func:`gf2_systematic` eliminates a dense ``H`` of up to ``3n/4 x n`` bits,
+about 0.4 GB and a minute at this length (the memory grows as ``n^2``, the time faster)."""
+MAX_LENGTH_REASON = (f"an LDPC code of n bits is built by Gaussian elimination of a dense (3n/4) x n bit matrix, "
+                     f"about 0.4 GB and a minute at n = {MAX_LENGTH:,}, growing as n^2")
+
 MESSAGE_LIMIT = 50.0
 """Clip of BP messages (LLR magnitude); beyond it tanh is 1 to double precision."""
 
@@ -88,6 +94,8 @@ def regular_ldpc(n: int, m: int, dv: int = 3, seed: int = 0) -> sp.csr_matrix:
     draws per layer the one closing the fewest 4-cycles with the layers before is kept."""
     if not 0 < m < n or dv < 2 or m < dv:
         raise ValueError(f"need 0 < m < n and dv <= m, dv >= 2; got n={n}, m={m}, dv={dv}")
+    if n > MAX_LENGTH:
+        raise ValueError(f"LDPC codes are at most {MAX_LENGTH:,} bits long, got n = {n:,}: {MAX_LENGTH_REASON}")
     rng = np.random.default_rng([seed, n, m, dv])
     layer_rows = np.diff(np.linspace(0, m, dv + 1).round().astype(int))
     H = sp.csr_matrix((m, n), dtype=np.int32)
@@ -319,6 +327,9 @@ MIN_BASE_LENGTH = 48
 @register_channel_code("ldpc")
 class LDPCFamily:
     """Regular (dv = 3) LDPC codes, rates 3/4 ... 1/4, and rate-1/4 codes repeated 2..12 times."""
+
+    max_length = MAX_LENGTH
+    max_length_reason = MAX_LENGTH_REASON
 
     def __init__(self, seed: int = 0, dv: int = 3, decoder: str | Callable[[sp.csr_matrix], Decoder] | None = None,
                  max_iters: int = 50):

@@ -156,11 +156,14 @@ class SourceCode:
 
     ``variable_rate``: the payload size depends on the image (it may not fit); fixed-rate codes
     always send exactly ``k`` bits. ``pad_bit``: what follows a short payload on the link.
+    ``max_k``: the most bits per image the code takes (``None``: no limit); schemes leave out the
+    channel codes that carry more.
     """
 
     name = "source"
     variable_rate = False
     pad_bit = 0
+    max_k: int | None = None
 
     def __init__(self, image_shape: tuple[int, int, int], seed: int = 0):
         self.image_shape = tuple(int(s) for s in image_shape)

@@ -5,9 +5,8 @@ trained on first use: about two minutes per ``k`` on two CPU cores at the defaul
 is deterministic: ``bits = sigmoid(encoder logits) > 0.5``; the decoder network reconstructs from the
 received bits. A fixed-rate code: exactly ``k`` bits; the networks are shared.
 
-Caveat: the zoo's cache is looked up by (codec, data set, bits, eps), whatever the training budget, so
-a checkpoint trained with few epochs (as in the tests) is reused by later calls in the same
-``$COMMSIM_HOME``.
+The zoo's cache is looked up by the whole training configuration (eps 0, ``epochs``, ``seed``), so a
+checkpoint trained with another budget is not reused.
 """
 from __future__ import annotations
 
@@ -43,9 +42,11 @@ class NeuralCode(BatchSourceCode):
 
     def is_cached(self, k: int) -> bool:
         """Whether a trained model for ``k`` bits is at hand without training."""
+        from commsim.codecs.training import TrainConfig
         from commsim.codecs.zoo import cached_checkpoints
 
-        return k in self._models or bool(cached_checkpoints("necst", self.source.name, k, 0.0))
+        config = TrainConfig(eps=0.0, epochs=self.epochs, seed=self.seed)
+        return k in self._models or bool(cached_checkpoints("necst", self.source.name, k, config=config))
 
     def model(self, k: int) -> torch.nn.Module:
         """The NECST codec for ``k`` bits (from the zoo's cache, else trained now), on the CPU."""

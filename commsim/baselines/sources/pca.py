@@ -88,6 +88,11 @@ class PCACode(BatchSourceCode):
                 heapq.heappush(heap, (-(errors[i, depth[i]] - errors[i, depth[i] + 1]), i))
         return {"basis": basis.astype(np.float32), "ranges": ranges, "errors": errors, "order": np.array(order)}
 
+    @property
+    def max_k(self) -> int | None:
+        """``components * max_bits`` once fitted (every coefficient at full depth)."""
+        return None if self._order is None else int(self._order.size)
+
     def allocation(self, k: int) -> np.ndarray:
         """Bits per coefficient ``[components]`` for a budget of ``k`` bits (sums to ``k``)."""
         if self._order is None:

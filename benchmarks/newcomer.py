@@ -1,0 +1,97 @@
+"""A newcomer's first steps, timed idle and next to another CPU-bound process, in one run.
+
+1. The README's main command, ``commsim run --codec iabf --channel bsc --eps 0.2``, on a fresh cache
+   (so it trains), once on an otherwise idle machine and once while one other CPU-bound process
+   (a busy loop) runs. Issue 12's target: loaded <= 1.5 x idle.
+2. Optionally (``--tests``) the README's default test run (``python -m pytest -q``), idle and loaded.
+   Target: under 3 minutes on 2 cores with another CPU-bound process running.
+
+Writes ``benchmarks/results/newcomer.md`` (and ``.csv``). Each measurement starts a fresh process with
+a fresh ``COMMSIM_HOME``; the busy loop is a separate Python process started before and killed after.
+
+    python benchmarks/newcomer.py                 # the main command, idle and loaded
+    python benchmarks/newcomer.py --tests         # plus the test suite, idle and loaded
+    python benchmarks/newcomer.py --quick         # a 1-epoch run, to check the script itself
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = ["-m", "commsim.cli", "run", "--codec", "iabf", "--channel", "bsc", "--eps", "0.2"]
+BUSY = "import time\nwhile True:\n    pass\n"
+
+
+def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
+    """Wall seconds of ``python args`` (and its last output lines), with a busy loop beside it if ``loaded``."""
+    busy = subprocess.Popen([sys.executable, "-c", BUSY]) if loaded else None
+    try:
+        if busy:
+            time.sleep(1.0)  # the loop is running before the command starts
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    finally:
+        if busy:
+            busy.kill()
+            busy.wait()
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    tail = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-3:]
+    return seconds, " | ".join(tail)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tests", action="store_true", help="also time the default test run")
+    parser.add_argument("--quick", action="store_true", help="1-epoch training (checks the script, not the numbers)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "newcomer"))
+    args = parser.parse_args(argv)
+    rows = []
+    for loaded in (False, True):
+        with tempfile.TemporaryDirectory() as home:
+            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            env["COMMSIM_HOME"] = home
+            command = MAIN + (["--epochs", "1", "--limit", "100"] if args.quick else [])
+            seconds, tail = timed(command, env, loaded)
+            rows.append({"what": "commsim run --codec iabf --channel bsc --eps 0.2 (fresh cache: trains)",
+                         "load": "one busy loop" if loaded else "idle", "seconds": round(seconds, 1), "output": tail})
+            print(rows[-1], flush=True)
+    if args.tests:
+        for loaded in (False, True):
+            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            seconds, tail = timed(["-m", "pytest", "-q", "-p", "no:cacheprovider"], env, loaded)
+            rows.append({"what": "python -m pytest (default run)", "load": "one busy loop" if loaded else "idle",
+                         "seconds": round(seconds, 1), "output": tail})
+            print(rows[-1], flush=True)
+    frame = pd.DataFrame(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    lines = [f"# A newcomer's first run, idle and next to one CPU-bound process{' (QUICK: 1 epoch)' if args.quick else ''}", "",
+             f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
+             f"written by `benchmarks/newcomer.py` on {time.strftime('%Y-%m-%d %H:%M')}. The loaded runs share the "
+             "machine with one `while True: pass` process; nothing else of ours was running.", "",
+             "| what | load | seconds |", "|---|---|---|"]
+    lines += [f"| {r['what']} | {r['load']} | {r['seconds']} |" for r in rows]
+    for what in frame["what"].unique():
+        part = frame[frame["what"] == what].set_index("load")["seconds"]
+        if len(part) == 2:
+            lines.append(f"\n{what}: loaded / idle = **{part['one busy loop'] / part['idle']:.2f}**")
+    lines.append("\nLast lines of each command's output:\n")
+    lines += [f"- {r['what']}, {r['load']}: `{r['output']}`" for r in rows]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

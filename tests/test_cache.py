@@ -1,0 +1,101 @@
+"""The checkpoint cache: looked up by the whole training configuration, bad entries skipped with a
+warning, and one training per entry when processes ask for it at the same time."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from commsim.codecs.checkpoints import CheckpointError
+from commsim.codecs.training import TrainConfig
+from commsim.codecs.zoo import CacheWarning, cache_dir, cached_checkpoints, cached_or_trained, load_codec
+from commsim.data import load_dataset
+from commsim.data.sources import ImageSource, split_in_order
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """300 digits (100 per split): trainings of one epoch take a fraction of a second."""
+    full = load_dataset("mnist")
+    return ImageSource("digits", full.images[:300], full.labels[:300], split_in_order(300, 100, 100, 100))
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMMSIM_HOME", str(tmp_path))
+    return tmp_path
+
+
+def entries():
+    return sorted(p.name for p in (cache_dir() / "checkpoints").glob("*.safetensors"))
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def load(digits, **kwargs):
+    return load_codec("necst", dataset="digits", bits=8, eps=0.2, device="cpu", source=digits, progress=False, **kwargs)
+
+
+def test_another_seed_or_budget_is_another_entry(home, digits):
+    seed0 = load(digits, epochs=1, seed=0)
+    seed1 = load(digits, epochs=1, seed=1)
+    assert len(entries()) == 2 and not same_weights(seed0, seed1)
+    budget2 = load(digits, epochs=2, seed=0)
+    assert len(entries()) == 3 and not same_weights(seed0, budget2)
+    assert [n.split("-")[4:6] for n in entries()] == [["e1", "s0"], ["e1", "s1"], ["e2", "s0"]]
+    # each configuration now comes from its own entry, and nothing new is trained
+    assert same_weights(load(digits, epochs=1, seed=1), seed1) and same_weights(load(digits, epochs=2, seed=0), budget2)
+    assert len(entries()) == 3
+    with pytest.raises(CheckpointError, match="eps 0.2, 3 epochs, seed 7"):
+        load(digits, epochs=3, seed=7, train_if_missing=False)
+
+
+def test_lookup_compares_the_whole_training_configuration(home, digits):
+    config = TrainConfig(eps=0.2, epochs=1, seed=0)
+    _, path, trained = cached_or_trained("necst", "digits", 8, config, digits, device="cpu", progress=False)
+    assert trained and cached_checkpoints("necst", "digits", 8, config=config) == [path]
+    assert cached_or_trained("necst", "digits", 8, config, digits, device="cpu", progress=False)[1:] == (path, False)
+    for other in (TrainConfig(eps=0.2, epochs=1, seed=0, lr=3e-4), TrainConfig(eps=0.2, epochs=2, seed=0),
+                  TrainConfig(eps=0.2, epochs=1, seed=3), TrainConfig(eps=0.1, epochs=1, seed=0)):
+        assert cached_checkpoints("necst", "digits", 8, config=other) == []
+    assert cached_checkpoints("necst", "digits", 8, 0.2) == [path]  # eps only: any budget
+    assert cached_checkpoints("necst", "digits", 16, config=config) == []
+
+
+def test_a_bad_cache_entry_is_skipped_with_a_warning(home, digits):
+    config = TrainConfig(eps=0.2, epochs=1, seed=0)
+    _, path, _ = cached_or_trained("necst", "digits", 8, config, digits, device="cpu", progress=False)
+    # the same file under the name of a 16-bit codec, and a corrupt file under the 8-bit name
+    wrong_bits = path.with_name(path.name.replace("-b8-", "-b16-"))
+    shutil.copy(path, wrong_bits)
+    corrupt = path.with_name(path.name.replace(path.name.split("-")[-1], "0badc0de.safetensors"))
+    corrupt.write_bytes(os.urandom(100))
+    with pytest.warns(CacheWarning, match="8 bits.*does not match its name"):
+        assert cached_checkpoints("necst", "digits", 16, config=config) == []
+    with pytest.warns(CacheWarning, match="corrupt"):
+        assert cached_checkpoints("necst", "digits", 8, config=config) == [path]
+    # the 16-bit configuration is trained, not refused, and the bad files stay where the user put them
+    with pytest.warns(CacheWarning):
+        codec, fresh, trained = cached_or_trained("necst", "digits", 16, config, digits, device="cpu", progress=False)
+    assert trained and codec.bits == 16 and fresh != wrong_bits and wrong_bits.exists() and corrupt.exists()
+
+
+def test_two_identical_runs_train_once(tmp_path):
+    """Two identical runs started together: one trains, the other waits for it and loads its checkpoint."""
+    env = {**os.environ, "COMMSIM_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "commsim.cli", "run", "--codec", "necst", "--eps", "0.2", "--bits", "8",
+            "--epochs", "1", "--limit", "50"]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    written = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.safetensors"))
+    assert len(written) == 1
+    rows = [[line for line in out.splitlines() if line.startswith("necst  bsc")] for out, _ in outputs]
+    assert len(rows[0]) == 1 and rows[0] == rows[1]
+    endings = sorted(out.splitlines()[-1].rsplit("; ", 1)[1] for out, _ in outputs)
+    assert endings == ["cached)", "trained now)"]
+    assert all(out.splitlines()[-1].startswith(f"checkpoint: {written[0]} ") for out, _ in outputs)

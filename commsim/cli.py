@@ -16,7 +16,7 @@ import commsim.data  # noqa: F401  (registers data sets)
 from commsim import __version__
 from commsim.channels import get_channel
 from commsim.codecs.checkpoints import CheckpointError
-from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
+from commsim.codecs.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, ESTIMATORS, RECIPES, TrainConfig
 from commsim.codecs.zoo import load_codec, train_and_save
 from commsim.data import load_dataset
 from commsim.device import DEVICES, resolve_device
@@ -75,6 +75,14 @@ def common_options(f):
                         help="Channel bits per image (m).")(f)
 
 
+def training_options(f):
+    """``--recipe`` and ``--estimator`` of a training (``None``: the defaults, or any cached checkpoint)."""
+    f = click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
+                     help=f"Gradient estimator of a training [default: {DEFAULT_ESTIMATOR}].")(f)
+    return click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
+                        help=f"Training recipe: 'paper' = constant Adam 1e-3 as in the reference [default: {DEFAULT_RECIPE}].")(f)
+
+
 def open_source(dataset: str, data_path: str | None):
     return load_dataset(dataset, data_path)
 
@@ -83,17 +91,19 @@ def open_source(dataset: str, data_path: str | None):
 @click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Learned codec to train.")
 @click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
-@click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after this many epochs without validation gain.")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (default: the cache).")
+@training_options
 @dataset_options
 @common_options
-def train(codec, eps, epochs, patience, out, dataset, data_path, bits, seed, device):
+def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
     """Train a learned codec and save a safetensors checkpoint."""
     if not getattr(CODECS.get(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
     if out is not None and not out.endswith(".safetensors"):
         raise click.BadParameter("the checkpoint file must end in .safetensors", param_hint="--out")
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience)
+    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator)
     source = open_source(dataset, data_path)
     resolve_device(device)
     learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
@@ -140,7 +150,8 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
     return params
 
 
-def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset):
+def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset,
+                    recipe=None, estimator=None):
     cls = CODECS.get(codec)
     if not getattr(cls, "learned", False):
         if checkpoint is not None:
@@ -152,7 +163,7 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
     if not 0 <= train_eps <= 0.5:
         raise click.BadParameter(f"must be in [0, 0.5], got {train_eps:g}", param_hint="--train-eps")
     return load_codec(codec, dataset=dataset, bits=bits, eps=train_eps, checkpoint=checkpoint, epochs=epochs,
-                      seed=seed, device=device, source=source)
+                      seed=seed, device=device, source=source, recipe=recipe, estimator=estimator)
 
 
 @cli.command()
@@ -166,9 +177,11 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
+@training_options
 @dataset_options
 @common_options
-def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, dataset, data_path, bits, seed, device):
+def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, recipe, estimator,
+        dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     params = channel_params(channel_name, eps, ebno_db, extra)
     if save_recon is not None and not save_recon.lower().endswith(".png"):
@@ -177,7 +190,8 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
         raise click.BadParameter(f"checkpoint {checkpoint} does not exist; train one with `commsim train`", param_hint="--checkpoint")
     source = open_source(dataset, data_path)
     resolve_device(device)
-    model = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset)
+    model = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset,
+                            recipe, estimator)
     channel = get_channel(channel_name)
     pipeline = Pipeline(source, model, channel)
     result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
@@ -228,10 +242,11 @@ def channel_choice(value: str) -> str:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes for the points.")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Output folder.")
+@training_options
 @dataset_options
 @common_options
 def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, resume, out,
-          dataset, data_path, bits, seed, device):
+          recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import SweepSpec, parse_values, run_sweep
@@ -269,7 +284,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
         raise click.BadParameter(f"cannot write to {out_dir} ({exc.strerror})", param_hint="--out") from None
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
-                     train_seed=seed, limit=limit, device=str(resolve_device(device)))
+                     train_seed=seed, limit=limit, device=str(resolve_device(device)), recipe=recipe, estimator=estimator)
     spec.points()
     path = run_sweep(spec, out_dir / "results.csv", resume=resume, jobs=jobs)
     click.echo(f"results: {path}")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
-from commsim.codecs.training import DEFAULT_EPOCHS
+from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.registry import CODECS
@@ -75,6 +75,15 @@ class SweepSpec:
     train_seed: int = 0
     limit: int | None = None
     device: str = "cpu"
+    estimator: str | None = None
+    recipe: str | None = None
+
+    def __post_init__(self):
+        TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
+
+    def train_config(self, eps: float) -> TrainConfig:
+        """The training config of an on-demand training at ``eps``."""
+        return TrainConfig(eps=eps, epochs=self.epochs, seed=self.train_seed, estimator=self.estimator, recipe=self.recipe)
 
     def points(self) -> list[dict]:
         out = []
@@ -129,6 +138,9 @@ class RowWriter:
         self.path = path
         self.columns = columns
         new = not path.exists() or path.stat().st_size == 0
+        if not new:  # resuming: keep the file's own columns (one written by an older version may lack some)
+            with open(path, newline="") as fh:
+                self.columns = next(csv.reader(fh), None) or columns
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if new:
             self._write(dict(zip(columns, columns)))
@@ -149,7 +161,7 @@ class RowWriter:
 METRIC_COLUMNS = [f"{m}{s}" for m in ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
                   for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
-                                                       "checkpoint", "checkpoint_sha256", "note"]
+                                                       "checkpoint", "checkpoint_sha256", "note", "train_config"]
 
 
 def _sha(path) -> str:
@@ -162,22 +174,34 @@ def _sha(path) -> str:
     return h.hexdigest()[:16]
 
 
+def describe_train(train: dict) -> str:
+    """A checkpoint's training config as ``key=value;...`` (sorted; nested dicts as ``key.sub=value``)."""
+    flat = {}
+    for key, value in train.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
+
+
 def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> dict:
     """Evaluate one point (in this process or a worker) and return its CSV row."""
     if threads:
         torch.set_num_threads(threads)
-    from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint
+    from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint, train_request
 
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
     params = {**spec.fixed, spec.param: point["value"]}
     cls = CODECS.get(point["codec"])
-    checkpoint = ""
+    checkpoint, train_config = "", ""
     if getattr(cls, "learned", False):
-        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, point["train_eps"])
+        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, point["train_eps"], train_request(spec.estimator, spec.recipe))
         checkpoint = str(paths[0])
         codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
+        train_config = describe_train(codec.metadata.get("train", {}))
     else:
         from commsim.baselines.separated import SchemeError
 
@@ -192,28 +216,27 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
             "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
-            "checkpoint_sha256": _sha(checkpoint)}
+            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, threads: int | None = None, progress: bool = False) -> None:
     """Train one learned codec for the sweep (in this process or a worker) into the cache."""
     if threads:
         torch.set_num_threads(threads)
-    from commsim.codecs.training import TrainConfig
     from commsim.codecs.zoo import train_and_save
 
     source = load_dataset(spec.dataset, spec.data_path)
-    train_and_save(codec, source, spec.bits, TrainConfig(eps=eps, epochs=spec.epochs, seed=spec.train_seed),
-                   device=spec.device, progress=progress)
+    train_and_save(codec, source, spec.bits, spec.train_config(eps), device=spec.device, progress=progress)
 
 
 def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
     """Train (once) every learned codec / training eps the points need that is not cached yet;
     with ``jobs > 1`` the trainings run in parallel single-threaded processes."""
-    from commsim.codecs.zoo import cached_checkpoints
+    from commsim.codecs.zoo import cached_checkpoints, train_request
 
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, e)]
+    request = train_request(spec.estimator, spec.recipe)
+    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, e, request)]
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)

@@ -42,8 +42,10 @@ LAMBDAS = [0.1, 0.01, 0.001]
 HERE = Path(__file__).resolve().parent
 
 
-def run_name(dataset, codec, eps, seed, lam=None):
-    return f"{dataset}-{codec}-eps{eps:g}-s{seed}" + (f"-lam{lam:g}" if lam is not None else "")
+def run_name(dataset, codec, eps, seed, lam=None, recipe="paper", estimator="vimco"):
+    """The record's name; the paper's set-up (recipe "paper", VIMCO) keeps the names of earlier runs."""
+    name = f"{dataset}-{codec}-eps{eps:g}-s{seed}" + (f"-lam{lam:g}" if lam is not None else "")
+    return name if (recipe, estimator) == ("paper", "vimco") else f"{name}-{recipe}-{estimator}"
 
 
 def train_one(task: dict) -> dict:
@@ -59,7 +61,8 @@ def train_one(task: dict) -> dict:
 
     source = load_dataset(task["dataset"])
     objective = {"lam": task["lam"]} if task["lam"] is not None else {}
-    config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective)
+    config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
+                         recipe=task["recipe"], estimator=task["estimator"])
     with tempfile.TemporaryDirectory() as scratch:
         # into the commsim cache (reused by `commsim run` / `sweep`) only when asked
         out = None if task["cache"] else Path(scratch) / "model.safetensors"
@@ -114,6 +117,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny run for tests (one eps, one seed, one epoch)")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs per model (default 20)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--recipe", default="paper", help="training recipe (default: the paper's constant Adam 1e-3)")
+    parser.add_argument("--estimator", default="vimco", help="gradient estimator (default: the paper's VIMCO, K = 5)")
     parser.add_argument("--eps", type=float, nargs="+", default=PAPER_EPS)
     parser.add_argument("--binary-seeds", type=int, default=1, help="seeds for BinaryMNIST (0 skips it)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
@@ -132,16 +137,17 @@ def main(argv=None):
     start = time.perf_counter()
 
     def task(dataset, codec, eps, seed, lam=None):
-        return {"name": run_name(dataset, codec, eps, seed, lam), "dataset": dataset, "codec": codec, "eps": eps,
-                "seed": seed, "lam": lam, "bits": 100, "epochs": args.epochs, "threads": args.threads, "runs": str(runs),
-                "cache": bool(args.cache and seed == 0)}
+        return {"name": run_name(dataset, codec, eps, seed, lam, args.recipe, args.estimator), "dataset": dataset,
+                "codec": codec, "eps": eps, "seed": seed, "lam": lam, "bits": 100, "epochs": args.epochs,
+                "threads": args.threads, "runs": str(runs), "cache": bool(args.cache and seed == 0),
+                "recipe": args.recipe, "estimator": args.estimator}
 
     # phase 1: IABF's lambda on validation (seed 0, MNIST), beside the NECST / ABF runs
     selection = [task("mnist", "iabf", e, 0, lam) for e in args.eps for lam in (LAMBDAS if not args.quick else [0.01])]
     baselines = [task("mnist", c, e, s) for c in ("necst", "abf") for e in args.eps for s in range(args.seeds)]
     binary_necst = [task("binary_mnist", "necst", e, s) for e in args.eps for s in range(args.binary_seeds)]
     run_tasks(selection + baselines + binary_necst, args.jobs, done)
-    chosen = {e: min((done[run_name("mnist", "iabf", e, 0, lam)] for lam in (LAMBDAS if not args.quick else [0.01])),
+    chosen = {e: min((done[run_name("mnist", "iabf", e, 0, lam, args.recipe, args.estimator)] for lam in (LAMBDAS if not args.quick else [0.01])),
                      key=lambda r: r["val"])["lam"] for e in args.eps}
     # phase 2: IABF with the chosen lambda for the other seeds and for BinaryMNIST
     rest = [task("mnist", "iabf", e, s, chosen[e]) for e in args.eps for s in range(1, args.seeds)]
@@ -152,6 +158,8 @@ def main(argv=None):
     rows = []
     for r in done.values():
         if r["epochs"] != args.epochs or r["eps"] not in args.eps:
+            continue
+        if (r.get("recipe", "paper"), r.get("estimator", "vimco")) != (args.recipe, args.estimator):
             continue
         if r["codec"] == "iabf" and r["lam"] != chosen.get(r["eps"]):
             continue
@@ -170,11 +178,13 @@ def write_markdown(frame: pd.DataFrame, chosen: dict, args, wall: float, path: P
         "# Table 1 reproduction: NECST, ABF and IABF on the embedded digits, 100 bits",
         "",
         f"Command: `python benchmarks/table1.py{' --quick' if args.quick else ''} --epochs {args.epochs} --seeds {args.seeds}"
-        f" --binary-seeds {args.binary_seeds} --jobs {args.jobs} --threads {args.threads}{' --cache' if args.cache else ''}`",
+        f" --binary-seeds {args.binary_seeds} --recipe {args.recipe} --estimator {args.estimator} --jobs {args.jobs}"
+        f" --threads {args.threads}{' --cache' if args.cache else ''}`",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
         f"wall time {wall / 60:.1f} min (summed over the invocations that trained); training time summed over models {total_train / 60:.1f} min.",
         "",
-        f"Budget: {args.epochs} epochs per model (batch 100, Adam 1e-3, VIMCO K = 5), best validation epoch kept; "
+        f"Budget: {args.epochs} epochs per model (batch 100, recipe {args.recipe}, estimator {args.estimator}; "
+        "paper + vimco = constant Adam 1e-3, VIMCO K = 5), best validation epoch kept; "
         "the paper trained for far longer on 50,000 training digits, we train on 8,000.",
         "IABF lambda chosen on validation at each eps from {0.1, 0.01, 0.001}: "
         + ", ".join(f"eps {e:g}: {lam:g}" for e, lam in chosen.items()) + ".",

@@ -17,7 +17,7 @@ import commsim.codecs  # noqa: F401  (registers learned codecs)
 import commsim.data  # noqa: F401  (registers data sets)
 from commsim import __version__
 from commsim.channels import get_channel
-from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
+from commsim.codecs.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, ESTIMATORS, RECIPES, TrainConfig
 from commsim.codecs.zoo import CacheWarning, cached_or_trained, codec_from_checkpoint, describe_training, train_and_save
 from commsim.fileio import check_writable
 from commsim.data import load_dataset
@@ -156,6 +156,14 @@ def common_options(f):
                         help="Channel bits per image (m).")(f)
 
 
+def training_options(f):
+    """``--recipe`` and ``--estimator`` of a training (``None``: the defaults, or any cached checkpoint)."""
+    f = click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
+                     help=f"Gradient estimator of a training [default: {DEFAULT_ESTIMATOR}].")(f)
+    return click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
+                        help=f"Training recipe: 'paper' = constant Adam 1e-3 as in the reference [default: {DEFAULT_RECIPE}].")(f)
+
+
 def open_source(dataset: str, data_path: str | None):
     return load_dataset(dataset, data_path)
 
@@ -164,17 +172,19 @@ def open_source(dataset: str, data_path: str | None):
 @click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Learned codec to train.")
 @click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
-@click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after this many epochs without validation gain.")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (default: the cache).")
+@training_options
 @dataset_options
 @common_options
-def train(codec, eps, epochs, patience, out, dataset, data_path, bits, seed, device):
+def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
     """Train a learned codec and save a safetensors checkpoint."""
     if not getattr(CODECS.get(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
     check_bits(codec, bits)
     check_output(out, ".safetensors", "--out")
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience)
+    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator)
     source = open_source(dataset, data_path)
     resolve_device(device)
     learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
@@ -238,7 +248,8 @@ def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float 
     return train_eps
 
 
-def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset):
+def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset,
+                    recipe=None, estimator=None):
     """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
     codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
     cls = CODECS.get(codec)
@@ -249,7 +260,7 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
     if checkpoint is not None:
         model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
         return model, checkpoint_line(checkpoint, model.metadata, "given")
-    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed)
+    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed, recipe=recipe, estimator=estimator)
     model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
     return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
 
@@ -265,9 +276,11 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
+@training_options
 @dataset_options
 @common_options
-def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, dataset, data_path, bits, seed, device):
+def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, recipe, estimator,
+        dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     params = channel_params(channel_name, eps, ebno_db, extra)
     check_bits(codec, bits)
@@ -276,7 +289,8 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     source = open_source(dataset, data_path)
     resolve_device(device)
     train_eps = run_train_eps(codec, channel_name, params, train_eps)
-    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device, dataset)
+    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device,
+                                  dataset, recipe, estimator)
     channel = get_channel(channel_name)
     pipeline = Pipeline(source, model, channel)
     result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
@@ -330,10 +344,11 @@ def channel_choice(value: str) -> str:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes for the points.")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Output folder.")
+@training_options
 @dataset_options
 @common_options
 def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, resume, out,
-          dataset, data_path, bits, seed, device):
+          recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import SweepSpec, parse_values, run_sweep
@@ -370,7 +385,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     out_dir = Path(out)
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
-                     train_seed=seed, limit=limit, device=str(resolve_device(device)))
+                     train_seed=seed, limit=limit, device=str(resolve_device(device)), recipe=recipe, estimator=estimator)
     spec.points()
     try:  # checked without creating anything: the folder is made only when the sweep starts
         check_writable(out_dir / "results.csv")

@@ -22,3 +22,13 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed`` (the only source of randomness)."""
     return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def make_adam(parameters, lr: float) -> torch.optim.Adam:
+    """Adam over ``parameters``, fused (one kernel for all tensors; about 4x faster steps on the CPU)
+    where this torch supports it for their device, else the plain implementation."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on the CPU, or an unsupported device
+        return torch.optim.Adam(parameters, lr=lr)

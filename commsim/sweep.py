@@ -96,6 +96,15 @@ class SweepSpec:
     train_seed: int = 0
     limit: int | None = None
     device: str = "cpu"
+    estimator: str | None = None
+    recipe: str | None = None
+
+    def __post_init__(self):
+        TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
+
+    def train_config(self, eps: float) -> TrainConfig:
+        """The training configuration of the learned codecs at ``eps`` (it names the cache entry)."""
+        return TrainConfig(eps=eps, epochs=self.epochs, seed=self.train_seed, estimator=self.estimator, recipe=self.recipe)
 
     def size(self) -> int:
         """The number of points (at most; repeated codecs or values count once in :meth:`points`),
@@ -106,10 +115,6 @@ class SweepSpec:
             per_value = len(self.train_eps) if learned and self.train_eps is not None else 1
             total += len(self.values) * per_value * self.seeds
         return total
-
-    def train_config(self, train_eps: float) -> TrainConfig:
-        """The training configuration of the learned codecs at ``train_eps`` (it names the cache entry)."""
-        return TrainConfig(eps=train_eps, epochs=self.epochs, seed=self.train_seed)
 
     def points(self) -> list[dict]:
         """Every point once, in order; more than :data:`MAX_POINTS` are refused before any is built."""
@@ -172,6 +177,9 @@ class RowWriter:
         self.path = path
         self.columns = columns
         new = not path.exists() or path.stat().st_size == 0
+        if not new:  # resuming: keep the file's own columns (one written by an older version may lack some)
+            with open(path, newline="") as fh:
+                self.columns = next(csv.reader(fh), None) or columns
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if new:
             self._write(dict(zip(columns, columns)))
@@ -192,7 +200,7 @@ class RowWriter:
 METRIC_COLUMNS = [f"{m}{s}" for m in ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
                   for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
-                                                       "checkpoint", "checkpoint_sha256", "note"]
+                                                       "checkpoint", "checkpoint_sha256", "note", "train_config"]
 
 
 def _sha(path) -> str:
@@ -203,6 +211,17 @@ def _sha(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def describe_train(train: dict) -> str:
+    """A checkpoint's training config as ``key=value;...`` (sorted; nested dicts as ``key.sub=value``)."""
+    flat = {}
+    for key, value in train.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
 
 
 def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> dict:
@@ -216,13 +235,14 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
     channel = resolve_channel(spec.channel)
     params = {**spec.fixed, spec.param: point["value"]}
     cls = CODECS.get(point["codec"])
-    checkpoint = ""
+    checkpoint, train_config = "", ""
     if getattr(cls, "learned", False):
         paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
         if not paths:
             raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
         checkpoint = str(paths[0])
         codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
+        train_config = describe_train(codec.metadata.get("train", {}))
     else:
         from commsim.baselines.separated import SchemeError
 
@@ -237,7 +257,7 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
             "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
-            "checkpoint_sha256": _sha(checkpoint)}
+            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, threads: int | None = None, progress: bool = False) -> None:

@@ -85,6 +85,11 @@ def work(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     monkeypatch.setenv("COMMSIM_HOME", str(tmp_path / "home"))
+
+    def no_training(*args, **kwargs):  # bad input is refused before any training: one that starts is a failure
+        raise AssertionError("a training started although the input is bad")
+
+    monkeypatch.setattr("commsim.codecs.zoo.train_codec", no_training)
     return tmp_path
 
 
@@ -176,7 +181,7 @@ TRAIN_CASES = [
     (TRAIN + ["--eps", "0.7"], ["eps", "0.5"]),
     (TRAIN + ["--eps", "nan"], ["eps"]),
     (TRAIN + ["--epochs", "0"], ["--epochs"]),
-    (TRAIN + ["--patience", "0"], ["--patience"]),
+    (TRAIN + ["--patience", "-1"], ["--patience"]),
     (TRAIN + ["--bits", "0"], ["--bits"]),
     (TRAIN + ["--bits", "100000"], ["--bits", "65,536"]),
     (TRAIN + ["--seed", "-3"], ["--seed"]),

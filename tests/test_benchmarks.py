@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,3 +21,13 @@ def test_table1_quick(tmp_path):
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table1.py"), "--quick", "--out", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "trainings to run" not in again.stdout  # resumed: nothing left to train
+
+
+@pytest.mark.slow
+def test_lr_range_quick(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lr_range.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_csv(tmp_path / "lr_range_quick.csv")
+    assert list(frame["estimator"]) == ["st"] and (frame["suggested_peak"] > 0).all()
+    assert frame["suggested_peak"].iloc[0] == pytest.approx(frame["lr_min_loss"].iloc[0] / 10)

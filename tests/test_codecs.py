@@ -23,7 +23,7 @@ def mnist():
 
 def test_vimco_leave_one_out_by_hand():
     losses = torch.tensor([[1.0], [2.0], [4.0]])  # K = 3 samples of one image
-    bound, signal, weights = vimco_terms(losses)
+    bound, signal, weights = vimco_terms(losses, "official")
     expected_bound = math.log((math.e ** 1 + math.e ** 2 + math.e ** 4) / 3)
     assert bound.item() == pytest.approx(expected_bound, rel=1e-6)
     # sample 0 replaced by the mean of the others (3.0): log((e^3 + e^2 + e^4) / 3)
@@ -39,11 +39,26 @@ def test_vimco_leave_one_out_by_hand():
 def test_vimco_surrogate_gradients():
     losses = torch.tensor([[1.0, 3.0], [2.0, 0.5]], requires_grad=True)
     log_q = torch.zeros(2, 2, requires_grad=True)
-    surrogate, bound = vimco_surrogate(losses, log_q)
+    surrogate, bound = vimco_surrogate(losses, log_q, "official")
     surrogate.backward()
     # decoder (pathwise) gradient = d/dL of the mean bound = softmax weights / B
     assert torch.allclose(losses.grad, torch.softmax(losses.detach(), 0) / 2)
-    assert torch.allclose(log_q.grad, vimco_terms(losses.detach())[1] / 2)
+    assert torch.allclose(log_q.grad, vimco_terms(losses.detach(), "official")[1] / 2)
+
+
+def test_vimco_paper_form_by_hand():
+    """Eq. 31: J = -log mean exp(-L); the best sample weighs most and gets the negative signal."""
+    losses = torch.tensor([[1.0], [2.0], [4.0]], requires_grad=True)
+    bound, signal, weights = vimco_terms(losses, "paper")
+    lme = lambda v: math.log(sum(math.exp(-u) for u in v) / 3)  # noqa: E731
+    assert bound.item() == pytest.approx(-lme([1, 2, 4]), rel=1e-6)
+    loo = [-lme([3, 2, 4]), -lme([1, 2.5, 4]), -lme([1, 2, 1.5])]
+    assert signal[:, 0].tolist() == pytest.approx([-lme([1, 2, 4]) - v for v in loo], rel=1e-5)
+    assert weights[:, 0].tolist() == pytest.approx(torch.softmax(-losses.detach()[:, 0], 0).tolist())
+    assert weights[0, 0] > weights[2, 0] and signal[2, 0] > 0 > signal[0, 0]
+    bound.sum().backward()
+    assert torch.allclose(losses.grad, weights)
+    assert bound.item() <= losses.detach().mean().item() <= vimco_terms(losses.detach(), "official")[0].item()
 
 
 def test_necst_short_training_beats_mean_image(mnist):

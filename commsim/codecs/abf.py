@@ -8,12 +8,13 @@ Training noise is concentrated on the bits whose flip hurts the decoder most:
    with ``0 <= eps_i <= 1`` (water-filling: bits that saturate at 1 hand the remainder to the others);
 3. mask ``m_i = 1`` only where flipping bit i increases the loss to first order
    (``y_i = 0`` and ``g_i > 0``, or ``y_i = 1`` and ``g_i < 0``); ``eps*_i = eps_i m_i``;
-4. VIMCO as in NECST under ``q_i = sigmoid(l_i) (1 - 2 eps*_i) + eps*_i``.
+4. NECST's loss and gradient estimator (VIMCO, straight-through or Gumbel) under
+   ``q_i = sigmoid(l_i) (1 - 2 eps*_i) + eps*_i``.
 
 The gradient pass (step 1) uses ``torch.autograd.grad`` with respect to ``y`` only, on a detached
 copy of the logits, so it neither accumulates parameter gradients nor enters the update; ``eps*`` is
-a constant of the VIMCO step. Choices the paper leaves open: the clean code is one fresh sample per
-image (independent of the K VIMCO samples); the allocation is made over all m bits before masking,
+a constant of the estimator's step. Choices the paper leaves open: the clean code is one fresh sample per
+image (independent of the estimator's samples); the allocation is made over all m bits before masking,
 so the masked total is at most ``m * eps``, as eq. 30 states.
 """
 from __future__ import annotations
@@ -62,7 +63,7 @@ def adversarial_levels(y: torch.Tensor, grad: torch.Tensor, eps: float) -> torch
 
 
 class ABFObjective(NECSTObjective):
-    """NECST's VIMCO loss under adversarial per-bit noise levels instead of a uniform eps."""
+    """NECST's loss under adversarial per-bit noise levels instead of a uniform eps."""
 
     def noise_levels(self, codec: LearnedCodec, x, logits, eps, generator):
         probs = torch.sigmoid(logits.detach())

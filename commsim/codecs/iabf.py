@@ -10,12 +10,15 @@ a discriminator ``C_psi`` learns to tell codes of the batch (label 1) from codes
 dimension is independently permuted across the batch (label 0), and
 ``TC_hat = E[log C / (1 - C)]`` = the mean discriminator logit on the real codes.
 
-Choices: ``p_d`` are the probabilities of the *received* bits at the training eps,
-``q = sigmoid(l)(1 - 2 eps) + eps`` (the code as the channel delivers it); the discriminator is fed
-these probabilities, which gives the encoder a pathwise gradient through ``TC_hat``. Algorithm 1
-order: each step first updates ``psi`` on the classification loss (codes detached), then
-``theta, phi`` on ``L_rec - lambda * I_hat``. The discriminator is a training-time helper and is
-not part of the checkpoint.
+``p_d`` are the encoder's clean bit probabilities ``sigmoid(l)`` by default (eq. 11 of the paper:
+the information between the image and its code); ``infomax_on="noisy"`` uses the probabilities of
+the *received* bits at the training eps instead, ``q = sigmoid(l)(1 - 2 eps) + eps`` (what this
+package did before; the code as the channel delivers it). The discriminator is fed the same
+probabilities, which gives the encoder a pathwise gradient through ``TC_hat``. Algorithm 1 order:
+each step first updates ``psi`` on the classification loss (codes detached), then ``theta, phi`` on
+``L_rec - lambda * I_hat``, with ``L_rec`` under any estimator of
+:mod:`commsim.codecs.estimators`. The discriminator is a training-time helper and is not part of the
+checkpoint.
 """
 from __future__ import annotations
 
@@ -27,7 +30,12 @@ from commsim.codecs.abf import ABFObjective
 from commsim.codecs.learned import LearnedCodec
 from commsim.codecs.necst import noisy_probs
 from commsim.codecs.networks import init_parameters
+from commsim.device import make_adam
 from commsim.registry import register_codec
+
+
+INFOMAX_ON = ("clean", "noisy")
+"""What the infomax term is computed on: the clean ``sigmoid(l)`` (the paper) or the received ``q``."""
 
 
 def binary_entropy(p: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
@@ -72,8 +80,13 @@ def discriminator_loss(disc: Discriminator, codes: torch.Tensor, generator) -> t
 class IABFObjective(ABFObjective):
     """ABF's loss minus ``lam`` times the infomax estimate ``I_hat``."""
 
-    def __init__(self, samples: int = 5, weight_decay: float = 1e-4, lam: float = 0.01, critic_lr: float = 1e-3):
-        super().__init__(samples, weight_decay)
+    def __init__(self, samples: int | None = None, weight_decay: float = 1e-4, estimator: str = "vimco",
+                 vimco: str = "paper", temperature: float = 1.0, lam: float = 0.01, critic_lr: float = 1e-3,
+                 infomax_on: str = "clean"):
+        super().__init__(samples, weight_decay, estimator, vimco, temperature)
+        if infomax_on not in INFOMAX_ON:
+            raise ValueError(f"unknown infomax_on {infomax_on!r}; choose one of {', '.join(INFOMAX_ON)}")
+        self.infomax_on = infomax_on
         self.lam = lam
         self.critic_lr = critic_lr
         self.discriminator: Discriminator | None = None
@@ -82,13 +95,21 @@ class IABFObjective(ABFObjective):
     def _ensure_critic(self, bits: int, device):
         if self.discriminator is None:
             self.discriminator = init_parameters(Discriminator(bits), torch.Generator().manual_seed(bits)).to(device)
-            self.critic_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.critic_lr)
+            self.critic_optimizer = make_adam(self.discriminator.parameters(), self.critic_lr)
+
+    @classmethod
+    def config_options(cls, config) -> dict:
+        return {**super().config_options(config), "infomax_on": config.infomax_on}
+
+    def infomax_codes(self, logits: torch.Tensor, eps) -> torch.Tensor:
+        """The bit probabilities ``[B, m]`` the infomax term is computed on (``infomax_on``)."""
+        return torch.sigmoid(logits) if self.infomax_on == "clean" else noisy_probs(logits, eps)
 
     def update_critic(self, codec: LearnedCodec, x, eps, generator):
         """Algorithm 1, first half: one step of ``psi`` on the classification loss."""
         self._ensure_critic(codec.bits, x.device)
         with torch.no_grad():
-            codes = noisy_probs(codec.logits(x), eps)
+            codes = self.infomax_codes(codec.logits(x), eps)
         loss = discriminator_loss(self.discriminator, codes, generator)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -96,7 +117,7 @@ class IABFObjective(ABFObjective):
         return float(loss.detach())
 
     def information(self, codes: torch.Tensor) -> torch.Tensor:
-        """``I_hat`` for received-bit probabilities ``codes [B, m]`` (differentiable in ``codes``)."""
+        """``I_hat`` for bit probabilities ``codes [B, m]`` (differentiable in ``codes``)."""
         self._ensure_critic(codes.shape[1], codes.device)
         tc = self.discriminator(codes).mean()
         return marginal_information(codes) - tc
@@ -104,8 +125,8 @@ class IABFObjective(ABFObjective):
     def forward(self, codec, x, eps, generator):
         logits = codec.logits(x)
         levels = self.noise_levels(codec, x, logits, eps, generator)
-        surrogate, logs = self.vimco_loss(codec, x, logits, levels, generator)
-        info = self.information(noisy_probs(logits, eps))
+        surrogate, logs = self.code_loss(codec, x, logits, levels, generator)
+        info = self.information(self.infomax_codes(logits, eps))
         logs["info"] = float(info.detach())
         return surrogate - self.lam * info + self.weight_decay * codec.encoder_penalty(), logs
 

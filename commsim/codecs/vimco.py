@@ -1,14 +1,17 @@
-"""VIMCO (Mnih & Rezende, 2016) for a code of Bernoulli bits, as the NECST reference uses it.
+"""VIMCO (Mnih & Rezende, 2016) for a code of Bernoulli bits, in two forms.
 
-For one image and K codes ``y_k ~ q(y | x)`` with per-sample losses ``L_k`` (to minimise), the
-multi-sample objective is
+For one image and K codes ``y_k ~ q(y | x)`` with per-sample losses ``L_k`` (to minimise):
 
-    ``J = log (1/K) sum_k exp(L_k)``  (>= mean_k L_k, so minimising J minimises an upper bound),
+- ``"paper"`` (the default; eq. 31 of Song et al., AAAI 2020, the multi-sample bound with the
+  loss as a negative log-likelihood): ``J = -log (1/K) sum_k exp(-L_k)`` (<= mean_k L_k). The
+  decoder gradient weights the samples by ``softmax(-L)``: the *best* samples count most.
+- ``"official"`` (what the NECST / IABF reference code optimises: it feeds the positive
+  reconstruction loss to its VIMCO bound): ``J = log (1/K) sum_k exp(L_k)`` (>= mean_k L_k), weights
+  ``softmax(L)``: the *worst* samples count most.
 
-which is what the reference code optimises (it feeds the positive reconstruction loss to its VIMCO
-bound). The decoder gets the pathwise gradient ``dJ = sum_k w_k dL_k`` with ``w = softmax(L)``; the
-encoder gets the score-function gradient ``sum_k (J - J_{-k}) d log q(y_k)``, where the leave-one-out
-baseline ``J_{-k}`` replaces ``L_k`` inside J by the mean of the other samples' losses.
+Either way the decoder gets the pathwise gradient ``dJ = sum_k w_k dL_k`` and the encoder the
+score-function gradient ``sum_k (J - J_{-k}) d log q(y_k)``, where the leave-one-out baseline
+``J_{-k}`` replaces ``L_k`` inside J by the mean of the other samples' losses.
 """
 from __future__ import annotations
 
@@ -16,12 +19,17 @@ import math
 
 import torch
 
+VIMCO_FORMS = ("paper", "official")
 
-def vimco_terms(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``losses [K, B]`` -> ``(J [B], learning_signal [K, B], weights [K, B])``.
 
-    ``learning_signal = J - J_{-k}`` and ``weights = softmax_k(L)`` are detached.
-    """
+def check_form(form: str) -> str:
+    if form not in VIMCO_FORMS:
+        raise ValueError(f"unknown VIMCO form {form!r}; choose one of {', '.join(VIMCO_FORMS)}")
+    return form
+
+
+def _log_mean_exp_terms(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``"official"`` terms: ``J = log mean_k exp(L_k)``, ``J - J_{-k}`` and ``softmax(L)``."""
     k = losses.shape[0]
     if k < 2:
         raise ValueError(f"VIMCO needs at least 2 samples, got {k}")
@@ -38,13 +46,26 @@ def vimco_terms(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
     return bound, signal, weights
 
 
-def vimco_surrogate(losses: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def vimco_terms(losses: torch.Tensor, form: str = "paper") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losses [K, B]`` -> ``(J [B], learning_signal [K, B], weights [K, B])`` of the given form.
+
+    ``learning_signal = J - J_{-k}`` and ``weights = dJ / dL`` are detached. The ``"paper"`` form is
+    the ``"official"`` one applied to ``-L`` and negated: ``J = -f(-L)`` with ``f = log mean exp``
+    (the leave-one-out mean is linear, so the baselines transform the same way).
+    """
+    if check_form(form) == "official":
+        return _log_mean_exp_terms(losses)
+    bound, signal, weights = _log_mean_exp_terms(-losses)
+    return -bound, -signal, weights
+
+
+def vimco_surrogate(losses: torch.Tensor, log_q: torch.Tensor, form: str = "paper") -> tuple[torch.Tensor, torch.Tensor]:
     """A scalar whose gradient is VIMCO's (averaged over the batch), and the bound J ``[B]``.
 
     ``losses [K, B]`` carry the decoder's graph; ``log_q [K, B]`` = sum over bits of
     ``log q(y_k | x)``, carrying the encoder's graph.
     """
-    bound, signal, weights = vimco_terms(losses)
+    bound, signal, weights = vimco_terms(losses, form)
     surrogate = (signal * log_q).sum(0) + (weights * losses).sum(0)
     return surrogate.mean(), bound.detach()
 

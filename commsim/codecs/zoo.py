@@ -5,7 +5,7 @@ cached one for that training configuration (the whole :class:`TrainConfig`: eps,
 another budget or seed is another entry), else trains one (the default budget takes about two
 minutes on two CPU cores) and caches it. The cache lives in ``$COMMSIM_HOME/checkpoints``
 (default ``~/.cache/commsim``). Checkpoint names carry the configuration and a hash of it:
-``necst-mnist-b100-eps0.1-e30-s0-1a2b3c4d.safetensors``; an entry whose metadata does not give back
+``necst-mnist-b100-eps0.1-e100-s0-1a2b3c4d.safetensors``; an entry whose metadata does not give back
 its name (or that cannot be read) is skipped with a :class:`CacheWarning`. Training into the cache
 holds a lock per entry (``filelock``), so concurrent processes train a configuration once.
 """
@@ -73,7 +73,8 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     check_writable(path)
     result = train_codec(codec, source, config, progress=progress)
     metadata = {**codec.config(), "dataset": source.name, "train_eps": float(config.eps), "seed": config.seed,
-                "train": vars(config), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch},
+                "train": vars(config), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
+                                            "epochs_run": len(result.history), "stop": result.stop},
                 "train_seconds": result.seconds, "commsim_version": __version__}
     save_checkpoint(path, codec.state_dict(), metadata)
     codec.metadata = json.loads(json.dumps(metadata))  # as it reads back from the file
@@ -218,10 +219,12 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
 
 def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float = 0.1, checkpoint: str | Path | None = None,
                train_if_missing: bool = True, epochs: int = DEFAULT_EPOCHS, seed: int = 0, device: str = "auto",
-               source: ImageSource | None = None, progress: bool = True) -> LearnedCodec:
+               source: ImageSource | None = None, progress: bool = True, estimator: str | None = None,
+               recipe: str | None = None) -> LearnedCodec:
     """A trained learned codec: from ``checkpoint``, else the cache entry of this training
-    configuration (eps, epochs, seed: another budget or seed is another entry), else trained now and cached."""
+    configuration (eps, epochs, seed, recipe, estimator, ...: another budget or seed is another
+    entry; ``None`` recipe / estimator mean the defaults), else trained now and cached."""
     if checkpoint is not None:
         return codec_from_checkpoint(checkpoint, name, dataset, bits, source, device)
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed)
+    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, estimator=estimator, recipe=recipe)
     return cached_or_trained(name, dataset, bits, config, source, device, train_if_missing, progress)[0]

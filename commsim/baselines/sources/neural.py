@@ -1,7 +1,7 @@
 """A learned compressor as a source code: ``neural`` -- NECST trained without channel noise.
 
 ``load_codec("necst", dataset=..., bits=k, eps=0.0)`` from :mod:`commsim.codecs.zoo` (cached there,
-trained on first use: about two minutes per ``k`` on two CPU cores at the default 40 epochs). The code
+trained on first use: about a minute per ``k`` on two CPU cores at the default budget). The code
 is deterministic: ``bits = sigmoid(encoder logits) > 0.5``; the decoder network reconstructs from the
 received bits. A fixed-rate code: exactly ``k`` bits; the networks are shared.
 

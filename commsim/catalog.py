@@ -13,6 +13,8 @@ from pathlib import Path
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 SECTIONS = ("codecs", "channels", "datasets", "channel_codes")
+"""Registries listed by ``commsim list``; the catalog also holds ``"choices"`` (recipes, estimators,
+devices) and ``"defaults"`` (training budget, recipe, estimator) for the CLI's options."""
 TITLES = {"codecs": "codecs", "channels": "channels", "datasets": "data sets",
           "channel_codes": "channel codes (for SOURCE+CODE separated codecs)"}
 
@@ -22,9 +24,16 @@ def build() -> dict[str, dict[str, str]]:
     from commsim import CHANNELS, CODECS, DATASETS
     from commsim.baselines.codes import CHANNEL_CODES
 
+    from commsim.codecs.estimators import ESTIMATORS
+    from commsim.codecs.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+    from commsim.device import DEVICES
+
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
-    return {section: {name: registries[section].describe(name) for name in registries[section].names()}
-            for section in SECTIONS}
+    catalog = {section: {name: registries[section].describe(name) for name in registries[section].names()}
+               for section in SECTIONS}
+    catalog["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES)}
+    catalog["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
+    return catalog
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +43,14 @@ def load() -> dict[str, dict[str, str]]:
 
 
 def names(section: str) -> list[str]:
-    return list(load()[section])
+    """Registered names of a section, or the choices of ``"recipes"`` / ``"estimators"`` / ``"devices"``."""
+    catalog = load()
+    return list(catalog[section] if section in catalog else catalog["choices"][section])
+
+
+def default(name: str):
+    """A default of the training options: ``"epochs"``, ``"recipe"``, ``"estimator"``."""
+    return load()["defaults"][name]
 
 
 def write() -> Path:

@@ -1,6 +1,10 @@
-"""The ``commsim`` command line: ``list``, ``train``, ``run`` (and the commands other modules add).
+"""The ``commsim`` command line: ``list``, ``train``, ``run``, ``sweep``, ``plot``, ``sample``.
 
 Every bad input ends in one line ``Error: ...`` on stderr and exit code 2, with nothing written.
+
+Start-up is light: names for ``--help``, ``list`` and the options' choices come from the generated
+catalog (:mod:`commsim.catalog`), and each command imports the heavy modules (torch, the codecs)
+when it runs. The CLI is the only module that defers imports this way.
 """
 from __future__ import annotations
 
@@ -10,21 +14,9 @@ import warnings
 from pathlib import Path
 
 import click
-import torch
 
-import commsim.baselines  # noqa: F401  (registers separated codecs)
-import commsim.codecs  # noqa: F401  (registers learned codecs)
-import commsim.data  # noqa: F401  (registers data sets)
-from commsim import __version__
-from commsim.channels import get_channel
-from commsim.codecs.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, ESTIMATORS, RECIPES, TrainConfig
-from commsim.codecs.zoo import CacheWarning, cached_or_trained, codec_from_checkpoint, describe_training, train_and_save
-from commsim.fileio import check_writable
-from commsim.data import load_dataset
-from commsim.device import DEVICES, resolve_device
-from commsim.pipeline import Pipeline, distortion_metric
-from commsim.registry import CHANNELS, CODECS, DATASETS
-
+from commsim import __version__, catalog
+from commsim.fileio import CacheWarning, check_writable
 
 class UserError(click.ClickException):
     """A bad input found while a command runs: one line, exit code 2."""
@@ -94,13 +86,10 @@ def cli(show_traceback):
 @cli.command("list")
 def list_blocks():
     """Print the registered codecs, channels, data sets and channel codes."""
-    from commsim.baselines.codes import CHANNEL_CODES
-
-    for title, registry in (("codecs", CODECS), ("channels", CHANNELS), ("data sets", DATASETS),
-                            ("channel codes (for SOURCE+CODE separated codecs)", CHANNEL_CODES)):
-        click.echo(f"{title}:")
-        for name in registry.names():
-            click.echo(f"  {name:<18} {registry.describe(name)}")
+    for section in catalog.SECTIONS:
+        click.echo(f"{catalog.TITLES[section]}:")
+        for name, text in catalog.load()[section].items():
+            click.echo(f"  {name:<18} {text}")
 
 
 MAX_SEED = 2**62
@@ -109,11 +98,30 @@ MAX_SEED = 2**62
 
 def check_bits(codec: str, bits: int) -> int:
     """``--bits`` within what the codec and memory can hold (the reason in the message)."""
-    cls = CODECS.get(codec)
+    cls = registered_codec(codec)
     try:
         return cls.check_bits(bits)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--bits") from None
+
+
+def registered_codec(name: str):
+    """The codec class of a registered name (imports the codecs)."""
+    import commsim.baselines  # noqa: F401  (registers the separated codecs)
+    import commsim.codecs  # noqa: F401,I001  (registers the learned codecs)
+    from commsim.registry import CODECS
+
+    return CODECS.get(name)
+
+
+def start_work(device: str):
+    """Before the first expensive step: the device (checked) and the CPU threads (:mod:`commsim.threads`)."""
+    from commsim import threads
+    from commsim.device import resolve_device
+
+    resolved = resolve_device(device)
+    threads.configure()
+    return resolved
 
 
 def check_output(path: str | None, suffix: str, flag: str) -> None:
@@ -139,17 +147,19 @@ def say(message: str) -> None:
 
 
 def checkpoint_line(path, metadata: dict, how: str) -> str:
+    from commsim.codecs.zoo import describe_training
+
     return f"checkpoint: {Path(path).name} (trained at {describe_training(metadata)}; {how})"
 
 
 def dataset_options(f):
     f = click.option("--data-path", type=click.Path(), default=None, help="Folder or file for file-based data sets.")(f)
-    return click.option("--dataset", type=click.Choice(DATASETS.names()), default="mnist", show_default=True,
+    return click.option("--dataset", type=click.Choice(catalog.names("datasets")), default="mnist", show_default=True,
                         help="Data set (the embedded digits by default).")(f)
 
 
 def common_options(f):
-    f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+    f = click.option("--device", type=click.Choice(catalog.names("devices")), default="auto", show_default=True,
                      help="auto = CUDA when available, else CPU.")(f)
     f = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Seed of every random draw.")(f)
     return click.option("--bits", type=click.IntRange(min=1), default=100, show_default=True,
@@ -158,18 +168,20 @@ def common_options(f):
 
 def training_options(f):
     """``--recipe`` and ``--estimator`` of a training (``None``: the defaults, or any cached checkpoint)."""
-    f = click.option("--estimator", type=click.Choice(ESTIMATORS), default=None,
-                     help=f"Gradient estimator of a training [default: {DEFAULT_ESTIMATOR}].")(f)
-    return click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
-                        help=f"Training recipe: 'paper' = constant Adam 1e-3 as in the reference [default: {DEFAULT_RECIPE}].")(f)
+    f = click.option("--estimator", type=click.Choice(catalog.names("estimators")), default=None,
+                     help=f"Gradient estimator of a training [default: {catalog.default('estimator')}].")(f)
+    return click.option("--recipe", type=click.Choice(catalog.names("recipes")), default=None,
+                        help=f"Training recipe: 'paper' = constant Adam 1e-3 as in the reference [default: {catalog.default('recipe')}].")(f)
 
 
 def open_source(dataset: str, data_path: str | None):
+    from commsim.data import load_dataset
+
     return load_dataset(dataset, data_path)
 
 
 @cli.command()
-@click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Learned codec to train.")
+@click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
 @click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
@@ -180,13 +192,18 @@ def open_source(dataset: str, data_path: str | None):
 @common_options
 def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
     """Train a learned codec and save a safetensors checkpoint."""
-    if not getattr(CODECS.get(codec), "learned", False):
+    from commsim.channels import get_channel
+    from commsim.codecs.training import TrainConfig
+    from commsim.codecs.zoo import train_and_save
+    from commsim.pipeline import Pipeline, distortion_metric
+
+    if not getattr(registered_codec(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
     check_bits(codec, bits)
     check_output(out, ".safetensors", "--out")
     config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator)
     source = open_source(dataset, data_path)
-    resolve_device(device)
+    start_work(device)
     learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
     metric = distortion_metric(source)
     test = Pipeline(source, learned, get_channel("bsc")).evaluate("test", seed=seed, eps=eps).metrics[metric]
@@ -212,6 +229,10 @@ def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:
 
 def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
     """Collect channel parameters from --eps / --ebno-db / --param NAME=VALUE and check them."""
+    import torch
+
+    from commsim.channels import get_channel
+
     channel = get_channel(channel_name)
     params: dict[str, float] = {}
     if eps is not None:
@@ -234,7 +255,7 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
 def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float | None) -> float | None:
     """The training eps of a learned codec for ``run``: ``--train-eps``, else the channel's eps when
     a codec can be trained at it (<= 0.5), else 0.1 (with a notice saying so)."""
-    if not getattr(CODECS.get(codec), "learned", False):
+    if not getattr(registered_codec(codec), "learned", False):
         return None
     if train_eps is None:
         eps = params.get("eps")
@@ -252,7 +273,10 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
                     recipe=None, estimator=None):
     """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
     codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
-    cls = CODECS.get(codec)
+    from commsim.codecs.training import TrainConfig
+    from commsim.codecs.zoo import cached_or_trained, codec_from_checkpoint
+
+    cls = registered_codec(codec)
     if not getattr(cls, "learned", False):
         if checkpoint is not None:
             raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
@@ -266,14 +290,14 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 
 
 @cli.command()
-@click.option("--codec", required=True, type=click.Choice(CODECS.names()), help="Codec to run.")
-@click.option("--channel", "channel_name", type=click.Choice(CHANNELS.names()), default="bsc", show_default=True)
+@click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Codec to run.")
+@click.option("--channel", "channel_name", type=click.Choice(catalog.names("channels")), default="bsc", show_default=True)
 @click.option("--eps", type=float, default=None, help="Channel eps (bsc, bec, z).")
 @click.option("--ebno-db", type=float, default=None, help="Eb/N0 in dB (awgn).")
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Other channel parameters, repeatable.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Trained codec (default: cache, else train).")
 @click.option("--train-eps", type=float, default=None, help="Training eps of the learned codec (default: --eps).")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @training_options
@@ -282,12 +306,18 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, recipe, estimator,
         dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
+    import torch
+
+    from commsim.channels import get_channel
+    from commsim.images import save_grid
+    from commsim.pipeline import Pipeline, distortion_metric
+
     params = channel_params(channel_name, eps, ebno_db, extra)
     check_bits(codec, bits)
     check_output(save_recon, ".png", "--save-recon")
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
-    resolve_device(device)
+    start_work(device)
     train_eps = run_train_eps(codec, channel_name, params, train_eps)
     model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device,
                                   dataset, recipe, estimator)
@@ -301,8 +331,6 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
         x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
         with torch.no_grad():
             x_hat, _, _ = pipeline.transmit(x, torch.Generator(device=x.device).manual_seed(seed), **params)
-        from commsim.images import save_grid
-
         click.echo(f"reconstructions: {save_grid([x, x_hat], save_recon)}")
 
 
@@ -322,8 +350,9 @@ def print_table(codec, channel, params, bits, result, metric):
 
 def channel_choice(value: str) -> str:
     """A registered channel name or a user module path ``module:NAME`` / ``file.py:NAME``."""
-    if ":" not in value and value not in CHANNELS:
-        raise click.BadParameter(f"unknown channel {value!r}; choose one of {', '.join(CHANNELS.names())} "
+    channels = catalog.names("channels")
+    if ":" not in value and value not in channels:
+        raise click.BadParameter(f"unknown channel {value!r}; choose one of {', '.join(channels)} "
                                  "or give a Python path module:NAME", param_hint="--channel")
     return value
 
@@ -339,7 +368,7 @@ def channel_choice(value: str) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation seeds per point.")
 @click.option("--train-eps", default="same", show_default=True,
               help="'same' (train at each test eps) or a list of training eps (mismatch grid).")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget of on-demand training.")
+@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes for the points.")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
@@ -350,6 +379,8 @@ def channel_choice(value: str) -> str:
 def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, resume, out,
           recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
+    import torch
+
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import SweepSpec, parse_values, run_sweep
     from commsim.workers import MAX_JOBS
@@ -385,7 +416,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     out_dir = Path(out)
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
-                     train_seed=seed, limit=limit, device=str(resolve_device(device)), recipe=recipe, estimator=estimator)
+                     train_seed=seed, limit=limit, device=str(start_work(device)), recipe=recipe, estimator=estimator)
     spec.points()
     try:  # checked without creating anything: the folder is made only when the sweep starts
         check_writable(out_dir / "results.csv")
@@ -421,22 +452,25 @@ MAX_CHAIN_ROWS = 64
 
 
 @cli.command()
-@click.option("--codec", required=True, type=click.Choice(CODECS.names()))
+@click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")))
 @click.option("--eps", type=click.FloatRange(0, 1), default=0.1, show_default=True, help="BSC eps of the chain.")
 @click.option("--steps", type=click.IntRange(min=1, max=MAX_CHAIN_STEPS), default=50, show_default=True)
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True, help="Keep a row every N steps.")
 @click.option("--count", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Chains (images per row).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None)
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--out", type=click.Path(dir_okay=False), default="chain.png", show_default=True)
 @dataset_options
 @common_options
 def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, data_path, bits, seed, device):
     """Run the Markov chain x -> noisy code -> x from test images (equation 32 of the IABF paper); save a PNG grid."""
+    import torch
+
+    from commsim.channels import get_channel
     from commsim.images import save_grid
     from commsim.sampling import markov_chain
 
-    if not getattr(CODECS.get(codec), "learned", False):
+    if not getattr(registered_codec(codec), "learned", False):
         raise click.BadParameter(f"codec {codec!r} is not a learned codec", param_hint="--codec")
     check_bits(codec, bits)
     if steps // every + 1 > MAX_CHAIN_ROWS:
@@ -445,12 +479,13 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
     check_output(out, ".png", "--out")
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
-    resolve_device(device)
+    start_work(device)
     model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint, min(eps, 0.5), epochs, seed,
                                   device, dataset)
     x0 = source.tensors("test")[0][:count].to(model.device)
     rows = markov_chain(model, get_channel("bsc"), x0, steps, every, torch.Generator(device=model.device).manual_seed(seed), eps=eps)
-    click.echo(f"chain: {save_grid(rows, out)} ({len(rows)} rows, every {every} steps)")
+    labels = ["x0 (test images)"] + [f"step {every * i}" for i in range(1, len(rows))]
+    click.echo(f"chain: {save_grid(rows, out, labels=labels)} ({len(rows)} rows, every {every} steps)")
     click.echo(used)
 
 

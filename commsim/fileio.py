@@ -23,6 +23,11 @@ def cache_dir() -> Path:
     return Path(base) / "commsim"
 
 
+class CacheWarning(UserWarning):
+    """A cached file that cannot serve its configuration (unreadable, or its metadata does not match
+    its name): it is ignored, never fatal."""
+
+
 def umask_mode() -> int:
     """``0o666`` minus the current umask (read without changing it for other threads for long)."""
     mask = os.umask(0)

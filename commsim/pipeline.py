@@ -17,7 +17,7 @@ import torch
 
 from commsim import metrics as M
 from commsim.channels.base import Channel
-from commsim.codecs.base import Codec
+from commsim.core.codec import Codec
 from commsim.data.sources import ImageSource
 from commsim.device import make_generator
 

@@ -16,6 +16,7 @@ import hashlib
 import io
 import math
 import os
+import sys
 import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -24,12 +25,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+import commsim.baselines  # noqa: F401  (registers the separated SOURCE+CHANNEL codecs)
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
 from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.registry import CODECS
+from commsim.threads import worker_init
 from commsim.workers import worker_pool
 
 KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "dataset", "seed"]
@@ -224,10 +227,8 @@ def describe_train(train: dict) -> str:
     return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
 
 
-def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> dict:
+def evaluate_point(point: dict, spec: SweepSpec) -> dict:
     """Evaluate one point (in this process or a worker) and return its CSV row."""
-    if threads:
-        torch.set_num_threads(threads)
     from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint
 
     start = time.perf_counter()
@@ -260,24 +261,46 @@ def evaluate_point(point: dict, spec: SweepSpec, threads: int | None = None) -> 
             "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
 
 
-def train_missing(spec: SweepSpec, codec: str, eps: float, threads: int | None = None, progress: bool = False) -> None:
+def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:
     """Train one learned codec for the sweep (in this process or a worker) into the cache (once, even
     when other processes ask for the same configuration at the same time)."""
-    if threads:
-        torch.set_num_threads(threads)
     from commsim.codecs.zoo import cached_or_trained
 
     source = load_dataset(spec.dataset, spec.data_path)
     cached_or_trained(codec, spec.dataset, spec.bits, spec.train_config(eps), source, device=spec.device, progress=progress)
 
 
-def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
-    """Train (once) every learned codec / training eps the points need that is not cached yet;
-    with ``jobs > 1`` the trainings run in parallel single-threaded processes."""
+def missing_trainings(spec: SweepSpec, points: list[dict]) -> list[tuple[str, float]]:
+    """``[(codec, training eps)]`` the points need that the cache does not hold yet."""
     from commsim.codecs.zoo import cached_checkpoints
 
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    missing = [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
+    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
+
+
+SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}
+"""Rough seconds per training epoch on one CPU thread of the 2-core development machine with a
+pathwise estimator (VIMCO: about twice as long), for the cost notice of a sweep; a plateau stop can
+end a training sooner."""
+
+
+def cost_notice(spec: SweepSpec, points: list[dict], todo: list[dict], jobs: int) -> str:
+    """One line saying what a sweep will do: points, trainings, and a rough time for the trainings."""
+    missing = missing_trainings(spec, todo)
+    config = spec.train_config(0.1)
+    per_epoch = [SECONDS_PER_EPOCH.get(c, 2.0) * (2.0 if config.estimator == "vimco" else 1.0) for c, _ in missing]
+    seconds = sum(per_epoch) * spec.epochs / max(1, min(jobs, len(missing) or 1))
+    text = f"sweep: {len(points)} points ({len(todo)} to run), {len(missing)} codecs to train"
+    if missing:
+        text += (f" ({spec.epochs} epochs each: up to about {seconds / 60:.0f} min on {min(jobs, len(missing))} "
+                 f"core{'s' if min(jobs, len(missing)) > 1 else ''}; --jobs N trains N at once)")
+    return text
+
+
+def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
+    """Train (once) every learned codec / training eps the points need that is not cached yet;
+    with ``jobs > 1`` the trainings run in parallel single-threaded processes."""
+    missing = missing_trainings(spec, points)
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
@@ -286,8 +309,8 @@ def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress:
             train_missing(spec, codec, eps, progress=progress)
             bar.update()
     else:
-        with worker_pool(min(jobs, len(missing))) as pool:
-            for future in as_completed([pool.submit(train_missing, spec, c, e, 1) for c, e in missing]):
+        with worker_pool(min(jobs, len(missing)), initializer=worker_init) as pool:
+            for future in as_completed([pool.submit(train_missing, spec, c, e) for c, e in missing]):
                 future.result()
                 bar.update()
     bar.close()
@@ -302,6 +325,8 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
     finished = read_finished(out_csv) if resume else set()
     todo = [p for p in points if point_key(p) not in finished]
+    if progress:
+        tqdm.write(cost_notice(spec, points, todo, jobs), file=sys.stderr)
     ensure_trained(spec, todo, jobs, progress)  # into the cache: nothing is written under out_csv's folder yet
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     writer = RowWriter(out_csv, COLUMNS)
@@ -312,8 +337,8 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
                 writer.write(evaluate_point(point, spec))
                 bar.update()
         else:
-            with worker_pool(min(jobs, len(todo))) as pool:
-                futures = [pool.submit(evaluate_point, p, spec, 1) for p in todo]
+            with worker_pool(min(jobs, len(todo)), initializer=worker_init) as pool:
+                futures = [pool.submit(evaluate_point, p, spec) for p in todo]
                 for future in as_completed(futures):
                     writer.write(future.result())
                     bar.update()

@@ -121,7 +121,8 @@ def test_sample_markov_chain_grid(home, checkpoint16):
     assert result.exit_code == 0, result.output
     assert "3 rows" in result.output
     width, height = Image.open(out).size
-    assert (width, height) == (3 * (5 * 30 + 2), 3 * (3 * 30 + 2))  # x0 + 2 kept states, 5 chains, 28 px + 2 pad, x3
+    assert height == 3 * (3 * 30 + 2)  # x0 + 2 kept states, 28 px + 2 pad, x3
+    assert width > 3 * (5 * 30 + 2)  # 5 chains, plus a margin with each row's label (x0, step 2, step 4)
     assert_usage_error(invoke("sample", "--codec", "vq+ideal", "--out", str(home / "x.png")), "not a learned codec")
 
 

@@ -130,8 +130,8 @@ def test_catalog_matches_the_registries():
     from commsim import catalog
 
     assert catalog.load() == catalog.build(), "commsim/catalog.json is stale: run `python -m commsim.catalog`"
-    for section in catalog.load().values():
-        for text in section.values():
+    for section in catalog.SECTIONS:
+        for text in catalog.load()[section].values():
             assert "``" not in text and ":class:" not in text  # plain text for `commsim list`
 
 
@@ -145,3 +145,28 @@ def test_help_and_list_start_without_torch():
             "assert 'torch' not in sys.modules, 'torch imported'\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-1500:]
+
+
+def test_every_module_imports_first():
+    """Each commsim module imports on its own, as the first commsim import of a process (an import
+    cycle shows only in some orders): every module is imported in a fresh commsim namespace."""
+    import subprocess
+    import sys
+
+    code = '''
+import importlib, pkgutil, sys
+import torch  # kept loaded between rounds (slow to import); commsim is dropped every round
+import commsim
+names = [m.name for m in pkgutil.walk_packages(commsim.__path__, "commsim.") if not m.name.endswith("__main__")]
+failed = []
+for name in names:
+    for loaded in [k for k in sys.modules if k == "commsim" or k.startswith("commsim.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f"{name}: {type(exc).__name__}: {exc}")
+print("\\n".join(failed) or f"ok {len(names)}")
+'''
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout[-3000:] + done.stderr[-2000:]

@@ -221,8 +221,9 @@ def test_checkpoint_records_the_config_and_the_cache_filters_on_it(small, tmp_pa
     assert meta["train"]["infomax_on"] == "noisy" and meta["train"]["vimco"] == "paper"
     assert meta["val"]["stop"] == "budget" and meta["val"]["epochs_run"] == 1
     assert cached_checkpoints("iabf", "mnist", 8, 0.1) == [path]
-    assert cached_checkpoints("iabf", "mnist", 8, 0.1, {"estimator": "st"}) == [path]
-    assert cached_checkpoints("iabf", "mnist", 8, 0.1, {"estimator": "vimco"}) == []
+    assert cached_checkpoints("iabf", "mnist", 8, config=config) == [path]  # the whole config is the key
+    vimco = TrainConfig(eps=0.1, epochs=1, batch_size=200, estimator="vimco", recipe="cosine", infomax_on="noisy")
+    assert cached_checkpoints("iabf", "mnist", 8, config=vimco) == []
     other = TrainConfig(eps=0.1, epochs=1, batch_size=200, estimator="gumbel", recipe="cosine", infomax_on="noisy")
     assert train_and_save("iabf", small, 8, other, device="cpu", progress=False)[2] != path  # the config names the file
 

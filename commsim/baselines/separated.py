@@ -54,7 +54,7 @@ import torch
 from commsim.baselines.codes import CHANNEL_CODES, capacity, channel_code_family
 from commsim.baselines.sources import SOURCE_CODES, SourceCode, get_source_code
 from commsim.channels import get_channel
-from commsim.codecs.base import Codec
+from commsim.core.codec import Codec
 from commsim.data.sources import ImageSource
 from commsim.device import make_generator
 from commsim.registry import register_codec

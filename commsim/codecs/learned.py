@@ -1,6 +1,6 @@
 """Learned codecs: an encoder network giving Bernoulli logits and a decoder network.
 
-``LearnedCodec`` follows the codec contract of :mod:`commsim.codecs.base`:
+``LearnedCodec`` follows the codec contract of :mod:`commsim.core.codec`:
 ``encode(x [B, C, H, W], generator) -> bits [B, m]`` samples ``Bernoulli(sigmoid(logits))``;
 ``decode(llr [B, m]) -> x_hat [B, C, H, W]`` feeds the decoder network the hard decisions of the LLRs
 (``{0, 1}``, 0.5 for an erasure) — the representation it was trained on — and returns
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from commsim.channels.base import hard_decisions
-from commsim.codecs.base import MAX_BITS, Codec
+from commsim.core.codec import MAX_BITS, Codec
 from commsim.codecs.networks import build_networks, default_architecture
 
 

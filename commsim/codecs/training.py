@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from commsim import threads
 from commsim.channels.bsc import BSC
 from commsim.codecs.estimators import ESTIMATORS, check_estimator
 from commsim.codecs.iabf import INFOMAX_ON
@@ -237,7 +238,9 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
         if val < best_value:
             best_value, best_epoch = val, epoch
             best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
-        bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}")
+        threads.adapt()  # fewer threads when other processes keep cores busy (see commsim.threads)
+        bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}",
+                        **({"cpu": threads.status()} if threads.status() else {}))
         if config.patience and epoch - best_epoch >= config.patience and epoch < config.epochs:
             stop = "plateau"
             break

@@ -28,15 +28,11 @@ from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, tr
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.device import resolve_device
-from commsim.fileio import check_writable
+from commsim.fileio import CacheWarning, cache_dir, check_writable
 from commsim.registry import CODECS
 
-def cache_dir() -> Path:
-    home = os.environ.get("COMMSIM_HOME")
-    if home:
-        return Path(home)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "commsim"
+__all__ = ["CacheWarning", "cache_dir", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
+           "load_codec", "train_and_save"]
 
 
 def learned_codec_class(name: str) -> type[LearnedCodec]:
@@ -79,11 +75,6 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     save_checkpoint(path, codec.state_dict(), metadata)
     codec.metadata = json.loads(json.dumps(metadata))  # as it reads back from the file
     return codec, result, path
-
-
-class CacheWarning(UserWarning):
-    """A cached checkpoint that cannot serve its configuration (unreadable, or its metadata does not
-    match its name): it is ignored, never fatal."""
 
 
 def train_record(config: TrainConfig) -> dict:

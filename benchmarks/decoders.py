@@ -21,7 +21,7 @@ Sionna's ``LDPCBPDecoder`` gets a column when ``import sionna`` works (it is nev
 The NECST claim (``--only claim``; on by default, ``--no-claim`` skips it): images per second decoded
 by the learned NECST decoder (MNIST, 100 bits, trained for BSC eps = 0.1; the cached checkpoint,
 never trained here: without one the section is skipped with a note) against the decoder of separated
-schemes (``SOURCE+ldpc`` codecs of :mod:`commsim.baselines.separated`: LDPC decoding with the default
+schemes (``SOURCE+ldpc`` codecs of :mod:`commsim.separated`: LDPC decoding with the default
 torch BP, then source decoding) at matched distortion: for each scheme a few channel-bit budgets
 ``m`` are built and evaluated on validation images through the BSC(0.1), and the ``m`` whose
 ``l2_per_image`` is closest to NECST's on the same images is kept. Then ``codec.decode(llr)`` is
@@ -60,8 +60,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from commpy.channelcoding import Trellis, conv_encode, viterbi_decode  # noqa: E402
 from commpy.channelcoding.ldpc import ldpc_bp_decode  # noqa: E402
 
-from commsim.baselines.codes.ldpc import LDPCCode, load_design, regular_ldpc  # noqa: E402
-from commsim.baselines.decoders import BPDecoder, ViterbiDecoder  # noqa: E402
+from commsim.fec.ldpc import LDPCCode, load_design, regular_ldpc  # noqa: E402
+from commsim.fec.decoders import BPDecoder, ViterbiDecoder  # noqa: E402
 from commsim.channels import AWGN, BSC  # noqa: E402
 
 MODES = {
@@ -399,17 +399,17 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
     Returns the rows (NECST first, then one per separated scheme at its matched ``m``) and a note
     (why the section was skipped, else "")."""
     try:
-        import commsim.baselines.separated  # noqa: F401 - registers the SOURCE+CHANNEL codecs
-        from commsim.baselines.codes.ldpc import LDPCCode as _LDPCCode
-        from commsim.baselines.separated import SchemeError
+        import commsim.separated  # noqa: F401 - registers the SOURCE+CHANNEL codecs
+        from commsim.fec.ldpc import LDPCCode as _LDPCCode
+        from commsim.separated import SchemeError
         from commsim.channels import get_channel
-        from commsim.codecs.checkpoints import CheckpointError
-        from commsim.codecs.zoo import load_codec
+        from commsim.learned.checkpoints import CheckpointError
+        from commsim.learned.zoo import load_codec
         from commsim.data import load_dataset
-        from commsim.device import make_generator
-        from commsim.metrics import l2_per_image
+        from commsim.core.device import make_generator
+        from commsim.core.metrics import l2_per_image
         from commsim.pipeline import Pipeline
-        from commsim.registry import CODECS
+        from commsim.core.registry import CODECS
     except ImportError as exc:
         return [], f"skipped: the separated codecs are not importable ({exc})"
     source = load_dataset("mnist")

@@ -1,4 +1,4 @@
-"""Which pathwise estimator: a short side-by-side of the forms tried for ``commsim.codecs.estimators``.
+"""Which pathwise estimator: a short side-by-side of the forms tried for ``commsim.learned.estimators``.
 
 NECST, MNIST, 100 bits, eps 0.1, the ``onecycle`` recipe for ``--epochs`` epochs each (same seed),
 test ``l2_per_image`` with one BSC draw per test image. Forms:
@@ -29,10 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from commsim.channels import BSC  # noqa: E402
-from commsim.codecs.estimators import bernoulli_draws  # noqa: E402
-from commsim.codecs.necst import NECSTObjective, noisy_probs  # noqa: E402
-from commsim.codecs.training import TrainConfig, train_codec  # noqa: E402
-from commsim.codecs.zoo import build_codec  # noqa: E402
+from commsim.learned.estimators import bernoulli_draws  # noqa: E402
+from commsim.learned.necst import NECSTObjective, noisy_probs  # noqa: E402
+from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
+from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.pipeline import Pipeline  # noqa: E402
 

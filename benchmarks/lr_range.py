@@ -2,7 +2,7 @@
 
 One short run per (codec, estimator) with the learning rate rising exponentially from ``--lr-min``
 to ``--lr-max`` over ``--steps`` Adam steps of commsim's own training step
-(:func:`commsim.codecs.training.train_step`), recording the bias-corrected exponential moving
+(:func:`commsim.learned.training.train_step`), recording the bias-corrected exponential moving
 average of the training reconstruction loss. It stops when the smoothed loss exceeds four times its
 minimum (divergence). Reported per run: the rate at the minimum of the smoothed loss and the
 suggested peak ``lr_min_loss / 10`` (the usual rule: a decade below the rate where the loss stops
@@ -28,10 +28,10 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from commsim.codecs.training import TrainConfig, make_objective, seed_streams, stream_seed, train_step  # noqa: E402
-from commsim.codecs.zoo import build_codec  # noqa: E402
+from commsim.learned.training import TrainConfig, make_objective, seed_streams, stream_seed, train_step  # noqa: E402
+from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
-from commsim.device import make_generator  # noqa: E402
+from commsim.core.device import make_generator  # noqa: E402
 
 
 def lr_range_test(codec_name: str, source, config: TrainConfig, lr_min: float = 1e-5, lr_max: float = 1.0,

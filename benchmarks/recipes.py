@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from commsim.channels import BSC  # noqa: E402
-from commsim.codecs.training import TrainConfig, train_codec  # noqa: E402
-from commsim.codecs.zoo import build_codec  # noqa: E402
+from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
+from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.pipeline import Pipeline, distortion_metric  # noqa: E402
 

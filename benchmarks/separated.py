@@ -104,10 +104,10 @@ def _same(have, want) -> bool:
 
 def evaluate_scheme(source, scheme: str, m: int, eps: float, args) -> dict:
     """Build one separated codec and evaluate it on the test split (one BSC pass per image)."""
-    from commsim.baselines import SchemeError
+    from commsim.separated import SchemeError
     from commsim.channels import get_channel
     from commsim.pipeline import Pipeline
-    from commsim.registry import CODECS
+    from commsim.core.registry import CODECS
 
     src = scheme.split("+")[0]
     options = {"source_options": {"epochs": args.neural_epochs}} if src == "neural" and args.neural_epochs else {}
@@ -132,8 +132,8 @@ def necst_reference(source, eps: float, args) -> dict | None:
     if eps in args.necst_l2:
         return {"eps": eps, "necst_l2": args.necst_l2[eps], "necst_low": None, "necst_high": None, "from": "--necst-l2"}
     from commsim.channels import get_channel
-    from commsim.codecs.checkpoints import CheckpointError
-    from commsim.codecs.zoo import cached_checkpoints, load_codec
+    from commsim.learned.checkpoints import CheckpointError
+    from commsim.learned.zoo import cached_checkpoints, load_codec
     from commsim.pipeline import Pipeline
 
     try:
@@ -292,7 +292,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    import commsim.baselines  # noqa: F401
+    import commsim.separated  # noqa: F401
     from commsim.bounds import reference_row
     from commsim.data import load_dataset
 

@@ -54,8 +54,8 @@ def train_one(task: dict) -> dict:
     import tempfile
 
     from commsim.channels import BSC
-    from commsim.codecs.training import TrainConfig
-    from commsim.codecs.zoo import train_and_save
+    from commsim.learned.training import TrainConfig
+    from commsim.learned.zoo import train_and_save
     from commsim.data import load_dataset
     from commsim.pipeline import Pipeline, distortion_metric
 

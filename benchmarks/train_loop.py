@@ -9,7 +9,7 @@ on either side), one thread each, one after the other in this process. Printed p
 seconds per epoch of both, commsim's split into its training and its validation (3 channel draws
 for the new recipes, 1 for "paper"), and the ratio commsim / minimal (target: at most 1.2). The
 minimal loop uses torch's default Adam; commsim uses the fused one where torch has it
-(:func:`commsim.device.make_adam`), which is most of why commsim comes out faster.
+(:func:`commsim.core.device.make_adam`), which is most of why commsim comes out faster.
 
     python benchmarks/train_loop.py --epochs 3
 """
@@ -28,8 +28,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from commsim.codecs.training import TrainConfig, train_codec  # noqa: E402
-from commsim.codecs.zoo import build_codec  # noqa: E402
+from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
+from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 
 

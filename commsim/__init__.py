@@ -12,15 +12,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Chain": "commsim.channels", "Channel": "commsim.channels", "LambdaChannel": "commsim.channels",
     "Param": "commsim.channels", "get_channel": "commsim.channels",
-    "Codec": "commsim.codecs", "TrainConfig": "commsim.codecs", "load_codec": "commsim.codecs",
-    "train_codec": "commsim.codecs",
+    "Codec": "commsim.core.codec", "TrainConfig": "commsim.learned", "load_codec": "commsim.learned",
+    "train_codec": "commsim.learned",
     "ImageSource": "commsim.data", "load_dataset": "commsim.data",
     "EvalResult": "commsim.pipeline", "Pipeline": "commsim.pipeline",
-    "CHANNELS": "commsim.registry", "CODECS": "commsim.registry", "DATASETS": "commsim.registry",
-    "register_channel": "commsim.registry", "register_codec": "commsim.registry",
-    "register_dataset": "commsim.registry",
+    "CHANNELS": "commsim.core.registry", "CODECS": "commsim.core.registry", "DATASETS": "commsim.core.registry",
+    "register_channel": "commsim.core.registry", "register_codec": "commsim.core.registry",
+    "register_dataset": "commsim.core.registry",
 }
-_REGISTERING = ("commsim.channels", "commsim.codecs", "commsim.baselines", "commsim.data")
+_REGISTERING = ("commsim.channels", "commsim.learned", "commsim.separated", "commsim.data")
 """Modules whose import fills the registries (imported before a registry is handed out)."""
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -30,7 +30,7 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'commsim' has no attribute {name!r}")
-    if module == "commsim.registry":
+    if module == "commsim.core.registry":
         for registering in _REGISTERING:
             importlib.import_module(registering)
     value = getattr(importlib.import_module(module), name)

@@ -8,14 +8,14 @@ points above it. What this module gives:
 - :func:`zero_information_l2`: the distortion of the training-mean image on the test split -- what
   any scheme reaches with no information at all; a scheme worse than it is broken.
 - :func:`capacity_bits`: ``m C``, the most information ``m`` uses of the channel can carry with
-  vanishing error as blocks grow (``C`` from :func:`commsim.baselines.codes.capacity`).
+  vanishing error as blocks grow (``C`` from :func:`commsim.fec.capacity`).
 - :func:`normal_approximation_bits`: the finite-blocklength refinement (Polyanskiy, Poor, Verdu
   2010) of the information an ``m``-bit code can carry at frame error rate ``p_error`` -- an
   approximation, neither an upper nor a lower bound.
 - :func:`vq_proxy_l2`: the test distortion of the ``vq`` source code at ``k = floor(m C)`` bits
   delivered without error, a practical proxy of "the best separated scheme": a 2^k-word VQ is the
   optimal fixed-rate quantiser in the limit of its training, but above 12 bits our ``vq`` is
-  residual VQ (see :mod:`commsim.baselines.sources.vq`), which is weaker. ``pca`` at the same ``k``
+  residual VQ (see :mod:`commsim.source_codes.vq`), which is weaker. ``pca`` at the same ``k``
   is often better; :func:`source_proxy_l2` gives either.
 
 Example::
@@ -31,10 +31,11 @@ import math
 import numpy as np
 import torch
 
-from commsim import metrics as M
-from commsim.baselines.codes import capacity, normal_approximation_bits as _normal_bits
+from commsim.core import metrics as M
+from commsim.fec import capacity, normal_approximation_bits as _normal_bits
 from commsim.data.sources import ImageSource
-from commsim.device import make_generator
+from commsim.core.device import make_generator
+from commsim.source_codes import get_source_code
 
 
 def zero_information_l2(source: ImageSource, split: str = "test", limit: int | None = None, seed: int = 0) -> M.Estimate:
@@ -58,8 +59,6 @@ def normal_approximation_bits(m: int, eps: float, p_error: float = 1e-3, channel
 def source_proxy_l2(source: ImageSource, k: int, code: str = "vq", split: str = "test", limit: int | None = None,
                     seed: int = 0, **options) -> M.Estimate:
     """Test ``l2_per_image`` of a source code at ``k`` bits without channel errors."""
-    from commsim.baselines.sources import get_source_code
-
     x, _ = source.tensors(split, make_generator(seed))
     x = (x if limit is None else x[:limit]).numpy().astype(np.float32)
     if k < 1:

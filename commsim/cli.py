@@ -3,7 +3,7 @@
 Every bad input ends in one line ``Error: ...`` on stderr and exit code 2, with nothing written.
 
 Start-up is light: names for ``--help``, ``list`` and the options' choices come from the generated
-catalog (:mod:`commsim.catalog`), and each command imports the heavy modules (torch, the codecs)
+catalog (:mod:`commsim.core.catalog`), and each command imports the heavy modules (torch, the codecs)
 when it runs. The CLI is the only module that defers imports this way.
 """
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import click
 
-from commsim import __version__, catalog
-from commsim.fileio import CacheWarning, check_writable
+from commsim import __version__
+from commsim.core import catalog
+from commsim.core.files import CacheWarning, atomic_write, check_writable
 
 class UserError(click.ClickException):
     """A bad input found while a command runs: one line, exit code 2."""
@@ -92,6 +93,39 @@ def list_blocks():
             click.echo(f"  {name:<18} {text}")
 
 
+def build_catalog() -> dict:
+    """The catalog (:mod:`commsim.core.catalog`) from the live registries (imports every block: slow)."""
+    from commsim import CHANNELS, CODECS, DATASETS
+    from commsim.core.device import DEVICES
+    from commsim.fec import CHANNEL_CODES
+    from commsim.learned.estimators import ESTIMATORS
+    from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+
+    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
+    built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
+             for section in catalog.SECTIONS}
+    built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES)}
+    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
+    return built
+
+
+@cli.command("catalog", hidden=True)
+@click.option("--write", is_flag=True, help="Rewrite commsim/core/catalog.json from the registries.")
+def catalog_command(write):
+    """(For developers) check the generated catalog of names against the registries, or rewrite it."""
+    import json
+
+    built = build_catalog()
+    if write:
+        with atomic_write(catalog.CATALOG_FILE, "w") as fh:
+            fh.write(json.dumps(built, indent=1) + "\n")
+        click.echo(f"wrote {catalog.CATALOG_FILE}")
+    elif built != catalog.load():
+        raise UserError(f"{catalog.CATALOG_FILE} is stale; run `commsim catalog --write`")
+    else:
+        click.echo("catalog up to date")
+
+
 MAX_SEED = 2**62
 """Largest --seed: seeds with their named offsets stay within torch's 64-bit generator seeds."""
 
@@ -107,17 +141,17 @@ def check_bits(codec: str, bits: int) -> int:
 
 def registered_codec(name: str):
     """The codec class of a registered name (imports the codecs)."""
-    import commsim.baselines  # noqa: F401  (registers the separated codecs)
-    import commsim.codecs  # noqa: F401,I001  (registers the learned codecs)
-    from commsim.registry import CODECS
+    import commsim.separated  # noqa: F401  (registers the separated codecs)
+    import commsim.learned  # noqa: F401,I001  (registers the learned codecs)
+    from commsim.core.registry import CODECS
 
     return CODECS.get(name)
 
 
 def start_work(device: str):
-    """Before the first expensive step: the device (checked) and the CPU threads (:mod:`commsim.threads`)."""
-    from commsim import threads
-    from commsim.device import resolve_device
+    """Before the first expensive step: the device (checked) and the CPU threads (:mod:`commsim.core.threads`)."""
+    from commsim.core import threads
+    from commsim.core.device import resolve_device
 
     resolved = resolve_device(device)
     threads.configure()
@@ -147,7 +181,7 @@ def say(message: str) -> None:
 
 
 def checkpoint_line(path, metadata: dict, how: str) -> str:
-    from commsim.codecs.zoo import describe_training
+    from commsim.learned.zoo import describe_training
 
     return f"checkpoint: {Path(path).name} (trained at {describe_training(metadata)}; {how})"
 
@@ -193,8 +227,8 @@ def open_source(dataset: str, data_path: str | None):
 def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
     """Train a learned codec and save a safetensors checkpoint."""
     from commsim.channels import get_channel
-    from commsim.codecs.training import TrainConfig
-    from commsim.codecs.zoo import train_and_save
+    from commsim.learned.training import TrainConfig
+    from commsim.learned.zoo import train_and_save
     from commsim.pipeline import Pipeline, distortion_metric
 
     if not getattr(registered_codec(codec), "learned", False):
@@ -273,8 +307,8 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
                     recipe=None, estimator=None):
     """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
     codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
-    from commsim.codecs.training import TrainConfig
-    from commsim.codecs.zoo import cached_or_trained, codec_from_checkpoint
+    from commsim.learned.training import TrainConfig
+    from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
 
     cls = registered_codec(codec)
     if not getattr(cls, "learned", False):
@@ -309,7 +343,7 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     import torch
 
     from commsim.channels import get_channel
-    from commsim.images import save_grid
+    from commsim.core.images import save_grid
     from commsim.pipeline import Pipeline, distortion_metric
 
     params = channel_params(channel_name, eps, ebno_db, extra)
@@ -383,7 +417,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
 
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import SweepSpec, parse_values, run_sweep
-    from commsim.workers import MAX_JOBS
+    from commsim.core.workers import MAX_JOBS
 
     names = list(dict.fromkeys(c.strip() for c in codecs.split(",") if c.strip()))  # each codec once
     if not names:
@@ -467,7 +501,7 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
     import torch
 
     from commsim.channels import get_channel
-    from commsim.images import save_grid
+    from commsim.core.images import save_grid
     from commsim.sampling import markov_chain
 
     if not getattr(registered_codec(codec), "learned", False):

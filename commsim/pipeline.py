@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from commsim import metrics as M
+from commsim.core import metrics as M
 from commsim.channels.base import Channel
 from commsim.core.codec import Codec
 from commsim.data.sources import ImageSource
-from commsim.device import make_generator
+from commsim.core.device import make_generator
 
 
 @dataclass
 class EvalResult:
-    """Metrics of one evaluation (each an :class:`~commsim.metrics.Estimate`) and its bookkeeping."""
+    """Metrics of one evaluation (each an :class:`~commsim.core.metrics.Estimate`) and its bookkeeping."""
 
     metrics: dict[str, M.Estimate]
     images: int

@@ -29,12 +29,12 @@ from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from commsim.channels.loading import resolve_channel  # noqa: E402
-from commsim.codecs.checkpoints import CheckpointError  # noqa: E402
-from commsim.codecs.zoo import cache_dir, codec_from_checkpoint  # noqa: E402
+from commsim.learned.checkpoints import CheckpointError  # noqa: E402
+from commsim.learned.zoo import cache_dir, codec_from_checkpoint  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
-from commsim.fileio import atomic_write, writable_folder  # noqa: E402
-from commsim.images import save_grid  # noqa: E402
-from commsim.metrics import CONFIDENCE, bce_per_pixel_from_probs, l2_per_image  # noqa: E402
+from commsim.core.files import atomic_write, writable_folder  # noqa: E402
+from commsim.core.images import save_grid  # noqa: E402
+from commsim.core.metrics import CONFIDENCE, bce_per_pixel_from_probs, l2_per_image  # noqa: E402
 from commsim.pipeline import Pipeline  # noqa: E402
 from commsim.sweep import KEY_COLUMNS, _sha  # noqa: E402
 

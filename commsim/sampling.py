@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from commsim.channels.base import Channel
-from commsim.codecs.learned import LearnedCodec
+from commsim.learned.codec import LearnedCodec
 
 
 @torch.no_grad()

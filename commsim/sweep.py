@@ -25,15 +25,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-import commsim.baselines  # noqa: F401  (registers the separated SOURCE+CHANNEL codecs)
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
-from commsim.codecs.training import DEFAULT_EPOCHS, TrainConfig
+from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig
+from commsim.learned.zoo import cached_checkpoints, cached_or_trained, codec_from_checkpoint
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
-from commsim.registry import CODECS
-from commsim.threads import worker_init
-from commsim.workers import worker_pool
+from commsim.separated import SchemeError  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.core.registry import CODECS
+from commsim.core.threads import worker_init
+from commsim.core.workers import worker_pool
 
 KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "dataset", "seed"]
 """The columns that identify a point (``param`` is the swept channel parameter's name)."""
@@ -229,8 +230,6 @@ def describe_train(train: dict) -> str:
 
 def evaluate_point(point: dict, spec: SweepSpec) -> dict:
     """Evaluate one point (in this process or a worker) and return its CSV row."""
-    from commsim.codecs.zoo import cached_checkpoints, codec_from_checkpoint
-
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
@@ -245,8 +244,6 @@ def evaluate_point(point: dict, spec: SweepSpec) -> dict:
         codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
         train_config = describe_train(codec.metadata.get("train", {}))
     else:
-        from commsim.baselines.separated import SchemeError
-
         try:
             codec = cls.build(source, bits=spec.bits, channel=spec.channel, params=params, seed=point["seed"])
         except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
@@ -264,16 +261,12 @@ def evaluate_point(point: dict, spec: SweepSpec) -> dict:
 def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:
     """Train one learned codec for the sweep (in this process or a worker) into the cache (once, even
     when other processes ask for the same configuration at the same time)."""
-    from commsim.codecs.zoo import cached_or_trained
-
     source = load_dataset(spec.dataset, spec.data_path)
     cached_or_trained(codec, spec.dataset, spec.bits, spec.train_config(eps), source, device=spec.device, progress=progress)
 
 
 def missing_trainings(spec: SweepSpec, points: list[dict]) -> list[tuple[str, float]]:
     """``[(codec, training eps)]`` the points need that the cache does not hold yet."""
-    from commsim.codecs.zoo import cached_checkpoints
-
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
     return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from commsim.cli import cli
-from commsim.codecs.training import TrainConfig
-from commsim.codecs.zoo import train_and_save
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import train_and_save
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource, split_in_order
 
@@ -89,7 +89,7 @@ def work(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):  # bad input is refused before any training: one that starts is a failure
         raise AssertionError("a training started although the input is bad")
 
-    monkeypatch.setattr("commsim.codecs.zoo.train_codec", no_training)
+    monkeypatch.setattr("commsim.learned.zoo.train_codec", no_training)
     return tmp_path
 
 

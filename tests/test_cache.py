@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from commsim.codecs.checkpoints import CheckpointError
-from commsim.codecs.training import TrainConfig
-from commsim.codecs.zoo import CacheWarning, cache_dir, cached_checkpoints, cached_or_trained, load_codec
+from commsim.learned.checkpoints import CheckpointError
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import CacheWarning, cache_dir, cached_checkpoints, cached_or_trained, load_codec
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource, split_in_order
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from commsim.baselines.codes import (
+from commsim.fec import (
     CHANNEL_CODES, CRC, ConvCode, IdealCode, LDPCCode, RepetitionCode, awgn_capacity, bp_decode, bsc_capacity,
     capacity, channel_code_family, commpy_bp_decode, load_design, normal_approximation_bits, regular_ldpc,
     z_capacity,
 )
-from commsim.baselines.codes.ldpc import gf2_systematic, syndrome_ok, torch_bp_decoder
+from commsim.fec.ldpc import gf2_systematic, syndrome_ok, torch_bp_decoder
 from commsim.channels.base import LLR_LIMIT
-from commsim.registry import UnknownNameError
+from commsim.core.registry import UnknownNameError
 
 
 def perfect_llr(words: np.ndarray) -> np.ndarray:
@@ -59,7 +59,7 @@ def make_small_codes(decoder: str = "torch") -> list:
 
 
 def test_default_decoders_are_the_torch_ones():
-    from commsim.baselines.codes import ldpc
+    from commsim.fec import ldpc
 
     H = regular_ldpc(200, 100)
     ldpc._TORCH_DECODERS.clear()

@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from commsim.cli import cli
-from commsim.codecs.training import TrainConfig
+from commsim.learned.training import TrainConfig
 from commsim.channels import BSC
-from commsim.codecs.zoo import codec_from_checkpoint, train_and_save
+from commsim.learned.zoo import codec_from_checkpoint, train_and_save
 from commsim.pipeline import Pipeline
 from commsim.data import load_dataset
 

@@ -6,13 +6,13 @@ import torch
 
 from commsim import load_dataset
 from commsim.channels import BSC
-from commsim.codecs.abf import ABFObjective, adversarial_levels, allocate_levels, flip_mask
-from commsim.codecs.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from commsim.codecs.iabf import Discriminator, IABFObjective, discriminator_loss, marginal_information, permute_dimensions
-from commsim.codecs.training import TrainConfig, train_codec
-from commsim.codecs.vimco import vimco_surrogate, vimco_terms
-from commsim.codecs.zoo import build_codec, codec_from_checkpoint, train_and_save
-from commsim.metrics import l2_per_image
+from commsim.learned.abf import ABFObjective, adversarial_levels, allocate_levels, flip_mask
+from commsim.learned.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from commsim.learned.iabf import Discriminator, IABFObjective, discriminator_loss, marginal_information, permute_dimensions
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.vimco import vimco_surrogate, vimco_terms
+from commsim.learned.zoo import build_codec, codec_from_checkpoint, train_and_save
+from commsim.core.metrics import l2_per_image
 from commsim.pipeline import Pipeline
 
 

@@ -1,4 +1,4 @@
-"""Tests of the batched torch decoders in commsim.baselines.decoders (LDPC BP and Viterbi).
+"""Tests of the batched torch decoders in commsim.fec.decoders (LDPC BP and Viterbi).
 
 Reference: scikit-commpy 0.8.0 on the same frames. Its conventions, pinned by tests below:
 
@@ -23,8 +23,8 @@ import torch
 from commpy.channelcoding import Trellis, conv_encode, viterbi_decode
 from commpy.channelcoding.ldpc import ldpc_bp_decode
 
-from commsim.baselines.codes.ldpc import LDPCCode, load_design, regular_ldpc
-from commsim.baselines.decoders import BPDecoder, ViterbiDecoder
+from commsim.fec.ldpc import LDPCCode, load_design, regular_ldpc
+from commsim.fec.decoders import BPDecoder, ViterbiDecoder
 from commsim.channels.base import LLR_LIMIT
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -259,7 +259,7 @@ def test_sum_product_check_update_matches_the_exact_tanh_rule():
     """The product-form check update (``log((t_j + P) / (t_j - P))``) against the tanh rule in float64
     on inputs that include erasures (0), certain ones and ties: finite everywhere, accurate where
     float32 can be, and saturating at the same cap for "all other inputs certain"."""
-    from commsim.baselines.decoders import bp
+    from commsim.fec.decoders import bp
 
     g = torch.Generator().manual_seed(0)
     d, m, f = 6, 400, 8

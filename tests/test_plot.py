@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 import commsim.plotting as plotting
 from commsim.cli import cli
-from commsim.codecs.training import TrainConfig
-from commsim.codecs.zoo import train_and_save
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import train_and_save
 from commsim.data import load_dataset
-from commsim.fileio import atomic_write
-from commsim.images import save_grid
-from commsim.metrics import mean_ci
+from commsim.core.files import atomic_write
+from commsim.core.images import save_grid
+from commsim.core.metrics import mean_ci
 from commsim.plotting import seed_band
 from commsim.sweep import COLUMNS
 

@@ -16,17 +16,17 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from commsim.baselines.codes import bsc_capacity
-from commsim.baselines.separated import SchemeError
-from commsim.baselines.sources import get_source_code
-from commsim.baselines.sources.base import bits_to_ints, ints_to_bits, strip_trailing, to_uint8
-from commsim.baselines.sources.pillow import _jpeg_split, from_pil
+from commsim.fec import bsc_capacity
+from commsim.separated import SchemeError
+from commsim.source_codes import get_source_code
+from commsim.source_codes.base import bits_to_ints, ints_to_bits, strip_trailing, to_uint8
+from commsim.source_codes.pillow import _jpeg_split, from_pil
 from commsim.bounds import capacity_bits, normal_approximation_bits, vq_proxy_l2, zero_information_l2
 from commsim.channels import get_channel
 from commsim.data import load_dataset, split_in_order
 from commsim.data.sources import ImageSource
 from commsim.pipeline import Pipeline
-from commsim.registry import CODECS
+from commsim.core.registry import CODECS
 
 SHAPE = (1, 28, 28)
 
@@ -117,7 +117,7 @@ def _pillow_file(code, img_u8, level) -> bytes:
     if code.name == "jpeg2000":
         return code._save(img_u8, level)
     out = io.BytesIO()
-    from commsim.baselines.sources.pillow import to_pil
+    from commsim.source_codes.pillow import to_pil
 
     to_pil(img_u8).save(out, "WEBP", quality=level, method=code.method, lossless=False)
     return out.getvalue()

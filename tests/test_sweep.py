@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from commsim.cli import cli
-from commsim.codecs.training import TrainConfig
-from commsim.codecs.zoo import train_and_save
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import train_and_save
 from commsim.data import load_dataset
 from commsim.plotting import plot_results
 from commsim.sweep import SweepSpec, parse_values, point_key

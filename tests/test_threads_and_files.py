@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from commsim import threads
-from commsim.fileio import atomic_path, check_writable
+from commsim.core import threads
+from commsim.core.files import atomic_path, check_writable
 
 
 @pytest.fixture()
@@ -88,8 +88,8 @@ def test_own_work_is_not_counted_as_elsewhere():
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
 def test_atomic_files_get_the_umask_mode(tmp_path, mask):
-    from commsim.codecs.checkpoints import save_checkpoint
-    from commsim.images import save_grid
+    from commsim.learned.checkpoints import save_checkpoint
+    from commsim.core.images import save_grid
 
     old = os.umask(mask)
     try:
@@ -127,9 +127,10 @@ def test_check_writable(tmp_path):
 
 
 def test_catalog_matches_the_registries():
-    from commsim import catalog
+    from commsim.cli import build_catalog
+    from commsim.core import catalog
 
-    assert catalog.load() == catalog.build(), "commsim/catalog.json is stale: run `python -m commsim.catalog`"
+    assert catalog.load() == build_catalog(), "commsim/core/catalog.json is stale: run `commsim catalog --write`"
     for section in catalog.SECTIONS:
         for text in catalog.load()[section].values():
             assert "``" not in text and ":class:" not in text  # plain text for `commsim list`

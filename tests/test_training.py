@@ -6,14 +6,14 @@ from click.testing import CliRunner
 
 from commsim import load_dataset
 from commsim.cli import cli
-from commsim.codecs import training
-from commsim.codecs.estimators import ESTIMATORS, gumbel_sigmoid, straight_through
-from commsim.codecs.iabf import IABFObjective
-from commsim.codecs.necst import NECSTObjective
-from commsim.codecs.training import RECIPES, TrainConfig, make_scheduler, train_codec, validation_distortion
-from commsim.codecs.zoo import build_codec, cached_checkpoints, train_and_save
+from commsim.learned import training
+from commsim.learned.estimators import ESTIMATORS, gumbel_sigmoid, straight_through
+from commsim.learned.iabf import IABFObjective
+from commsim.learned.necst import NECSTObjective
+from commsim.learned.training import RECIPES, TrainConfig, make_scheduler, train_codec, validation_distortion
+from commsim.learned.zoo import build_codec, cached_checkpoints, train_and_save
 from commsim.data.sources import ImageSource, split_in_order
-from commsim.metrics import l2_per_image
+from commsim.core.metrics import l2_per_image
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_checkpoint_records_the_config_and_the_cache_filters_on_it(small, tmp_pa
     monkeypatch.setenv("COMMSIM_HOME", str(tmp_path))
     config = TrainConfig(eps=0.1, epochs=1, batch_size=200, estimator="st", recipe="cosine", infomax_on="noisy")
     codec, result, path = train_and_save("iabf", small, 8, config, device="cpu", progress=False)
-    from commsim.codecs.checkpoints import read_metadata
+    from commsim.learned.checkpoints import read_metadata
 
     meta = read_metadata(path)
     assert meta["train"]["estimator"] == "st" and meta["train"]["recipe"] == "cosine"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import commsim.workers
+import commsim.core.workers
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from /proc (Linux)")
 
@@ -36,9 +36,9 @@ def alive(pid: int) -> bool:
 
 
 def guarded(pid: int) -> bool:
-    """Whether ``pid`` runs the watchdog thread (named by :func:`commsim.workers.die_with_parent`)."""
+    """Whether ``pid`` runs the watchdog thread (named by :func:`commsim.core.workers.die_with_parent`)."""
     try:
-        return any(Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() == commsim.workers.WATCHDOG_NAME
+        return any(Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() == commsim.core.workers.WATCHDOG_NAME
                    for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
@@ -56,7 +56,7 @@ def wait_for(condition, timeout: float) -> bool:
 def test_watchdog_alone_ends_an_orphan():
     """Without the Linux parent-death signal, the watchdog thread still ends the process (portable path)."""
     child = (f"import importlib.util, os, time\n"
-             f"spec = importlib.util.spec_from_file_location('w', {commsim.workers.__file__!r})\n"
+             f"spec = importlib.util.spec_from_file_location('w', {commsim.core.workers.__file__!r})\n"
              f"w = importlib.util.module_from_spec(spec); spec.loader.exec_module(w)\n"
              f"w.PR_SET_PDEATHSIG = -1  # an invalid prctl option: no signal is armed\n"
              f"w.die_with_parent(os.getppid()); time.sleep(60)\n")
@@ -69,7 +69,7 @@ def test_watchdog_alone_ends_an_orphan():
         assert wait_for(lambda: guarded(orphan), 30), "the child never started its watchdog"
         proc.kill()
         proc.wait()
-        assert wait_for(lambda: not alive(orphan), 3 * commsim.workers.POLL_SECONDS + 2)
+        assert wait_for(lambda: not alive(orphan), 3 * commsim.core.workers.POLL_SECONDS + 2)
     finally:
         if alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -6,7 +6,7 @@ from commsim.channels.bsc import BSC
 from commsim.channels.chain import Bound, Chain
 from commsim.channels.gilbert_elliott import GilbertElliott, long_run_error_rate
 from commsim.channels.z import ZChannel
-from commsim.registry import CHANNELS
+from commsim.core.registry import CHANNELS
 
 
 def get_channel(name: str) -> Channel:

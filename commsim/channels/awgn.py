@@ -6,7 +6,7 @@ import math
 import torch
 
 from commsim.channels.base import LLR_LIMIT, Channel, Param
-from commsim.registry import register_channel
+from commsim.core.registry import register_channel
 
 
 def noise_variance(ebno_db: torch.Tensor | None, snr_db: torch.Tensor | None, rate: torch.Tensor) -> torch.Tensor:

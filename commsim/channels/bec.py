@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from commsim.channels.base import LLR_LIMIT, Channel, Param, hard_llr, uniform
-from commsim.registry import register_channel
+from commsim.core.registry import register_channel
 
 
 @register_channel("bec")

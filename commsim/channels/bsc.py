@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from commsim.channels.base import Channel, Param, hard_llr, reliability, uniform
-from commsim.registry import register_channel
+from commsim.core.registry import register_channel
 
 
 @register_channel("bsc")

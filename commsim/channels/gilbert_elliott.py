@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from commsim.channels.base import Channel, Param, hard_llr, reliability, uniform
-from commsim.registry import register_channel
+from commsim.core.registry import register_channel
 
 
 def stationary_bad(p_gb: torch.Tensor, p_bg: torch.Tensor) -> torch.Tensor:

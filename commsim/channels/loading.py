@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from commsim.channels.base import Channel
-from commsim.registry import CHANNELS
+from commsim.core.registry import CHANNELS
 
 
 class ChannelModuleError(ValueError):

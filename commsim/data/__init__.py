@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from commsim.data import embedded, files  # noqa: F401  (registers the data sets)
 from commsim.data.sources import SPLITS, ImageSource, split_in_order
-from commsim.registry import DATASETS
+from commsim.core.registry import DATASETS
 
 
 def load_dataset(name: str, path: str | None = None, **options) -> ImageSource:

@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 
 from commsim.data.sources import ImageSource, split_in_order
-from commsim.registry import register_dataset
+from commsim.core.registry import register_dataset
 
 EMBEDDED_FILE = "mnist10k.npz"
 

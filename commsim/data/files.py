@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from commsim.data.sources import ImageSource, split_in_order
-from commsim.registry import register_dataset
+from commsim.core.registry import register_dataset
 
 IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}

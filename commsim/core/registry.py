@@ -1,0 +1,80 @@
+"""Decorator registries that feed both the Python API and the CLI.
+
+Example::
+
+    from commsim.core.registry import register_channel
+
+    @register_channel("my_channel")
+    class MyChannel(Channel): ...
+
+``commsim list`` prints every registry; click choices are read from them, so a new block needs no
+CLI edit.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterator
+
+
+def plain_text(doc: str) -> str:
+    """The first line of a docstring without reStructuredText markup (````x````, ```x```, ``:role:`x```)."""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    line = re.sub(r":\w+:`([^`]*)`", r"\1", line)
+    return re.sub(r"`{1,2}([^`]*)`{1,2}", r"\1", line)
+
+
+class UnknownNameError(ValueError):
+    """A name that no registry entry carries (a ``ValueError``, so callers can catch either)."""
+
+
+class Registry:
+    """A name -> factory map with a decorator to fill it.
+
+    ``kind`` is the singular noun used in error messages ("codec", "channel", "data set").
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+        self._docs: dict[str, str] = {}
+
+    def register(self, name: str, doc: str | None = None) -> Callable[[Any], Any]:
+        def decorator(obj: Any) -> Any:
+            if name in self._entries and self._entries[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj
+            text = doc if doc is not None else (obj.__doc__ or "")
+            self._docs[name] = plain_text(text)
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())} "
+                f"(see `commsim list`)"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def describe(self, name: str) -> str:
+        return self._docs.get(name, "")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+CODECS = Registry("codec")
+CHANNELS = Registry("channel")
+DATASETS = Registry("data set")
+
+register_codec = CODECS.register
+register_channel = CHANNELS.register
+register_dataset = DATASETS.register

@@ -1,0 +1,23 @@
+"""Channel codes of the separated baselines: LDPC, convolutional, repetition and ideal codes.
+
+Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``decode(llr [F, n]) ->
+(info_hat [F, k], ok [F])``, LLRs ``log P1/P0``). Families are registered in :data:`CHANNEL_CODES`::
+
+    from commsim.fec import channel_code_family
+    codes = channel_code_family("ldpc").codes_for(1000)   # several rates, each code.n <= 1000
+"""
+from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
+from commsim.fec.convolutional import ConvCode, ConvFamily
+from commsim.fec.ideal import (
+    IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity,
+    normal_approximation_bits, z_capacity,
+)
+from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
+from commsim.fec.repetition import RepetitionCode, RepetitionFamily
+
+__all__ = [
+    "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
+    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
+    "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "load_design",
+    "normal_approximation_bits", "regular_ldpc", "register_channel_code", "z_capacity",
+]

@@ -1,0 +1,135 @@
+"""The channel-code contract of the separated baselines, its registry and a CRC.
+
+A channel code maps blocks of information bits to codewords and channel LLRs back to bits::
+
+    code.encode(info)  # info [F, k] uint8 {0,1} -> codeword [F, n] uint8 {0,1}
+    code.decode(llr)   # llr [F, n] float -> (info_hat [F, k] uint8, ok [F] bool)
+
+``llr`` follows the one convention of :mod:`commsim.channels.base`: ``llr = log P(b=1|r)/P(b=0|r)``
+(positive decides 1, 0 is an erasure). ``ok`` is what the decoder believes: all parity checks hold
+(LDPC), the CRC matches (convolutional and repetition codes with ``crc_bits > 0``), else ``True``.
+
+Codes come in *families* registered in :data:`CHANNEL_CODES`; a family offers, for a budget of ``n``
+channel bits, several codes of different rates that fit (``code.n <= n``)::
+
+    family = channel_code_family("ldpc")
+    codes = family.codes_for(1000)      # list of ChannelCode, highest rate first
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from commsim.core.registry import Registry
+
+CHANNEL_CODES = Registry("channel code")
+"""Families of channel codes by name: ``ldpc``, ``conv``, ``rep``, ``ideal``, ``ideal-fbl``."""
+
+register_channel_code = CHANNEL_CODES.register
+
+
+class ChannelCode:
+    """Base class of channel codes: set ``name``, ``k``, ``n``; implement ``encode`` and ``decode``.
+
+    ``ideal = True`` marks codes that cannot decode noisy bits (capacity stand-ins, see
+    :mod:`commsim.fec.ideal`).
+    """
+
+    name: str = "code"
+    k: int = 0
+    n: int = 0
+    ideal: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Information bits per channel bit, ``k / n``."""
+        return self.k / self.n
+
+    def encode(self, info: np.ndarray) -> np.ndarray:
+        """``info [F, k]`` uint8 {0,1} -> codewords ``[F, n]`` uint8 {0,1}."""
+        raise NotImplementedError
+
+    def decode(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``llr [F, n]`` (logit convention) -> ``(info_hat [F, k] uint8, ok [F] bool)``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} k={self.k} n={self.n}>"
+
+
+def channel_code_family(name: str, **options):
+    """A family object by registered name, e.g. ``channel_code_family("conv", crc_bits=16)``.
+
+    The family's ``codes_for(n)`` lists the codes it offers that fit ``n`` channel bits.
+    """
+    return CHANNEL_CODES.get(name)(**options)
+
+
+def check_info(info: np.ndarray, k: int) -> np.ndarray:
+    """Validate ``info [F, k]`` of 0/1 values; return it as uint8."""
+    info = np.asarray(info)
+    if info.ndim != 2 or info.shape[1] != k:
+        raise ValueError(f"info must have shape [F, {k}], got {list(info.shape)}")
+    if info.size and not np.isin(info, (0, 1)).all():
+        raise ValueError("info must contain only 0 and 1")
+    return info.astype(np.uint8)
+
+
+def check_llr(llr: np.ndarray, n: int) -> np.ndarray:
+    """Validate ``llr [F, n]``; return it as float64."""
+    llr = np.asarray(llr, dtype=np.float64)
+    if llr.ndim != 2 or llr.shape[1] != n:
+        raise ValueError(f"llr must have shape [F, {n}], got {list(llr.shape)}")
+    if np.isnan(llr).any():
+        raise ValueError("llr must not contain NaN")
+    return llr
+
+
+# CRC ---------------------------------------------------------------------------------------------
+
+CRC_POLYNOMIALS = {8: 0x07, 16: 0x1021, 24: 0x864CFB, 32: 0x04C11DB7}
+"""Generator polynomials (without the leading term): CRC-8 (ATM), CRC-16-CCITT, CRC-24A (LTE), CRC-32."""
+
+
+@lru_cache(maxsize=64)
+def _crc_matrix(k: int, bits: int) -> np.ndarray:
+    """``G [k, bits]`` with ``crc(u) = u @ G mod 2`` (zero initial register, MSB first)."""
+    poly, top = CRC_POLYNOMIALS[bits], 1 << bits
+    rows = np.zeros((k, bits), np.float32)
+    rem = poly  # x^bits mod g; row i holds x^(k - 1 - i + bits) mod g
+    for i in range(k - 1, -1, -1):
+        rows[i] = [(rem >> (bits - 1 - j)) & 1 for j in range(bits)]
+        rem <<= 1
+        if rem & top:
+            rem ^= top | poly
+    return rows
+
+
+class CRC:
+    """Cyclic redundancy check over ``k`` information bits (``bits`` in 0, 8, 16, 24, 32).
+
+    ``attach(info [F, k]) -> [F, k + bits]`` appends the check bits;
+    ``split(word [F, k + bits]) -> (info [F, k], ok [F])`` strips them and says whether they match.
+    ``bits = 0`` is no CRC (``ok`` is always True).
+    """
+
+    def __init__(self, bits: int = 0):
+        if bits not in (0, *CRC_POLYNOMIALS):
+            raise ValueError(f"crc_bits must be one of 0, {', '.join(map(str, CRC_POLYNOMIALS))}; got {bits}")
+        self.bits = int(bits)
+
+    def compute(self, info: np.ndarray) -> np.ndarray:
+        if self.bits == 0:
+            return np.zeros((info.shape[0], 0), np.uint8)
+        matrix = _crc_matrix(info.shape[1], self.bits)
+        return (info.astype(np.float32) @ matrix % 2).astype(np.uint8)
+
+    def attach(self, info: np.ndarray) -> np.ndarray:
+        return np.concatenate([info, self.compute(info)], axis=1).astype(np.uint8)
+
+    def split(self, word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = word.shape[1] - self.bits
+        info = word[:, :k].astype(np.uint8)
+        ok = (self.compute(info) == word[:, k:]).all(axis=1)
+        return info, ok

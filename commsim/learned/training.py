@@ -1,0 +1,254 @@
+"""Training loop shared by the learned codecs.
+
+Adam over the codec's parameters on the objective of its class (``codec.objective_class``, built
+by its ``from_config``), batches of the training split, a learning-rate schedule, and model
+selection by validation distortion with channel noise on (the BSC at the training eps, averaged
+over ``val_draws`` fixed channel draws so that the choice of the best epoch is not noise).
+Training stops at the budget (``epochs``) or when the validation distortion has not improved for
+``patience`` epochs; the weights of the best validation epoch are kept.
+
+Recipes (``TrainConfig(recipe=...)``) set the schedule and the defaults of ``lr``, ``patience``
+and ``val_draws``:
+
+- ``"paper"``: the reference's set-up, constant Adam 1e-3 for the whole budget, one validation draw,
+  no plateau stop.
+- ``"onecycle"``: one-cycle (Smith & Topin 2019) via :class:`torch.optim.lr_scheduler.OneCycleLR`:
+  cosine warm-up from ``lr / 25`` to the peak ``lr`` over 30 % of the budget, cosine decay to
+  ``lr / 25e4``, Adam's beta1 cycled 0.95 -> 0.85 -> 0.95.
+- ``"cosine"``: warm-up (cosine-shaped, from ``lr / 25``) over 5 % of the budget, then cosine decay
+  to ``lr / 25e4``; beta1 fixed.
+
+The peak rates come from an LR range test (``benchmarks/lr_range.py``; its findings are in
+``benchmarks/results/lr_range.md``). All randomness flows from ``config.seed`` through three named
+streams (training noise, data order, validation draws).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from commsim.core import threads
+from commsim.channels.bsc import BSC
+from commsim.learned.estimators import ESTIMATORS, check_estimator
+from commsim.learned.iabf import INFOMAX_ON
+from commsim.learned.codec import LearnedCodec
+from commsim.learned.vimco import check_form
+from commsim.data.sources import ImageSource
+from commsim.core.device import make_adam, make_generator
+from commsim.pipeline import Pipeline, distortion_metric
+
+
+DEFAULT_EPOCHS = 100
+"""The default training budget (and that of on-demand training in ``commsim run`` / ``sweep``): with
+the default recipe and estimator, about one minute of NECST and two of IABF on two CPU cores."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to optimise: the schedule and the defaults it brings."""
+
+    schedule: str          # "constant", "onecycle" or "cosine"
+    lr: float              # the constant rate, or the peak of a schedule
+    warmup: float          # fraction of the budget spent rising to the peak
+    patience: int          # epochs without validation gain before stopping; 0 = never stop early
+    val_draws: int         # channel draws the validation distortion is averaged over
+    cycle_momentum: bool = False
+
+
+RECIPES = {
+    "paper": Recipe("constant", lr=1e-3, warmup=0.0, patience=0, val_draws=1),
+    "onecycle": Recipe("onecycle", lr=3e-3, warmup=0.3, patience=20, val_draws=3, cycle_momentum=True),
+    "cosine": Recipe("cosine", lr=3e-3, warmup=0.05, patience=20, val_draws=3),
+}
+DEFAULT_RECIPE = "onecycle"
+DEFAULT_ESTIMATOR = "st"
+"""The defaults: at an equal budget of 70 epochs, onecycle + st reached test l2 14.7 on NECST at
+eps 0.1 in half the time that paper + vimco took to reach 17.5 (``benchmarks/results/recipes.md``)."""
+
+
+def check_recipe(name: str) -> str:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    return name
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a trained codec (it names the checkpoint and goes into its metadata).
+
+    ``None`` fields take their defaults from the recipe (``lr``, ``patience``, ``val_draws``) or
+    the estimator (``samples``: 5 for VIMCO, 1 for the pathwise ones) when the config is made, so
+    the stored config always holds the values used. ``patience=0`` never stops early.
+    ``vimco`` (``"paper"`` / ``"official"``, see :mod:`commsim.learned.vimco`), ``infomax_on``
+    (``"clean"`` / ``"noisy"``, IABF only, see :mod:`commsim.learned.iabf`) and ``temperature``
+    (Gumbel only) select the variants of the objectives.
+    """
+
+    eps: float = 0.1
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = 100
+    lr: float | None = None
+    samples: int | None = None
+    weight_decay: float = 1e-4
+    seed: int = 0
+    patience: int | None = None
+    objective: dict = field(default_factory=dict)
+    recipe: str | None = None
+    estimator: str | None = None
+    vimco: str = "paper"
+    infomax_on: str = "clean"
+    temperature: float = 1.0
+    val_draws: int | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.eps) <= 0.5:
+            raise ValueError(f"eps must be in [0, 0.5] for training, got {self.eps}")
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1 (the training budget), got {self.epochs}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        self.recipe = check_recipe(self.recipe if self.recipe is not None else DEFAULT_RECIPE)
+        self.estimator = check_estimator(self.estimator if self.estimator is not None else DEFAULT_ESTIMATOR)
+        check_form(self.vimco)
+        if self.infomax_on not in INFOMAX_ON:
+            raise ValueError(f"unknown infomax_on {self.infomax_on!r}; choose one of {', '.join(INFOMAX_ON)}")
+        recipe = RECIPES[self.recipe]
+        self.lr = float(self.lr if self.lr is not None else recipe.lr)
+        self.patience = int(self.patience if self.patience is not None else recipe.patience)
+        self.val_draws = int(self.val_draws if self.val_draws is not None else recipe.val_draws)
+        self.samples = int(self.samples if self.samples is not None else (5 if self.estimator == "vimco" else 1))
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0 (0 = no plateau stop), got {self.patience}")
+        if self.val_draws < 1:
+            raise ValueError(f"val_draws must be >= 1, got {self.val_draws}")
+        if self.samples < (2 if self.estimator == "vimco" else 1):
+            raise ValueError(f"estimator {self.estimator!r} needs samples >= {2 if self.estimator == 'vimco' else 1}, got {self.samples}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    val_metric: str
+    val_value: float
+    history: list[dict]
+    seconds: float
+    stop: str = "budget"
+    """Why training ended: ``"budget"`` (all epochs run) or ``"plateau"`` (``patience`` epochs without gain)."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_objective(codec: LearnedCodec, config: TrainConfig) -> torch.nn.Module:
+    """The training objective of ``codec``'s class for ``config``, on the codec's device."""
+    return codec.objective_class.from_config(config).to(codec.device)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    """The recipe's per-step learning-rate schedule over ``total_steps`` (``None``: constant)."""
+    recipe = RECIPES[config.recipe]
+    if recipe.schedule == "constant":
+        return None
+    # OneCycleLR needs more than one step in each phase: tiny budgets get the shortest valid phases
+    # (and a schedule a few steps longer than the run).
+    total_steps = max(int(total_steps), 4)
+    pct_start = min(max(recipe.warmup, 1.5 / total_steps), 1.0 - 1.5 / total_steps)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=pct_start, anneal_strategy="cos",
+        cycle_momentum=recipe.cycle_momentum, base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
+        final_div_factor=1e4)
+
+
+def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               eps: float, generator: torch.Generator) -> dict:
+    """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one)."""
+    if hasattr(objective, "update_critic"):
+        objective.update_critic(codec, x, eps, generator)
+    loss, logs = objective(codec, x, eps, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return logs
+
+
+def validation_distortion(codec: LearnedCodec, source: ImageSource, eps: float, seeds, limit: int | None = None) -> float:
+    """The data set's distortion on the validation split through a BSC(eps), averaged over one channel
+    (and encoder sampling) draw per seed in ``seeds``; the same seeds give the same number."""
+    pipeline = Pipeline(source, codec, BSC())
+    metric = distortion_metric(source)
+    values = [pipeline.evaluate("val", seed=int(s), limit=limit, eps=eps).metrics[metric].mean for s in seeds]
+    return float(np.mean(values))
+
+
+def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """The named random streams of a training run: ``noise`` (encoder sampling and channel noise),
+    ``data`` (batch order) and ``validation`` (one seed per validation draw)."""
+    noise, data, validation = np.random.SeedSequence(int(seed)).spawn(3)
+    return {"noise": noise, "data": data, "validation": validation}
+
+
+def stream_seed(sequence: np.random.SeedSequence) -> int:
+    """A ``torch.Generator`` seed (63 bits) drawn from a named stream."""
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, progress: bool = True,
+                val_limit: int | None = None) -> TrainResult:
+    """Train ``codec`` in place on ``source``; keep the weights of the best validation epoch."""
+    device = codec.device
+    streams = seed_streams(config.seed)
+    generator = make_generator(stream_seed(streams["noise"]), device)
+    data_generator = make_generator(stream_seed(streams["data"]))
+    val_seeds = streams["validation"].generate_state(config.val_draws)
+    objective = make_objective(codec, config)
+    optimizer = make_adam(codec.parameters(), config.lr)
+    steps_per_epoch = math.ceil(source.size("train") / config.batch_size)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs)
+    metric = distortion_metric(source)
+    best_value, best_epoch, best_state = float("inf"), 0, None
+    history: list[dict] = []
+    stop = "budget"
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {codec.name} eps={config.eps:g}", unit="epoch",
+               disable=not progress, leave=False)
+    for epoch in bar:
+        codec.train()
+        total, steps = 0.0, 0
+        epoch_start = time.perf_counter()
+        for x, _ in source.batches("train", config.batch_size, shuffle=True, generator=data_generator):
+            logs = train_step(codec, objective, optimizer, x.to(device), config.eps, generator)
+            if scheduler is not None:
+                scheduler.step()
+            total += logs["loss"]
+            steps += 1
+        lr = optimizer.param_groups[0]["lr"]
+        val_start = time.perf_counter()
+        val = validation_distortion(codec, source, config.eps, val_seeds, val_limit)
+        history.append({"epoch": epoch, "train_loss": total / steps, f"val_{metric}": val, "lr": lr,
+                        "train_seconds": val_start - epoch_start, "val_seconds": time.perf_counter() - val_start})
+        if val < best_value:
+            best_value, best_epoch = val, epoch
+            best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
+        threads.adapt()  # fewer threads when other processes keep cores busy (see commsim.core.threads)
+        bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}",
+                        **({"cpu": threads.status()} if threads.status() else {}))
+        if config.patience and epoch - best_epoch >= config.patience and epoch < config.epochs:
+            stop = "plateau"
+            break
+    if best_state is not None:
+        codec.load_state_dict(best_state)
+    codec.eval()
+    return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start, stop)
+
+
+__all__ = ["DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",
+           "make_scheduler", "train_codec", "train_step", "validation_distortion"]

@@ -1,0 +1,221 @@
+"""Factories with explicit names and a checkpoint cache (CompressAI's zoo, locally trained).
+
+``load_codec("necst", dataset="mnist", bits=100, eps=0.1)`` returns the given checkpoint, else the
+cached one for that training configuration (the whole :class:`TrainConfig`: eps, epochs, seed, ...;
+another budget or seed is another entry), else trains one (the default budget takes about two
+minutes on two CPU cores) and caches it. The cache lives in ``$COMMSIM_HOME/checkpoints``
+(default ``~/.cache/commsim``). Checkpoint names carry the configuration and a hash of it:
+``necst-mnist-b100-eps0.1-e100-s0-1a2b3c4d.safetensors``; an entry whose metadata does not give back
+its name (or that cannot be read) is skipped with a :class:`CacheWarning`. Training into the cache
+holds a lock per entry (``filelock``), so concurrent processes train a configuration once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock, Timeout
+
+from commsim import __version__
+from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from commsim.learned.codec import LearnedCodec
+from commsim.learned.networks import default_architecture
+from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, train_codec
+from commsim.data import load_dataset
+from commsim.data.sources import ImageSource
+from commsim.core.device import resolve_device
+from commsim.core.files import CacheWarning, cache_dir, check_writable
+from commsim.core.registry import CODECS
+
+__all__ = ["CacheWarning", "cache_dir", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
+           "load_codec", "train_and_save"]
+
+
+def learned_codec_class(name: str) -> type[LearnedCodec]:
+    cls = CODECS.get(name)
+    if not getattr(cls, "learned", False):
+        raise ValueError(f"codec {name!r} is not a learned codec; it needs no training or checkpoint")
+    return cls
+
+
+def build_codec(name: str, source: ImageSource, bits: int, architecture: str | None = None, seed: int = 0) -> LearnedCodec:
+    """An untrained learned codec for ``source``'s images, initialised from ``seed``."""
+    return learned_codec_class(name)(bits, source.image_shape, binary=source.binary, architecture=architecture, seed=seed)
+
+
+def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, architecture: str) -> str:
+    """The cache file name of a configuration: readable fields and a hash of the whole record."""
+    return _entry_name(codec, dataset, bits, vars(config), architecture)
+
+
+def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: str) -> str:
+    record = json.dumps({"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture,
+                         "train": train}, sort_keys=True)
+    digest = hashlib.sha256(record.encode()).hexdigest()[:8]
+    return f"{codec}-{dataset}-b{bits}-eps{train['eps']:g}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
+
+
+def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfig, out: str | Path | None = None,
+                   device: str = "auto", architecture: str | None = None, progress: bool = True) -> tuple[LearnedCodec, TrainResult, Path]:
+    """Train a codec and write its checkpoint (to ``out`` or the cache). Returns codec, result, path.
+
+    The destination is checked for writing before the training starts."""
+    codec = build_codec(name, source, bits, architecture, seed=config.seed).to(resolve_device(device))
+    path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture)
+    check_writable(path)
+    result = train_codec(codec, source, config, progress=progress)
+    metadata = {**codec.config(), "dataset": source.name, "train_eps": float(config.eps), "seed": config.seed,
+                "train": vars(config), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
+                                            "epochs_run": len(result.history), "stop": result.stop},
+                "train_seconds": result.seconds, "commsim_version": __version__}
+    save_checkpoint(path, codec.state_dict(), metadata)
+    codec.metadata = json.loads(json.dumps(metadata))  # as it reads back from the file
+    return codec, result, path
+
+
+def train_record(config: TrainConfig) -> dict:
+    """``config`` as a checkpoint's metadata stores it (``metadata["train"]``)."""
+    return json.loads(json.dumps(vars(config)))
+
+
+def _ignore(path: Path, reason: str | CheckpointError) -> None:
+    if isinstance(reason, CheckpointError):  # "checkpoint PATH is corrupt (...); re-create it ..." -> "it is corrupt (...)"
+        reason = str(reason).split(";")[0].replace(str(path), "it").replace("checkpoint it", "it")
+    warnings.warn(f"ignoring cached checkpoint {path.name}: {reason}; delete it", CacheWarning, stacklevel=3)
+
+
+def _entry_problem(path: Path, meta: dict) -> str | None:
+    """Why a cache entry cannot be trusted (its name is the one its metadata would get), or ``None``."""
+    try:
+        expected = _entry_name(meta["codec"], meta["dataset"], meta["bits"], meta["train"], meta["architecture"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"its metadata lacks {exc}"
+    if path.name != expected:
+        return (f"it holds {meta['codec']} for {meta['dataset']}, {meta['bits']} bits, trained at "
+                f"{describe_training(meta)}, which does not match its name")
+    return None
+
+
+def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = None, *,
+                      config: TrainConfig | None = None) -> list[Path]:
+    """Cached checkpoints of ``name`` for ``dataset`` and ``bits``, best validation first: those
+    trained with exactly ``config`` (every field: eps, epochs, seed, ...), or with only ``eps`` given,
+    those trained at ``eps`` with any budget. An entry whose metadata does not match its name, or
+    that cannot be read, is skipped with a :class:`CacheWarning`."""
+    if config is None and eps is None:
+        raise TypeError("give eps or config")
+    eps = config.eps if config is not None else eps
+    folder = cache_dir() / "checkpoints"
+    prefix = f"{name}-{dataset}-b{bits}-eps{eps:g}-" + (f"e{config.epochs}-s{config.seed}-" if config is not None else "")
+    want = train_record(config) if config is not None else None
+    found = []
+    for path in sorted(folder.glob(f"{prefix}*.safetensors")):
+        try:
+            meta = read_metadata(path)
+        except CheckpointError as exc:
+            _ignore(path, exc)
+            continue
+        problem = _entry_problem(path, meta)
+        if problem:
+            _ignore(path, problem)
+            continue
+        if want is not None and meta["train"] != want:
+            continue  # another training configuration with the same eps, budget and seed (e.g. learning rate)
+        found.append((min(meta.get("val", {}).get(k, float("inf")) for k in ("l2_per_image", "bce_per_pixel")), path))
+    return [p for _, p in sorted(found)]
+
+
+def codec_from_checkpoint(path: str | Path, name: str | None = None, dataset: str | None = None, bits: int | None = None,
+                          source: ImageSource | None = None, device: str = "auto") -> LearnedCodec:
+    """Load a checkpoint, refusing one whose codec / data set / bits differ from the request."""
+    state, metadata = load_checkpoint(path, {"codec": name, "dataset": dataset, "bits": bits})
+    source = source or load_dataset(metadata["dataset"])
+    codec = build_codec(metadata["codec"], source, metadata["bits"], metadata.get("architecture"))
+    try:
+        codec.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit the {metadata['codec']} network ({str(exc).splitlines()[0][:100]})") from None
+    codec.metadata = metadata
+    return codec.to(resolve_device(device)).eval()
+
+
+def describe_training(metadata: dict) -> str:
+    """``"eps 0.1, 30 epochs, seed 0"``: the training configuration in a checkpoint's metadata."""
+    train = metadata.get("train") or {}
+    eps, epochs, seed = train.get("eps", metadata.get("train_eps")), train.get("epochs"), train.get("seed", metadata.get("seed"))
+    parts = [f"eps {eps:g}" if isinstance(eps, (int, float)) else "eps unknown"]
+    if epochs is not None:
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+    parts.append(f"seed {seed if seed is not None else 'unknown'}")
+    return ", ".join(parts)
+
+
+def _cached_codec(name: str, dataset: str, bits: int, config: TrainConfig, source: ImageSource | None,
+                  device: str) -> tuple[LearnedCodec, Path] | None:
+    for path in cached_checkpoints(name, dataset, bits, config=config):
+        try:
+            return codec_from_checkpoint(path, name, dataset, bits, source, device), path
+        except CheckpointError as exc:
+            _ignore(path, exc)
+    return None
+
+
+def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, source: ImageSource | None = None,
+                      device: str = "auto", train_if_missing: bool = True, progress: bool = True,
+                      notify: Callable[[str], None] | None = None) -> tuple[LearnedCodec, Path, bool]:
+    """``(codec, checkpoint path, trained now?)`` for exactly this training configuration: the cached
+    checkpoint, else one trained now into the cache.
+
+    Training holds a lock on the cache entry, so processes asking for the same configuration at once
+    train it once: the others wait and load its checkpoint. ``notify`` receives a one-line notice
+    before a training or a wait starts."""
+    learned_codec_class(name).check_bits(bits)
+    hit = _cached_codec(name, dataset, bits, config, source, device)
+    if hit:
+        return (*hit, False)
+    if not train_if_missing:
+        raise CheckpointError(f"no cached {name} checkpoint for {dataset}, {bits} bits at "
+                              f"{describe_training({'train': vars(config)})}; run `commsim train` first")
+    source = source or load_dataset(dataset)
+    architecture = default_architecture(source.image_shape)
+    path = cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, architecture)
+    check_writable(path)
+    locks = path.parent / ".locks"  # empty lock files stay (removing one would race with a waiter)
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(locks / f"{path.name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if notify:
+            notify(f"waiting for another commsim process that is training {path.name}")
+        lock.acquire()
+    try:
+        hit = _cached_codec(name, dataset, bits, config, source, device)
+        if hit:
+            return (*hit, False)
+        if notify:
+            others = [p.name for p in cached_checkpoints(name, dataset, bits, config.eps)]
+            hint = f" (cached at this eps: {', '.join(others[:3])}; pass their --epochs/--seed to use one)" if others else ""
+            notify(f"training {name} for {source.name}, {bits} bits at {describe_training({'train': vars(config)})}: "
+                   f"no cached checkpoint{hint}")
+        codec, _, path = train_and_save(name, source, bits, config, out=path, device=device, progress=progress)
+        return codec.eval(), path, True
+    finally:
+        lock.release()
+
+
+def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float = 0.1, checkpoint: str | Path | None = None,
+               train_if_missing: bool = True, epochs: int = DEFAULT_EPOCHS, seed: int = 0, device: str = "auto",
+               source: ImageSource | None = None, progress: bool = True, estimator: str | None = None,
+               recipe: str | None = None) -> LearnedCodec:
+    """A trained learned codec: from ``checkpoint``, else the cache entry of this training
+    configuration (eps, epochs, seed, recipe, estimator, ...: another budget or seed is another
+    entry; ``None`` recipe / estimator mean the defaults), else trained now and cached."""
+    if checkpoint is not None:
+        return codec_from_checkpoint(checkpoint, name, dataset, bits, source, device)
+    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, estimator=estimator, recipe=recipe)
+    return cached_or_trained(name, dataset, bits, config, source, device, train_if_missing, progress)[0]

@@ -1,0 +1,352 @@
+"""Separated source + channel coding ("compress, then protect") as codecs: ``SOURCE+CHANNEL``.
+
+Every pair of a source code (:mod:`commsim.source_codes`: ``jpeg``, ``webp``, ``jpeg2000``,
+``vq``, ``pca``, ``neural``) and a channel-code family (:mod:`commsim.fec`: ``ldpc``,
+``conv``, ``rep``, ``ideal``, ``ideal-fbl``) is registered as a codec, e.g. ``jpeg+ldpc`` or
+``vq+ideal``, with ``learned = False`` and built for a budget and a channel::
+
+    codec = CODECS.get("pca+ldpc").build(source, bits=200, channel="bsc", params={"eps": 0.1}, seed=0)
+    Pipeline(source, codec, get_channel("bsc")).evaluate(eps=0.1)   # reports failure_rate too
+
+Bit accounting of one image (``m`` channel bits, :meth:`SeparatedCodec.accounting`)::
+
+    k source-payload bits (the source code's whole output, its own per-frame header included)
+    + n - k channel-code overhead (parity, CRC, tail, repetitions)
+    + m - n zero padding (sent and counted)                           = m
+
+**Choosing the rate** (:meth:`SeparatedCodec.build`): the family's ``codes_for(m)`` offers codes of
+several rates; those above the channel's capacity (when :func:`~commsim.fec.capacity`
+knows the channel) are dropped, and for each remaining code the whole scheme is simulated on the
+first ``val_images`` (400) validation images: source-encode at the code's ``k``, channel-encode, one
+pass through the commsim channel block with the given parameters, channel-decode, source-decode,
+with a failed frame shown as the training-mean image. Codes that lose at least half of 64 random
+frames in a first screening pass (:data:`SCREEN_LIMIT`) are dropped before that (unless a
+variable-rate source fits no image in any code that survived, in which case they are simulated too).
+Codes are simulated from the largest ``k`` down; once one loses no frame, codes with a smaller ``k``
+are skipped as dominated (the source codes' distortion does not grow with ``k``). The code with the
+least mean ``l2_per_image`` wins; this is the expected distortion ``(1 - p_fail) D_source(k) +
+p_fail D_mean`` estimated by simulation, undetected errors included. The conv and rep families are
+tried with ``crc_bits`` 0, 8 and 16 (a CRC turns undetected errors into detected failures at a cost
+in ``k``). The table of candidates is kept in ``codec.selection``.
+
+**Failures**: a frame whose channel decoder says it failed (LDPC parity checks, CRC), whose image did
+not fit the ``k`` bits (variable-rate codes: even the lowest quality needs more), or whose payload the
+source decoder rejects is reconstructed as the training-mean image and flagged in ``last_failures``
+(Pipeline.evaluate reports their rate as ``failure_rate``). ``last_fits`` / ``last_needed_bits`` say
+which images of the last batch did not fit and how many bits they would need. Undetected channel
+errors are not flagged: they are decoded as whatever the corrupted payload says.
+
+**Ideal codes** (``ideal``, ``ideal-fbl``) are references, not codes: the payload
+``k = floor(m C)`` (or the normal approximation's ``k`` at frame error rate ``p_error``) reaches the
+decoder without passing the channel -- ``encode`` keeps it and ``decode`` returns the last one kept,
+ignoring the channel's LLRs (a genie). ``ideal-fbl`` picks ``p_error`` from
+:data:`FBL_ERROR_RATES` by expected distortion and draws the failed frames with that probability from
+the ``generator`` given to ``encode``.
+
+``neural`` source codes train a NECST model per ``k`` (minutes), so their rate choice simulates the
+``pca`` code as a stand-in for the source and trains only the chosen ``k``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from commsim.fec import CHANNEL_CODES, capacity, channel_code_family
+from commsim.source_codes import SOURCE_CODES, SourceCode, get_source_code
+from commsim.channels import get_channel
+from commsim.core.codec import Codec
+from commsim.data.sources import ImageSource
+from commsim.core.device import make_generator
+from commsim.core.registry import register_codec
+
+FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
+"""Frame error rates among which ``ideal-fbl`` schemes choose."""
+SCREEN_LIMIT = 0.5
+"""Codes losing at least this fraction of random frames in the screening pass are not simulated further
+(their expected distortion is above half the zero-information one)."""
+CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16)}
+"""CRC lengths tried per family (the others detect failures by themselves or are ideal)."""
+
+
+class SchemeError(ValueError):
+    """A separated scheme that cannot work at this budget (e.g. no image fits); one line for the CLI."""
+
+
+def _images(source: ImageSource, split: str, limit: int | None, seed: int) -> np.ndarray:
+    x, _ = source.tensors(split, make_generator(seed))
+    return (x if limit is None else x[:limit]).numpy().astype(np.float32)
+
+
+def _l2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return ((x - y) ** 2).reshape(len(x), -1).sum(1)
+
+
+def _capacity(channel: str, params: dict) -> float | None:
+    try:
+        return capacity(channel, **params)
+    except (ValueError, TypeError):
+        return None
+
+
+class SeparatedCodec(Codec):
+    """Base of the ``SOURCE+CHANNEL`` codecs: a source code, a channel code and zero padding to ``m``
+    channel bits. ``encode(x [B, C, H, W], generator) -> bits [B, m]``; ``decode(llr [B, m]) -> x_hat``
+    with ``last_failures [B]``. Build with :meth:`build`."""
+
+    learned = False
+    has_logits = False
+    source_name = ""
+    family_name = ""
+
+    def __init__(self, source_code: SourceCode, channel_code, bits: int, image_shape, p_error: float = 0.0,
+                 selection: list[dict] | None = None, channel: str | None = None, params: dict | None = None):
+        super().__init__(bits, image_shape)
+        if channel_code.n > self.bits:
+            raise ValueError(f"channel code {channel_code.name} has n = {channel_code.n} > m = {self.bits}")
+        self.source_code = source_code
+        self.channel_code = channel_code
+        self.k = int(channel_code.k)
+        self.ideal = bool(getattr(channel_code, "ideal", False))
+        self.p_error = float(p_error)
+        self.selection = selection or []
+        self.channel, self.params = channel, dict(params or {})
+        self.name = f"{source_code.name}+{self.family_name or 'custom'}"
+        self.last_fits: np.ndarray | None = None
+        self.last_needed_bits: np.ndarray | None = None
+        self._genie: tuple[np.ndarray, np.ndarray] | None = None  # ideal codes: the last payload sent
+
+    @classmethod
+    def bits_limit(cls) -> tuple[int, str]:
+        limit, why = super().bits_limit()
+        family = CHANNEL_CODES.get(cls.family_name) if cls.family_name in CHANNEL_CODES else None
+        family_limit = getattr(family, "max_length", None)
+        if family_limit is not None and family_limit < limit:
+            return family_limit, family.max_length_reason
+        return limit, why
+
+    # accounting ----------------------------------------------------------------------------------
+    def accounting(self) -> dict:
+        """``{"m", "n", "k", "overhead", "padding"}`` with ``k + overhead + padding == m``."""
+        n = self.channel_code.n
+        return {"m": self.bits, "n": n, "k": self.k, "overhead": n - self.k, "padding": self.bits - n,
+                "code": self.channel_code.name, "p_error": self.p_error}
+
+    def extra_repr(self) -> str:
+        a = self.accounting()
+        return f"{self.name}: m={a['m']} = k {a['k']} + overhead {a['overhead']} + padding {a['padding']} ({a['code']})"
+
+    # link ----------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = self.check_images(x)
+        images = x.detach().cpu().numpy().astype(np.float32)
+        info, fits = self.source_code.encode_batch(images, self.k)
+        self.last_fits = fits
+        needed = np.zeros(len(fits), np.int64)
+        for i in np.nonzero(~fits)[0]:
+            needed[i] = self.source_code.needed_bits(images[i])
+        self.last_needed_bits = needed
+        if self.ideal:
+            lost = np.zeros(len(fits), bool)
+            if self.p_error > 0:
+                lost = (torch.rand(len(fits), generator=generator, device=x.device) < self.p_error).cpu().numpy()
+            self._genie = (info, lost)
+        word = self.channel_code.encode(info)
+        out = np.zeros((len(images), self.bits), np.float32)
+        out[:, : word.shape[1]] = word
+        return torch.from_numpy(out).to(x.device)
+
+    def decode(self, llr: torch.Tensor) -> torch.Tensor:
+        llr = self.check_llr(llr)
+        if self.ideal:
+            if self._genie is None:
+                raise RuntimeError(f"{self.name} is an ideal-code reference: decode() returns the payload of the "
+                                   "last encode() call, and there is none")
+            info, lost = self._genie
+            if len(info) != llr.shape[0]:
+                raise RuntimeError(f"{self.name}: decode() got {llr.shape[0]} frames, the last encode() sent {len(info)}")
+            ok = ~lost
+        else:
+            info, ok = self.channel_code.decode(llr[:, : self.channel_code.n].detach().cpu().numpy().astype(np.float64))
+            ok = np.asarray(ok, bool)
+        x_hat, source_ok = self.source_code.decode_batch(info)
+        x_hat[~ok] = self.source_code.mean
+        self.last_failures = torch.from_numpy(~(ok & source_ok)).to(llr.device)
+        return torch.from_numpy(x_hat).to(llr.device)
+
+    # construction --------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
+              val_images: int = 400, screen_frames: int = 64, source_options: dict | None = None, family_options: dict | None = None,
+              code: str | None = None) -> "SeparatedCodec":
+        """The scheme for ``bits`` channel bits on ``channel`` with ``params`` (e.g. ``{"eps": 0.1}``).
+
+        Fits the source code on the training split, then picks the channel code as the module doc
+        says. ``code`` forces a candidate by name (skipping the choice); ``source_options`` go to the
+        source code (e.g. ``{"epochs": 5}`` for ``neural``), ``family_options`` to the family.
+        ``screen_frames`` random frames per code first screen out codes whose frame error rate
+        (detected or not) is at least :data:`SCREEN_LIMIT` (0 = no screening).
+        Raises :class:`SchemeError` when no validation image fits any candidate's ``k``.
+        """
+        params = dict(params or {})
+        bits = cls.check_bits(bits)
+        source_code = get_source_code(cls.source_name, source.image_shape, seed=seed, **(source_options or {})).fit(source)
+        proxy = source_code
+        if cls.source_name == "neural":
+            proxy = get_source_code("pca", source.image_shape, seed=seed).fit(source)
+        val = _images(source, "val", val_images, seed)
+        d_mean = _l2(val, source_code.mean[None])
+        candidates = cls._candidates(bits, channel, params, family_options)
+        if code is not None:
+            candidates = [(c, p) for c, p in candidates if c.name == code]
+            if not candidates:
+                raise ValueError(f"no candidate code named {code!r} for {bits} bits")
+        cap = _capacity(channel, params)
+        if cap is not None and code is None:
+            usable = [(c, p) for c, p in candidates if getattr(c, "ideal", False) or c.k / c.n <= cap]
+            candidates = usable or sorted(candidates, key=lambda cp: cp[0].k / cp[0].n)[:1]
+        candidates = [(c, p) for c, p in candidates if c.k >= 1]
+        if source_code.max_k is not None:
+            fitting = [(c, p) for c, p in candidates if c.k <= source_code.max_k]
+            if not fitting:
+                raise SchemeError(f"{cls.source_name} takes at most {source_code.max_k:,} bits per image, but every "
+                                  f"{cls.family_name} code for {bits:,} channel bits carries more; use fewer --bits")
+            candidates = fitting
+        rows = []
+        channel_block = get_channel(channel)
+        clean_k = 0  # the largest k seen without any frame error: smaller k cannot do better
+        screened = []
+        for i, (candidate, p_error) in sorted(enumerate(candidates), key=lambda ic: -ic[1][0].k):
+            head = {"code": candidate.name, "k": int(candidate.k), "n": int(candidate.n), "rate": candidate.k / candidate.n,
+                    "p_error": p_error}
+            if candidate.k < clean_k:
+                rows.append({**head, "dominated": True})
+                continue
+            if screen_frames and len(candidates) > 1 and not getattr(candidate, "ideal", False):
+                rate = cls._frame_error_rate(candidate, bits, channel_block, params, screen_frames, seed + 104729 * (i + 1))
+                if rate >= SCREEN_LIMIT:
+                    rows.append({**head, "screen_failure": rate, "frames": screen_frames, "screened_out": True})
+                    screened.append((rate, i, candidate, p_error, len(rows) - 1))
+                    continue
+            row = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params, seed + 7919 * (i + 1))
+            rows.append(row)
+            if row["frame_failure"] == 0 and row["undetected"] == 0 and row["p_error"] == 0:
+                clean_k = max(clean_k, row["k"])
+        if screened and not any("expected_l2" in r for r in rows):  # all fail often: simulate the best of them
+            _, i, candidate, p_error, at = min(screened, key=lambda t: (t[0], -t[2].k))
+            rows[at] = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params, seed + 7919 * (i + 1))
+        if not rows:
+            raise SchemeError(f"{cls.source_name}+{cls.family_name}: no {cls.family_name} code carries any information "
+                              f"in {bits} channel bits")
+        simulated = [r for r in rows if "expected_l2" in r]
+        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
+            needed = np.array([source_code.needed_bits(img) for img in val])
+            # codes screened out for their frame errors may still be the only ones some images fit in
+            for _, i, candidate, p_error, at in screened:
+                if candidate.k >= needed.min():
+                    rows[at] = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params,
+                                             seed + 7919 * (i + 1))
+            simulated = [r for r in rows if "expected_l2" in r]
+        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
+            best_k = max(r["k"] for r in rows)
+            if cls.family_name.startswith("ideal"):
+                which = f"{cls.family_name} code carries"
+            else:
+                which = f"{cls.family_name} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and code is None else "")
+                which += " carry"
+            raise SchemeError(
+                f"{cls.source_name} cannot fit any image in {bits} channel bits: the {which} at most "
+                f"k = {best_k} information bits, but {cls.source_name} needs {int(needed.min())}..{int(needed.max())} bits "
+                f"per image (median {int(np.median(needed))}) even at its lowest quality ({len(val)} validation images)")
+        best = min(simulated, key=lambda r: (r["expected_l2"], -r["k"]))
+        chosen = next(c for c, p in candidates if c.name == best["code"] and p == best["p_error"])
+        for r in rows:
+            r["chosen"] = r is best
+        if hasattr(source_code, "model"):
+            source_code.model(chosen.k)  # train (or load) the learned compressor now, not inside evaluation
+        return cls(source_code, chosen, bits, source.image_shape, p_error=best["p_error"], selection=rows,
+                   channel=channel, params=params)
+
+    @classmethod
+    def _candidates(cls, bits: int, channel: str, params: dict, family_options: dict | None) -> list[tuple]:
+        """``[(channel code, p_error)]`` to choose from."""
+        options = dict(family_options or {})
+        if cls.family_name == "ideal":
+            return [(c, 0.0) for c in channel_code_family("ideal", **options).codes_for(bits, channel, **params)]
+        if cls.family_name == "ideal-fbl":
+            out = []
+            for p in FBL_ERROR_RATES:
+                for c in channel_code_family("ideal-fbl", p_error=p, **options).codes_for(bits, channel, **params):
+                    out.append((c, p))
+            return out
+        crcs = CRC_OPTIONS.get(cls.family_name, (None,))
+        if "crc_bits" in options:
+            crcs = (options.pop("crc_bits"),)
+        out, seen = [], set()
+        for crc in crcs:
+            family = channel_code_family(cls.family_name, **options, **({} if crc is None else {"crc_bits": crc}))
+            for c in family.codes_for(bits):
+                if c.name not in seen:
+                    seen.add(c.name)
+                    out.append((c, 0.0))
+        return out
+
+    @staticmethod
+    def _frame_error_rate(code, bits: int, channel_block, params: dict, frames: int, seed: int) -> float:
+        """Frame error rate (failed or wrong) of ``code`` on random information bits; 0 for ideal codes."""
+        if getattr(code, "ideal", False):
+            return 0.0
+        rng = np.random.default_rng(seed)
+        info = rng.integers(0, 2, (frames, code.k), dtype=np.uint8)
+        word = np.zeros((frames, bits), np.float32)
+        word[:, : code.n] = code.encode(info)
+        llr = channel_block(torch.from_numpy(word), make_generator(seed), **params)
+        info_hat, ok = code.decode(llr[:, : code.n].numpy().astype(np.float64))
+        return float((~np.asarray(ok, bool) | (info_hat != info).any(1)).mean())
+
+    @staticmethod
+    def _simulate(source_code: SourceCode, code, p_error: float, val: np.ndarray, d_mean: np.ndarray, bits: int,
+                  channel_block, params: dict, seed: int) -> dict:
+        """Expected distortion of one candidate on the validation images (one channel pass each)."""
+        k = int(code.k)
+        info, fits = source_code.encode_batch(val, k)
+        x_src, ok_src = source_code.decode_batch(info)
+        d_src = _l2(val, x_src)
+        if getattr(code, "ideal", False):
+            fail = np.zeros(len(val), bool)
+            d = (1 - p_error) * d_src + p_error * d_mean
+            undetected = 0.0
+        else:
+            word = np.zeros((len(val), bits), np.float32)
+            word[:, : code.n] = code.encode(info)
+            llr = channel_block(torch.from_numpy(word), make_generator(seed), **params)
+            info_hat, ok = code.decode(llr[:, : code.n].numpy().astype(np.float64))
+            ok = np.asarray(ok, bool)
+            wrong = ok & (info_hat != info).any(1)
+            d = np.where(ok, d_src, d_mean)
+            if wrong.any():
+                x_wrong, ok_wrong = source_code.decode_batch(info_hat[wrong])
+                d[wrong] = np.where(ok_wrong, _l2(val[wrong], x_wrong), d_mean[wrong])
+            fail = ~ok
+            undetected = float(wrong.mean())
+        return {"code": code.name, "k": k, "n": int(code.n), "rate": k / code.n, "p_error": p_error,
+                "fit_rate": float(fits.mean()), "source_l2": float(d_src.mean()), "frame_failure": float(fail.mean()),
+                "undetected": undetected, "expected_l2": float(d.mean()), "frames": len(val)}
+
+
+def register_all() -> list[str]:
+    """Register ``SOURCE+FAMILY`` codecs for every source code and channel-code family; return the names."""
+    names = []
+    for src in SOURCE_CODES.names():
+        for fam in CHANNEL_CODES.names():
+            name = f"{src}+{fam}"
+            doc = (f"Separated: {src} source code + {fam} channel code, rate chosen on validation "
+                   f"(commsim.separated).")
+            cls = type(f"Separated_{src}_{fam}".replace("-", "_"), (SeparatedCodec,),
+                       {"name": name, "source_name": src, "family_name": fam, "__doc__": doc})
+            register_codec(name)(cls)
+            names.append(name)
+    return names
+
+
+SEPARATED_CODECS = register_all()
+"""Names of the registered separated codecs."""

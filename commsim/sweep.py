@@ -32,6 +32,7 @@ from commsim.learned.zoo import cached_checkpoints, cached_or_trained, codec_fro
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.separated import SchemeError  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.core.metrics import METRICS
 from commsim.core.registry import CODECS
 from commsim.core.threads import worker_init
 from commsim.core.workers import worker_pool
@@ -201,8 +202,7 @@ class RowWriter:
         os.close(self.fd)
 
 
-METRIC_COLUMNS = [f"{m}{s}" for m in ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
-                  for s in ("", "_low", "_high", "_count")]
+METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
                                                        "checkpoint", "checkpoint_sha256", "note", "train_config"]
 

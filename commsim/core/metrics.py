@@ -100,4 +100,6 @@ def bit_errors(bits: torch.Tensor, llr: torch.Tensor) -> float:
     return float(wrong.sum())
 
 
-METRICS = ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber")
+METRICS = ("l2_per_image", "bce_per_pixel", "mse_per_pixel", "psnr_db", "ber", "failure_rate")
+"""Every metric an evaluation can report (``failure_rate`` only for codecs that flag failed frames),
+in the order of the sweep CSV's columns."""

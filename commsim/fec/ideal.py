@@ -27,7 +27,7 @@ from scipy import integrate, special
 from commsim.fec.base import ChannelCode, check_info, register_channel_code
 
 
-def binary_entropy(p):
+def binary_entropy_bits(p):
     """``h(p) = -p log2 p - (1-p) log2 (1-p)`` in bits (0 at p = 0 and 1)."""
     p = np.asarray(p, dtype=np.float64)
     return special.entr(p) / math.log(2) + special.entr(1 - p) / math.log(2)
@@ -35,7 +35,7 @@ def binary_entropy(p):
 
 def bsc_capacity(eps):
     """Capacity of the BSC(eps): ``1 - h(eps)`` (float or array, like ``eps``)."""
-    return 1.0 - binary_entropy(eps)
+    return 1.0 - binary_entropy_bits(eps)
 
 
 def z_capacity(eps: float) -> float:
@@ -90,7 +90,7 @@ def normal_approximation_bits(n: int, eps: float, p_error: float = 1e-3, channel
             return int(n)
         if eps == 0.5:
             return 0
-        cap, log_term = 1.0 - float(binary_entropy(eps)), 0.5 * math.log2(n)
+        cap, log_term = 1.0 - float(binary_entropy_bits(eps)), 0.5 * math.log2(n)
         disp = eps * (1 - eps) * math.log2((1 - eps) / eps) ** 2
     elif channel_name == "bec":
         cap, disp, log_term = 1.0 - eps, eps * (1 - eps), 0.0

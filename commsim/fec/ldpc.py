@@ -88,18 +88,18 @@ def load_design(name_or_path: str) -> sp.csr_matrix:
 
 
 @lru_cache(maxsize=128)
-def regular_ldpc(n: int, m: int, dv: int = 3, seed: int = 0) -> sp.csr_matrix:
-    """Gallager's layered construction of ``H [m, n]``: ``dv`` layers, each a random permutation of
-    the ``n`` columns cut into (about) ``m / dv`` consecutive rows, so every column has degree ``dv``,
-    rows have degree ``floor`` or ``ceil`` of ``n dv / m``, and no column meets a row twice. Of a few
+def regular_ldpc(n: int, checks: int, dv: int = 3, seed: int = 0) -> sp.csr_matrix:
+    """Gallager's layered construction of ``H [checks, n]``: ``dv`` layers, each a random permutation of
+    the ``n`` columns cut into (about) ``checks / dv`` consecutive rows, so every column has degree ``dv``,
+    rows have degree ``floor`` or ``ceil`` of ``n dv / checks``, and no column meets a row twice. Of a few
     draws per layer the one closing the fewest 4-cycles with the layers before is kept."""
-    if not 0 < m < n or dv < 2 or m < dv:
-        raise ValueError(f"need 0 < m < n and dv <= m, dv >= 2; got n={n}, m={m}, dv={dv}")
+    if not 0 < checks < n or dv < 2 or checks < dv:
+        raise ValueError(f"need 0 < checks < n and dv <= checks, dv >= 2; got n={n}, checks={checks}, dv={dv}")
     if n > MAX_LENGTH:
         raise ValueError(f"LDPC codes are at most {MAX_LENGTH:,} bits long, got n = {n:,}: {MAX_LENGTH_REASON}")
-    rng = np.random.default_rng([seed, n, m, dv])
-    layer_rows = np.diff(np.linspace(0, m, dv + 1).round().astype(int))
-    H = sp.csr_matrix((m, n), dtype=np.int32)
+    rng = np.random.default_rng([seed, n, checks, dv])
+    layer_rows = np.diff(np.linspace(0, checks, dv + 1).round().astype(int))
+    H = sp.csr_matrix((checks, n), dtype=np.int32)
     start = 0
     for rows in layer_rows:
         # bounds of the rows' column chunks, as even as possible
@@ -108,7 +108,7 @@ def regular_ldpc(n: int, m: int, dv: int = 3, seed: int = 0) -> sp.csr_matrix:
         before = H.T @ H  # pairs of columns that already share a row
         best, best_cycles = None, None
         for _ in range(1 if start == 0 else 8):
-            layer = sp.csr_matrix((np.ones(n, np.int32), (owner, rng.permutation(n))), shape=(m, n))
+            layer = sp.csr_matrix((np.ones(n, np.int32), (owner, rng.permutation(n))), shape=(checks, n))
             both = (layer.T @ layer).multiply(before).tocoo()  # ... and share one in this layer too
             cycles = int(np.sum((both.data > 0) & (both.row != both.col)))
             if best is None or cycles < best_cycles:

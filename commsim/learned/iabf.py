@@ -38,7 +38,8 @@ INFOMAX_ON = ("clean", "noisy")
 """What the infomax term is computed on: the clean ``sigmoid(l)`` (the paper) or the received ``q``."""
 
 
-def binary_entropy(p: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
+def binary_entropy_nats(p: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
+    """``h(p) = -p ln p - (1-p) ln (1-p)`` in nats, with ``p`` clamped to ``[floor, 1 - floor]``."""
     p = p.clamp(floor, 1 - floor)
     return -(p * torch.log(p) + (1 - p) * torch.log1p(-p))
 
@@ -55,7 +56,7 @@ def permute_dimensions(codes: torch.Tensor, generator: torch.Generator | None = 
 
 def marginal_information(p: torch.Tensor) -> torch.Tensor:
     """``sum_d [h(mean_b p_bd) - mean_b h(p_bd)]`` for bit probabilities ``p [B, m]``."""
-    return (binary_entropy(p.mean(0)) - binary_entropy(p).mean(0)).sum()
+    return (binary_entropy_nats(p.mean(0)) - binary_entropy_nats(p).mean(0)).sum()
 
 
 class Discriminator(nn.Module):

@@ -229,10 +229,6 @@ class SourceCode:
             out[i] = img if img is not None else self.mean
         return out, ok
 
-    def describe(self) -> str:
-        """One line: what is sent and what is shared."""
-        return (self.__doc__ or self.name).strip().splitlines()[0]
-
 
 class BatchSourceCode(SourceCode):
     """A fixed-rate code written batch-first: subclasses implement ``encode_batch`` and

@@ -16,8 +16,8 @@ import torch
 from commsim.source_codes.base import BatchSourceCode
 from commsim.channels.base import LLR_LIMIT
 from commsim.data.sources import ImageSource
-from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig
-from commsim.learned.zoo import cached_checkpoints, load_codec
+from commsim.learned.training import DEFAULT_EPOCHS
+from commsim.learned.zoo import load_codec
 
 
 class NeuralCode(BatchSourceCode):
@@ -39,11 +39,6 @@ class NeuralCode(BatchSourceCode):
         super().fit(data)
         self.source = data
         return self
-
-    def is_cached(self, k: int) -> bool:
-        """Whether a trained model for ``k`` bits is at hand without training."""
-        config = TrainConfig(eps=0.0, epochs=self.epochs, seed=self.seed)
-        return k in self._models or bool(cached_checkpoints("necst", self.source.name, k, config=config))
 
     def model(self, k: int) -> torch.nn.Module:
         """The NECST codec for ``k`` bits (from the zoo's cache, else trained now), on the CPU."""

@@ -122,14 +122,6 @@ class LadderCode(SourceCode):
     def _entries(self, img: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
         return [self.entry(img, i) for i in range(len(self.levels))]
 
-    def payloads(self, img: np.ndarray) -> list[np.ndarray]:
-        """The payload bits (without the per-frame header) at every level."""
-        return [np.unpackbits(packed)[:size] for packed, size, _ in self._entries(img)]
-
-    def payload_sizes(self, img: np.ndarray) -> np.ndarray:
-        """Payload bits (without the header) at every level, ``[len(levels)]``."""
-        return np.array([size for _, size, _ in self._entries(img)])
-
     def choose_level(self, img: np.ndarray, k: int) -> int | None:
         """Index of the best level whose header + payload fits ``k`` bits, else ``None`` (levels are
         tried from the best down, each encoded at most once per image). A smaller ``k`` can only lower

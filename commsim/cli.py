@@ -99,12 +99,13 @@ def build_catalog() -> dict:
     from commsim.core.device import DEVICES
     from commsim.fec import CHANNEL_CODES
     from commsim.learned.estimators import ESTIMATORS
-    from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
 
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
     built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
              for section in catalog.SECTIONS}
-    built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES)}
+    built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
+                        "decoder_inputs": list(DECODER_INPUTS)}
     built["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
     return built
 
@@ -214,9 +215,39 @@ def open_source(dataset: str, data_path: str | None):
     return load_dataset(dataset, data_path)
 
 
+def training_channel_options(f):
+    """``--channel``, ``--eps``, ``--ebno-db``, ``--param`` and ``--decoder-input`` of a training."""
+    f = click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
+                     help="What the learned decoder reads: hard decisions of the LLRs, or soft probabilities sigmoid(llr).")(f)
+    f = click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
+                     help="Other parameters of the training channel (e.g. gilbert_elliott's p_gb), repeatable.")(f)
+    f = click.option("--ebno-db", type=float, default=None, help="Eb/N0 in dB of an awgn training channel.")(f)
+    f = click.option("--eps", type=float, default=None,
+                     help="eps of the training channel (bsc crossover, bec erasure, z) [default: 0.1].")(f)
+    return click.option("--channel", "channel_name", type=click.Choice(catalog.names("channels")), default="bsc",
+                        show_default=True, help="Channel the codec is trained over.")(f)
+
+
+def training_channel(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
+    """The training channel's parameters from the options (checked); ``eps`` defaults to 0.1 where the
+    channel has one."""
+    from commsim.channels import get_channel
+
+    if eps is None and "eps" in get_channel(channel_name).params and not any(i.strip().startswith("eps=") for i in extra):
+        eps = 0.1
+    return channel_params(channel_name, eps, ebno_db, extra)
+
+
+def check_trains_over(codec: str, channel_name: str) -> None:
+    """abf / iabf train over the BSC only (checked before any work)."""
+    if channel_name != "bsc" and getattr(registered_codec(codec).objective_class, "folds_bsc_only", False):
+        raise click.BadParameter(f"{codec} trains over the BSC only (its adversarial noise is bit flips at the training eps); "
+                                 f"train necst over {channel_name}", param_hint="--channel")
+
+
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
-@click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
+@training_channel_options
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
@@ -224,8 +255,9 @@ def open_source(dataset: str, data_path: str | None):
 @training_options
 @dataset_options
 @common_options
-def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
-    """Train a learned codec and save a safetensors checkpoint."""
+def train(codec, channel_name, eps, ebno_db, extra, decoder_input, epochs, patience, out, recipe, estimator, dataset, data_path,
+          bits, seed, device):
+    """Train a learned codec over a channel (the BSC by default) and save a safetensors checkpoint."""
     from commsim.channels import get_channel
     from commsim.learned.training import TrainConfig
     from commsim.learned.zoo import train_and_save
@@ -234,17 +266,21 @@ def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_pa
     if not getattr(registered_codec(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
     check_bits(codec, bits)
+    params = training_channel(channel_name, eps, ebno_db, extra)
+    check_trains_over(codec, channel_name)
     check_output(out, ".safetensors", "--out")
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator)
+    config = TrainConfig(epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator,
+                         channel=channel_name, channel_params=params, decoder_input=decoder_input)
     source = open_source(dataset, data_path)
     start_work(device)
     learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
     metric = distortion_metric(source)
-    test = Pipeline(source, learned, get_channel("bsc")).evaluate("test", seed=seed, eps=eps).metrics[metric]
-    click.echo(f"trained {codec} on {source.name}, {bits} bits, eps {eps:g}: best epoch {result.best_epoch}/{len(result.history)}, "
+    test = Pipeline(source, learned, get_channel(channel_name)).evaluate("test", seed=seed, **params).metrics[metric]
+    over = config.describe_channel() + (f", {decoder_input} decoder input" if decoder_input != "hard" else "")
+    click.echo(f"trained {codec} on {source.name}, {bits} bits over {over}: best epoch {result.best_epoch}/{len(result.history)}, "
                f"val {metric} {result.val_value:.4f}, test {metric} {test.mean:.4f} "
                f"[{test.low:.4f}, {test.high:.4f}] (n={test.count}), {result.seconds:.0f} s")
-    click.echo(f"checkpoint: {path}")
+    click.echo(f"checkpoint: {path} (trained over {over})")
 
 
 def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:

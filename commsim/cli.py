@@ -331,7 +331,8 @@ def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float 
         eps = params.get("eps")
         train_eps = eps if eps is not None and eps <= 0.5 else 0.1
         if eps is None:
-            say(f"note: channel {channel_name} has no eps; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
+            say(f"note: channel {channel_name} has no eps; using a codec trained over the BSC at eps {train_eps:g} "
+                f"(--train-eps to choose, --train-channel same to train over {channel_name})")
         elif eps > 0.5:
             say(f"note: eps {eps:g} > 0.5; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
     if not 0 <= train_eps <= 0.5:
@@ -339,11 +340,31 @@ def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float 
     return train_eps
 
 
-def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset,
-                    recipe=None, estimator=None):
-    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
-    codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
+def run_train_config(codec: str, channel_name: str, params: dict, train_channel: str, train_eps: float | None,
+                     epochs: int, seed: int, recipe=None, estimator=None, decoder_input: str = "hard"):
+    """The training configuration of a learned codec for ``run`` (``None`` for a separated scheme):
+    over the BSC at :func:`run_train_eps` (``--train-channel bsc``, the default), or over the run's
+    own channel and parameters (``--train-channel same``; ``--train-eps`` then replaces its eps)."""
     from commsim.learned.training import TrainConfig
+
+    if not getattr(registered_codec(codec), "learned", False):
+        return None
+    if train_channel == "bsc":
+        return TrainConfig(eps=run_train_eps(codec, channel_name, params, train_eps), epochs=epochs, seed=seed,
+                           recipe=recipe, estimator=estimator, decoder_input=decoder_input)
+    check_trains_over(codec, channel_name)
+    train_params = dict(params)
+    if train_eps is not None:
+        if "eps" not in train_params:
+            raise click.BadParameter(f"channel {channel_name!r} has no eps to train at", param_hint="--train-eps")
+        train_params["eps"] = train_eps
+    return TrainConfig(epochs=epochs, seed=seed, recipe=recipe, estimator=estimator, channel=channel_name,
+                       channel_params=train_params, decoder_input=decoder_input)
+
+
+def build_run_codec(codec, source, bits, channel, params, checkpoint, config, seed, device, dataset):
+    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
+    codecs come from ``checkpoint``, else the cache entry of the training ``config``, else training."""
     from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
 
     cls = registered_codec(codec)
@@ -354,7 +375,6 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
     if checkpoint is not None:
         model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
         return model, checkpoint_line(checkpoint, model.metadata, "given")
-    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed, recipe=recipe, estimator=estimator)
     model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
     return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
 
@@ -367,14 +387,18 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Other channel parameters, repeatable.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Trained codec (default: cache, else train).")
 @click.option("--train-eps", type=float, default=None, help="Training eps of the learned codec (default: --eps).")
+@click.option("--train-channel", type=click.Choice(["bsc", "same"]), default="bsc", show_default=True,
+              help="Channel a learned codec is trained over: the BSC at --train-eps, or the same channel and parameters as the run.")
+@click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
+              help="Decoder input of a learned codec that must be trained or looked up in the cache (hard or soft).")
 @click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @training_options
 @dataset_options
 @common_options
-def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, recipe, estimator,
-        dataset, data_path, bits, seed, device):
+def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, train_channel, decoder_input, epochs, save_recon,
+        limit, recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     import torch
 
@@ -388,9 +412,9 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
     start_work(device)
-    train_eps = run_train_eps(codec, channel_name, params, train_eps)
-    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device,
-                                  dataset, recipe, estimator)
+    config = run_train_config(codec, channel_name, params, train_channel, train_eps, epochs, seed, recipe, estimator,
+                              decoder_input)
+    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, config, seed, device, dataset)
     channel = get_channel(channel_name)
     pipeline = Pipeline(source, model, channel)
     result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
@@ -538,6 +562,7 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
 
     from commsim.channels import get_channel
     from commsim.core.images import save_grid
+    from commsim.learned.training import TrainConfig
     from commsim.sampling import markov_chain
 
     if not getattr(registered_codec(codec), "learned", False):
@@ -550,8 +575,8 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
     start_work(device)
-    model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint, min(eps, 0.5), epochs, seed,
-                                  device, dataset)
+    model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint,
+                                  TrainConfig(eps=min(eps, 0.5), epochs=epochs, seed=seed), seed, device, dataset)
     x0 = source.tensors("test")[0][:count].to(model.device)
     rows = markov_chain(model, get_channel("bsc"), x0, steps, every, torch.Generator(device=model.device).manual_seed(seed), eps=eps)
     labels = ["x0 (test images)"] + [f"step {every * i}" for i in range(1, len(rows))]

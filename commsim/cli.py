@@ -99,12 +99,13 @@ def build_catalog() -> dict:
     from commsim.core.device import DEVICES
     from commsim.fec import CHANNEL_CODES
     from commsim.learned.estimators import ESTIMATORS
-    from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
 
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
     built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
              for section in catalog.SECTIONS}
-    built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES)}
+    built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
+                        "decoder_inputs": list(DECODER_INPUTS)}
     built["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
     return built
 
@@ -214,9 +215,39 @@ def open_source(dataset: str, data_path: str | None):
     return load_dataset(dataset, data_path)
 
 
+def training_channel_options(f):
+    """``--channel``, ``--eps``, ``--ebno-db``, ``--param`` and ``--decoder-input`` of a training."""
+    f = click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
+                     help="What the learned decoder reads: hard decisions of the LLRs, or soft probabilities sigmoid(llr).")(f)
+    f = click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
+                     help="Other parameters of the training channel (e.g. gilbert_elliott's p_gb), repeatable.")(f)
+    f = click.option("--ebno-db", type=float, default=None, help="Eb/N0 in dB of an awgn training channel.")(f)
+    f = click.option("--eps", type=float, default=None,
+                     help="eps of the training channel (bsc crossover, bec erasure, z) [default: 0.1].")(f)
+    return click.option("--channel", "channel_name", type=click.Choice(catalog.names("channels")), default="bsc",
+                        show_default=True, help="Channel the codec is trained over.")(f)
+
+
+def training_channel(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
+    """The training channel's parameters from the options (checked); ``eps`` defaults to 0.1 where the
+    channel has one."""
+    from commsim.channels import get_channel
+
+    if eps is None and "eps" in get_channel(channel_name).params and not any(i.strip().startswith("eps=") for i in extra):
+        eps = 0.1
+    return channel_params(channel_name, eps, ebno_db, extra)
+
+
+def check_trains_over(codec: str, channel_name: str) -> None:
+    """abf / iabf train over the BSC only (checked before any work)."""
+    if channel_name != "bsc" and getattr(registered_codec(codec).objective_class, "folds_bsc_only", False):
+        raise click.BadParameter(f"{codec} trains over the BSC only (its adversarial noise is bit flips at the training eps); "
+                                 f"train necst over {channel_name}", param_hint="--channel")
+
+
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
-@click.option("--eps", type=float, default=0.1, show_default=True, help="BSC crossover probability during training.")
+@training_channel_options
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
@@ -224,8 +255,9 @@ def open_source(dataset: str, data_path: str | None):
 @training_options
 @dataset_options
 @common_options
-def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_path, bits, seed, device):
-    """Train a learned codec and save a safetensors checkpoint."""
+def train(codec, channel_name, eps, ebno_db, extra, decoder_input, epochs, patience, out, recipe, estimator, dataset, data_path,
+          bits, seed, device):
+    """Train a learned codec over a channel (the BSC by default) and save a safetensors checkpoint."""
     from commsim.channels import get_channel
     from commsim.learned.training import TrainConfig
     from commsim.learned.zoo import train_and_save
@@ -234,17 +266,21 @@ def train(codec, eps, epochs, patience, out, recipe, estimator, dataset, data_pa
     if not getattr(registered_codec(codec), "learned", False):
         raise click.UsageError(f"codec {codec!r} is a separated scheme and needs no training; use `commsim run`")
     check_bits(codec, bits)
+    params = training_channel(channel_name, eps, ebno_db, extra)
+    check_trains_over(codec, channel_name)
     check_output(out, ".safetensors", "--out")
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator)
+    config = TrainConfig(epochs=epochs, seed=seed, patience=patience, recipe=recipe, estimator=estimator,
+                         channel=channel_name, channel_params=params, decoder_input=decoder_input)
     source = open_source(dataset, data_path)
     start_work(device)
     learned, result, path = train_and_save(codec, source, bits, config, out=out, device=device)
     metric = distortion_metric(source)
-    test = Pipeline(source, learned, get_channel("bsc")).evaluate("test", seed=seed, eps=eps).metrics[metric]
-    click.echo(f"trained {codec} on {source.name}, {bits} bits, eps {eps:g}: best epoch {result.best_epoch}/{len(result.history)}, "
+    test = Pipeline(source, learned, get_channel(channel_name)).evaluate("test", seed=seed, **params).metrics[metric]
+    over = config.describe_channel() + (f", {decoder_input} decoder input" if decoder_input != "hard" else "")
+    click.echo(f"trained {codec} on {source.name}, {bits} bits over {over}: best epoch {result.best_epoch}/{len(result.history)}, "
                f"val {metric} {result.val_value:.4f}, test {metric} {test.mean:.4f} "
                f"[{test.low:.4f}, {test.high:.4f}] (n={test.count}), {result.seconds:.0f} s")
-    click.echo(f"checkpoint: {path}")
+    click.echo(f"checkpoint: {path} (trained over {over})")
 
 
 def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:
@@ -295,7 +331,8 @@ def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float 
         eps = params.get("eps")
         train_eps = eps if eps is not None and eps <= 0.5 else 0.1
         if eps is None:
-            say(f"note: channel {channel_name} has no eps; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
+            say(f"note: channel {channel_name} has no eps; using a codec trained over the BSC at eps {train_eps:g} "
+                f"(--train-eps to choose, --train-channel same to train over {channel_name})")
         elif eps > 0.5:
             say(f"note: eps {eps:g} > 0.5; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
     if not 0 <= train_eps <= 0.5:
@@ -303,11 +340,31 @@ def run_train_eps(codec: str, channel_name: str, params: dict, train_eps: float 
     return train_eps
 
 
-def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps, epochs, seed, device, dataset,
-                    recipe=None, estimator=None):
-    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
-    codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
+def run_train_config(codec: str, channel_name: str, params: dict, train_channel: str, train_eps: float | None,
+                     epochs: int, seed: int, recipe=None, estimator=None, decoder_input: str = "hard"):
+    """The training configuration of a learned codec for ``run`` (``None`` for a separated scheme):
+    over the BSC at :func:`run_train_eps` (``--train-channel bsc``, the default), or over the run's
+    own channel and parameters (``--train-channel same``; ``--train-eps`` then replaces its eps)."""
     from commsim.learned.training import TrainConfig
+
+    if not getattr(registered_codec(codec), "learned", False):
+        return None
+    if train_channel == "bsc":
+        return TrainConfig(eps=run_train_eps(codec, channel_name, params, train_eps), epochs=epochs, seed=seed,
+                           recipe=recipe, estimator=estimator, decoder_input=decoder_input)
+    check_trains_over(codec, channel_name)
+    train_params = dict(params)
+    if train_eps is not None:
+        if "eps" not in train_params:
+            raise click.BadParameter(f"channel {channel_name!r} has no eps to train at", param_hint="--train-eps")
+        train_params["eps"] = train_eps
+    return TrainConfig(epochs=epochs, seed=seed, recipe=recipe, estimator=estimator, channel=channel_name,
+                       channel_params=train_params, decoder_input=decoder_input)
+
+
+def build_run_codec(codec, source, bits, channel, params, checkpoint, config, seed, device, dataset):
+    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
+    codecs come from ``checkpoint``, else the cache entry of the training ``config``, else training."""
     from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
 
     cls = registered_codec(codec)
@@ -318,7 +375,6 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
     if checkpoint is not None:
         model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
         return model, checkpoint_line(checkpoint, model.metadata, "given")
-    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed, recipe=recipe, estimator=estimator)
     model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
     return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
 
@@ -331,14 +387,18 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Other channel parameters, repeatable.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Trained codec (default: cache, else train).")
 @click.option("--train-eps", type=float, default=None, help="Training eps of the learned codec (default: --eps).")
+@click.option("--train-channel", type=click.Choice(["bsc", "same"]), default="bsc", show_default=True,
+              help="Channel a learned codec is trained over: the BSC at --train-eps, or the same channel and parameters as the run.")
+@click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
+              help="Decoder input of a learned codec that must be trained or looked up in the cache (hard or soft).")
 @click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @training_options
 @dataset_options
 @common_options
-def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs, save_recon, limit, recipe, estimator,
-        dataset, data_path, bits, seed, device):
+def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, train_channel, decoder_input, epochs, save_recon,
+        limit, recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     import torch
 
@@ -352,9 +412,9 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
     start_work(device)
-    train_eps = run_train_eps(codec, channel_name, params, train_eps)
-    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, train_eps, epochs, seed, device,
-                                  dataset, recipe, estimator)
+    config = run_train_config(codec, channel_name, params, train_channel, train_eps, epochs, seed, recipe, estimator,
+                              decoder_input)
+    model, used = build_run_codec(codec, source, bits, channel_name, params, checkpoint, config, seed, device, dataset)
     channel = get_channel(channel_name)
     pipeline = Pipeline(source, model, channel)
     result = pipeline.evaluate("test", seed=seed, limit=limit, **params)
@@ -502,6 +562,7 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
 
     from commsim.channels import get_channel
     from commsim.core.images import save_grid
+    from commsim.learned.training import TrainConfig
     from commsim.sampling import markov_chain
 
     if not getattr(registered_codec(codec), "learned", False):
@@ -514,8 +575,8 @@ def sample(codec, eps, steps, every, count, checkpoint, epochs, out, dataset, da
     check_checkpoint(checkpoint)
     source = open_source(dataset, data_path)
     start_work(device)
-    model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint, min(eps, 0.5), epochs, seed,
-                                  device, dataset)
+    model, used = build_run_codec(codec, source, bits, "bsc", {"eps": eps}, checkpoint,
+                                  TrainConfig(eps=min(eps, 0.5), epochs=epochs, seed=seed), seed, device, dataset)
     x0 = source.tensors("test")[0][:count].to(model.device)
     rows = markov_chain(model, get_channel("bsc"), x0, steps, every, torch.Generator(device=model.device).manual_seed(seed), eps=eps)
     labels = ["x0 (test images)"] + [f"step {every * i}" for i in range(1, len(rows))]

@@ -16,6 +16,9 @@ copy of the logits, so it neither accumulates parameter gradients nor enters the
 a constant of the estimator's step. Choices the paper leaves open: the clean code is one fresh sample per
 image (independent of the estimator's samples); the allocation is made over all m bits before masking,
 so the masked total is at most ``m * eps``, as eq. 30 states.
+
+ABF (and IABF) train over the BSC only: their adversarial noise *is* a BSC's flips at per-bit
+levels, so another training channel is refused with an error rather than stacked under the flips.
 """
 from __future__ import annotations
 
@@ -63,7 +66,9 @@ def adversarial_levels(y: torch.Tensor, grad: torch.Tensor, eps: float) -> torch
 
 
 class ABFObjective(NECSTObjective):
-    """NECST's loss under adversarial per-bit noise levels instead of a uniform eps."""
+    """NECST's loss under adversarial per-bit noise levels instead of a uniform eps (BSC only)."""
+
+    folds_bsc_only = True
 
     def noise_levels(self, codec: LearnedCodec, x, logits, eps, generator):
         probs = torch.sigmoid(logits.detach())

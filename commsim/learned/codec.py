@@ -2,9 +2,10 @@
 
 ``LearnedCodec`` follows the codec contract of :mod:`commsim.core.codec`:
 ``encode(x [B, C, H, W], generator) -> bits [B, m]`` samples ``Bernoulli(sigmoid(logits))``;
-``decode(llr [B, m]) -> x_hat [B, C, H, W]`` feeds the decoder network the hard decisions of the LLRs
-(``{0, 1}``, 0.5 for an erasure) — the representation it was trained on — and returns
-``sigmoid(pixel logits)``.
+``decode(llr [B, m]) -> x_hat [B, C, H, W]`` feeds the decoder network the representation it was
+trained on (``decoder_input``, see :func:`decoder_inputs`): the hard decisions of the LLRs
+(``"hard"``, the default: ``{0, 1}``, 0.5 for an erasure) or their posterior probabilities
+(``"soft"``: ``sigmoid(llr)``), and returns ``sigmoid(pixel logits)``.
 
 Subclasses registered as codecs (``necst``, ``abf``, ``iabf``) differ only in their training
 objective (``objective_class``).
@@ -14,9 +15,30 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from commsim.channels.base import hard_decisions
+from commsim.channels.base import LLR_LIMIT, hard_decisions
 from commsim.core.codec import MAX_BITS, Codec
 from commsim.learned.networks import build_networks, default_architecture
+
+DECODER_INPUTS = ("hard", "soft")
+"""What a learned decoder reads from the channel's LLRs: hard decisions or soft probabilities."""
+
+
+def check_decoder_input(name: str) -> str:
+    if name not in DECODER_INPUTS:
+        raise ValueError(f"unknown decoder input {name!r}; choose one of {', '.join(DECODER_INPUTS)}")
+    return name
+
+
+def decoder_inputs(llr: torch.Tensor, mode: str = "hard") -> torch.Tensor:
+    """The decoder network's input ``[..., m]`` in [0, 1] from LLRs ``llr [..., m]``.
+
+    ``"hard"``: the decided bit, 0.5 for an erasure (:func:`~commsim.channels.base.hard_decisions`).
+    ``"soft"``: the posterior probability of a 1, ``sigmoid(llr)``; an erasure (``llr == 0``) gives 0.5
+    and a certain LLR (``|llr| >= LLR_LIMIT``) its exact bit, so both modes agree on certain bits.
+    """
+    if check_decoder_input(mode) == "hard":
+        return hard_decisions(llr)
+    return torch.where(llr.abs() >= LLR_LIMIT, (llr > 0).to(llr.dtype), torch.sigmoid(llr))
 
 
 class LearnedCodec(Codec):
@@ -30,10 +52,12 @@ class LearnedCodec(Codec):
         return limit, (f"its networks hold about 1,000 weights per channel bit and training keeps five copies of them "
                        f"(weights, gradients, two Adam moments, the best epoch's), {20 * 1000 * limit / 2**30:.1f} GiB at {limit:,} bits")
 
-    def __init__(self, bits: int, image_shape, binary: bool = False, architecture: str | None = None, seed: int = 0):
+    def __init__(self, bits: int, image_shape, binary: bool = False, architecture: str | None = None, seed: int = 0,
+                 decoder_input: str = "hard"):
         self.check_bits(bits)
         super().__init__(bits, image_shape)
         self.binary = bool(binary)
+        self.decoder_input = check_decoder_input(decoder_input)
         self.architecture = architecture or default_architecture(image_shape)
         generator = torch.Generator().manual_seed(int(seed))
         self.encoder, self.decoder = build_networks(self.architecture, self.image_shape, self.bits, generator)
@@ -55,7 +79,7 @@ class LearnedCodec(Codec):
         return self.decoder(y)
 
     def decode_logits(self, llr):
-        logits = self.pixel_logits(hard_decisions(self.check_llr(llr)))
+        logits = self.pixel_logits(decoder_inputs(self.check_llr(llr), self.decoder_input))
         return logits.reshape(llr.shape[0], *self.image_shape)
 
     def decode(self, llr):
@@ -76,4 +100,4 @@ class LearnedCodec(Codec):
 
     def config(self) -> dict:
         return {"codec": self.name, "bits": self.bits, "image_shape": list(self.image_shape),
-                "binary": self.binary, "architecture": self.architecture}
+                "binary": self.binary, "architecture": self.architecture, "decoder_input": self.decoder_input}

@@ -19,7 +19,9 @@ The loss to minimise is a function of the per-sample, per-image reconstruction l
   with the relaxed sample's gradient (straight-through Gumbel), so the decoder trains on the {0, 1}
   codes it sees at test time.
 
-All randomness draws from the ``generator`` passed in.
+All randomness draws from the ``generator`` passed in. Over a training channel other than the BSC
+(:mod:`commsim.learned.necst`), ``q`` is the encoder's own ``sigmoid(l)``: the same draws give the
+*sent* bits, which then cross the channel block.
 """
 from __future__ import annotations
 

@@ -83,8 +83,9 @@ class IABFObjective(ABFObjective):
 
     def __init__(self, samples: int | None = None, weight_decay: float = 1e-4, estimator: str = "vimco",
                  vimco: str = "paper", temperature: float = 1.0, lam: float = 0.01, critic_lr: float = 1e-3,
-                 infomax_on: str = "clean"):
-        super().__init__(samples, weight_decay, estimator, vimco, temperature)
+                 infomax_on: str = "clean", **channel_options):
+        """``channel_options``: the training channel's, as :class:`~commsim.learned.necst.NECSTObjective` takes them."""
+        super().__init__(samples, weight_decay, estimator, vimco, temperature, **channel_options)
         if infomax_on not in INFOMAX_ON:
             raise ValueError(f"unknown infomax_on {infomax_on!r}; choose one of {', '.join(INFOMAX_ON)}")
         self.infomax_on = infomax_on

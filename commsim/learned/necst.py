@@ -1,18 +1,33 @@
-"""NECST (Choi et al., ICML 2019): a learned code trained through a simulated BSC.
+"""NECST (Choi et al., ICML 2019): a learned code trained through a simulated channel.
 
-The BSC is folded into the encoder's sampling: ``q = sigmoid(l) (1 - 2 eps) + eps``,
-``y ~ Bernoulli(q)``; the decoder reconstructs from ``y``; the whole is trained with a gradient
-estimator of :mod:`commsim.learned.estimators` (VIMCO over K samples per image as in the paper, or a
-pathwise straight-through / Gumbel estimator), plus an L2 penalty on the encoder weights.
-``eps`` may be a float or a tensor ``[B, m]`` of per-bit noise levels (ABF uses this).
+The BSC (the default training channel) is folded into the encoder's sampling:
+``q = sigmoid(l) (1 - 2 eps) + eps``, ``y ~ Bernoulli(q)``; the decoder reconstructs from ``y``; the
+whole is trained with a gradient estimator of :mod:`commsim.learned.estimators` (VIMCO over K samples
+per image as in the paper, or a pathwise straight-through / Gumbel estimator), plus an L2 penalty on
+the encoder weights. ``eps`` may be a float or a tensor ``[B, m]`` of per-bit noise levels (ABF uses
+this).
+
+Any other registered channel (``channel="awgn"``, ``"bec"``, ``"z"``, ``"gilbert_elliott"``) is not
+folded: the encoder's bits ``b ~ Bernoulli(sigmoid(l))`` are sampled (K per image), sent through the
+channel block with fresh noise per sample, and the decoder reads its LLRs
+(:func:`~commsim.learned.codec.decoder_inputs`). VIMCO's score function is then over the encoder's
+bits, the channel noise being part of each sample; the pathwise estimators (``st``, ``gumbel``) pass
+their gradient straight through the channel (the decoder input's gradient is taken as that of the
+sent bit ``b``), the straight-through form on the sent bit.
+
+With ``decoder_input="soft"`` the decoder reads ``sigmoid(llr)`` instead of hard decisions; over the
+BSC that is ``y (1 - 2 eps) + eps`` for the received bit ``y`` (the folded sampling is unchanged and
+the gradient passes straight through to ``y``).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from commsim.channels import get_channel
+from commsim.channels.base import hard_llr, reliability
 from commsim.learned.estimators import bernoulli_draws, check_estimator, pathwise_codes
-from commsim.learned.codec import LearnedCodec
+from commsim.learned.codec import LearnedCodec, check_decoder_input, decoder_inputs
 from commsim.learned.vimco import bernoulli_log_prob, check_form, vimco_surrogate
 from commsim.core.registry import register_codec
 
@@ -27,12 +42,26 @@ class NECSTObjective(nn.Module):
 
     ``estimator``: ``"vimco"`` (K = ``samples`` >= 2 draws, VIMCO of the given ``vimco`` form) or a
     pathwise one, ``"st"`` / ``"gumbel"`` (mean loss over ``samples`` draws, 1 by default);
-    ``temperature`` is the Gumbel relaxation's.
+    ``temperature`` is the Gumbel relaxation's. ``channel``: the training channel's registered name
+    (``"bsc"``: folded, at the ``eps`` given to ``forward``), with its parameters ``channel_params``
+    (for other channels; ``forward``'s ``eps`` is then unused); ``decoder_input``: ``"hard"`` / ``"soft"``.
     """
 
+    folds_bsc_only = False
+    """``True`` for objectives whose channel noise is BSC flips by construction (ABF, IABF)."""
+
     def __init__(self, samples: int | None = None, weight_decay: float = 1e-4, estimator: str = "vimco",
-                 vimco: str = "paper", temperature: float = 1.0):
+                 vimco: str = "paper", temperature: float = 1.0, channel: str = "bsc",
+                 channel_params: dict | None = None, decoder_input: str = "hard"):
         super().__init__()
+        if channel != "bsc" and self.folds_bsc_only:
+            raise ValueError(f"{type(self).__name__.removesuffix('Objective').lower()} trains over the BSC only (its "
+                             f"adversarial noise is bit flips at the training eps), not {channel!r}; "
+                             "train necst over other channels")
+        self.channel_name = channel
+        self.channel = None if channel == "bsc" else get_channel(channel)
+        self.channel_params = dict(channel_params or {})
+        self.decoder_input = check_decoder_input(decoder_input)
         self.estimator = check_estimator(estimator)
         self.vimco = check_form(vimco)
         self.samples = int(samples) if samples is not None else (5 if estimator == "vimco" else 1)
@@ -48,7 +77,8 @@ class NECSTObjective(nn.Module):
         """The keyword arguments a :class:`~commsim.learned.training.TrainConfig` gives this objective
         (besides ``config.objective``, passed as is)."""
         return {"samples": config.samples, "weight_decay": config.weight_decay, "estimator": config.estimator,
-                "vimco": config.vimco, "temperature": config.temperature}
+                "vimco": config.vimco, "temperature": config.temperature, "channel": config.channel,
+                "channel_params": config.channel_kwargs(), "decoder_input": config.decoder_input}
 
     @classmethod
     def from_config(cls, config) -> "NECSTObjective":
@@ -59,16 +89,37 @@ class NECSTObjective(nn.Module):
         return eps
 
     def code_loss(self, codec: LearnedCodec, x, logits, eps, generator):
-        """The estimator's surrogate loss (its gradient is the estimator's) for codes sent at noise ``eps``."""
-        q = noisy_probs(logits, eps)
+        """The estimator's surrogate loss (its gradient is the estimator's) for codes sent at noise ``eps``
+        (the BSC) or through the training channel."""
+        if self.channel is None:
+            q = noisy_probs(logits, eps)
+            sample_probs, received = q, lambda y: self.bsc_decoder_input(y, eps)
+        else:
+            sample_probs, received = torch.sigmoid(logits), lambda b: self.channel_decoder_input(b, generator)
         if self.estimator == "vimco":
-            y = bernoulli_draws(q, self.samples, generator)
-            losses = codec.reconstruction_loss(x, codec.pixel_logits(y))
-            surrogate, bound = vimco_surrogate(losses, bernoulli_log_prob(y, q), self.vimco)
+            y = bernoulli_draws(sample_probs, self.samples, generator)
+            losses = codec.reconstruction_loss(x, codec.pixel_logits(received(y)))
+            surrogate, bound = vimco_surrogate(losses, bernoulli_log_prob(y, sample_probs), self.vimco)
             return surrogate, {"bound": float(bound.mean()), "loss": float(losses.detach().mean())}
-        y = pathwise_codes(self.estimator, q, self.samples, generator, self.temperature)
-        loss = codec.reconstruction_loss(x, codec.pixel_logits(y)).mean()
+        y = pathwise_codes(self.estimator, sample_probs, self.samples, generator, self.temperature)
+        loss = codec.reconstruction_loss(x, codec.pixel_logits(received(y))).mean()
         return loss, {"loss": float(loss.detach())}
+
+    def bsc_decoder_input(self, y: torch.Tensor, eps) -> torch.Tensor:
+        """Decoder input ``[K, B, m]`` for received bits ``y`` of the folded BSC: ``y`` itself (hard), or
+        the soft value of its LLR ``±log((1 - eps) / eps)`` with ``y``'s gradient passed straight through."""
+        if self.decoder_input == "hard":
+            return y
+        eps = torch.as_tensor(eps, dtype=y.dtype, device=y.device)
+        return decoder_inputs(hard_llr(y.detach(), reliability(eps)), "soft") + (y - y.detach())
+
+    def channel_decoder_input(self, b: torch.Tensor, generator) -> torch.Tensor:
+        """Decoder input ``[K, B, m]`` for sent bits ``b [K, B, m]``: each sample through the channel
+        block (fresh noise from ``generator``), its LLRs as the decoder reads them, and ``b``'s gradient
+        passed straight through."""
+        k, batch, m = b.shape
+        llr = self.channel(b.detach().reshape(k * batch, m), generator, **self.channel_params).reshape(k, batch, m)
+        return decoder_inputs(llr, self.decoder_input) + (b - b.detach())
 
     def forward(self, codec: LearnedCodec, x, eps, generator):
         logits = codec.logits(x)

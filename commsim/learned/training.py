@@ -2,8 +2,14 @@
 
 Adam over the codec's parameters on the objective of its class (``codec.objective_class``, built
 by its ``from_config``), batches of the training split, a learning-rate schedule, and model
-selection by validation distortion with channel noise on (the BSC at the training eps, averaged
-over ``val_draws`` fixed channel draws so that the choice of the best epoch is not noise).
+selection by validation distortion with channel noise on (the training channel, averaged over
+``val_draws`` fixed channel draws so that the choice of the best epoch is not noise).
+
+The training channel is any registered channel block (``TrainConfig(channel="awgn",
+channel_params={"ebno_db": 2})``); the BSC is the default, ``TrainConfig(eps=0.1)``, and is folded
+into the sampling as before (see :mod:`commsim.learned.necst`). A BSC configuration with hard
+decoder input keeps the record, hence the checkpoint name and hash, it had before channels were
+configurable, so existing caches stay valid.
 Training stops at the budget (``epochs``) or when the validation distortion has not improved for
 ``patience`` epochs; the weights of the best validation epoch are kept.
 
@@ -24,6 +30,7 @@ streams (training noise, data order, validation draws).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,10 +40,10 @@ import torch
 from tqdm.auto import tqdm
 
 from commsim.core import threads
-from commsim.channels.bsc import BSC
+from commsim.channels import get_channel
 from commsim.learned.estimators import ESTIMATORS, check_estimator
 from commsim.learned.iabf import INFOMAX_ON
-from commsim.learned.codec import LearnedCodec
+from commsim.learned.codec import DECODER_INPUTS, LearnedCodec, check_decoder_input
 from commsim.learned.vimco import check_form
 from commsim.data.sources import ImageSource
 from commsim.core.device import make_adam, make_generator
@@ -87,9 +94,17 @@ class TrainConfig:
     ``vimco`` (``"paper"`` / ``"official"``, see :mod:`commsim.learned.vimco`), ``infomax_on``
     (``"clean"`` / ``"noisy"``, IABF only, see :mod:`commsim.learned.iabf`) and ``temperature``
     (Gumbel only) select the variants of the objectives.
+
+    The training channel: ``channel`` (a registered name, default ``"bsc"``) with ``eps`` (for the
+    channels that have one: bsc, bec, z; default 0.1; ``None`` for the others) and the channel's other
+    parameters in ``channel_params`` (e.g. ``{"ebno_db": 2.0}`` for awgn). An ``"eps"`` given in
+    ``channel_params`` moves to ``eps``, so ``TrainConfig(eps=0.1)`` and
+    ``TrainConfig(channel="bsc", channel_params={"eps": 0.1})`` are the same config.
+    ``decoder_input``: ``"hard"`` (decisions) or ``"soft"`` (``sigmoid(llr)``), see
+    :func:`commsim.learned.codec.decoder_inputs`.
     """
 
-    eps: float = 0.1
+    eps: float | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 100
     lr: float | None = None
@@ -104,10 +119,13 @@ class TrainConfig:
     infomax_on: str = "clean"
     temperature: float = 1.0
     val_draws: int | None = None
+    channel: str = "bsc"
+    channel_params: dict = field(default_factory=dict)
+    decoder_input: str = "hard"
 
     def __post_init__(self):
-        if not 0.0 <= float(self.eps) <= 0.5:
-            raise ValueError(f"eps must be in [0, 0.5] for training, got {self.eps}")
+        self._check_channel()
+        self.decoder_input = check_decoder_input(self.decoder_input)
         if int(self.epochs) < 1:
             raise ValueError(f"epochs must be >= 1 (the training budget), got {self.epochs}")
         if int(self.batch_size) < 1:
@@ -132,6 +150,58 @@ class TrainConfig:
             raise ValueError(f"estimator {self.estimator!r} needs samples >= {2 if self.estimator == 'vimco' else 1}, got {self.samples}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+
+    def _check_channel(self) -> None:
+        """Canonical channel fields (eps in ``eps``, floats, sorted), checked against the channel block."""
+        block = get_channel(self.channel)  # an unknown name fails here, listing the registered ones
+        if not isinstance(self.channel_params, dict):
+            raise ValueError(f"channel_params must be a dict of channel parameters, got {type(self.channel_params).__name__}")
+        params = dict(self.channel_params)
+        if "eps" in params:
+            if self.eps is not None and float(self.eps) != float(params["eps"]):
+                raise ValueError(f"eps given twice ({self.eps} and channel_params eps={params['eps']}); give it once")
+            self.eps = params.pop("eps")
+        if "eps" in block.params:
+            self.eps = float(self.eps) if self.eps is not None else 0.1
+        elif self.eps is not None:
+            raise ValueError(f"channel {self.channel!r} has no eps; its parameters are {', '.join(block.params)}")
+        if self.channel == "bsc" and not 0.0 <= self.eps <= 0.5:
+            raise ValueError(f"eps must be in [0, 0.5] for training, got {self.eps:g}")
+        for name, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"channel parameter {name} must be a number, got {value!r}")
+        self.channel_params = {k: float(params[k]) for k in sorted(params)}
+        block.check_params(self.channel_kwargs(), torch.zeros(1, 1))  # unknown names, ranges, required ones
+
+    def channel_kwargs(self) -> dict[str, float]:
+        """The training channel's parameters as its call takes them, e.g. ``{"eps": 0.1}``."""
+        return {**({"eps": self.eps} if self.eps is not None else {}), **self.channel_params}
+
+    def describe_channel(self) -> str:
+        """``"bsc eps 0.1"``, ``"awgn ebno_db 2"``: the training channel in words."""
+        return describe_channel(self.channel, self.channel_kwargs())
+
+    def record(self) -> dict:
+        """The config as a checkpoint stores it (``metadata["train"]``) and as its hash is taken: every
+        field, less the channel fields of a BSC with hard decoder input (the record before the
+        training channel became configurable, so those checkpoints keep their names)."""
+        record = json.loads(json.dumps(vars(self)))
+        if self.channel == "bsc":
+            del record["channel"], record["channel_params"]
+        if self.decoder_input == "hard":
+            del record["decoder_input"]
+        return record
+
+
+def describe_channel(name: str, params: dict) -> str:
+    """``"awgn ebno_db 2"``: a channel and its parameters in words."""
+    return " ".join([name, *(f"{k} {v:g}" for k, v in params.items() if v is not None)])
+
+
+def record_channel(record: dict) -> tuple[str, dict]:
+    """``(channel, parameters)`` of a stored training record (a record without them is the BSC)."""
+    params = {**({"eps": record["eps"]} if record.get("eps") is not None else {}), **(record.get("channel_params") or {})}
+    return record.get("channel", "bsc"), params
 
 
 @dataclass
@@ -180,12 +250,17 @@ def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch
     return logs
 
 
-def validation_distortion(codec: LearnedCodec, source: ImageSource, eps: float, seeds, limit: int | None = None) -> float:
-    """The data set's distortion on the validation split through a BSC(eps), averaged over one channel
-    (and encoder sampling) draw per seed in ``seeds``; the same seeds give the same number."""
-    pipeline = Pipeline(source, codec, BSC())
+def validation_distortion(codec: LearnedCodec, source: ImageSource, config: TrainConfig | float, seeds,
+                          limit: int | None = None) -> float:
+    """The data set's distortion on the validation split through the training channel of ``config``
+    (a float: a BSC at that eps), averaged over one channel (and encoder sampling) draw per seed in
+    ``seeds``; the same seeds give the same number."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig(eps=float(config))
+    pipeline = Pipeline(source, codec, get_channel(config.channel))
     metric = distortion_metric(source)
-    values = [pipeline.evaluate("val", seed=int(s), limit=limit, eps=eps).metrics[metric].mean for s in seeds]
+    params = config.channel_kwargs()
+    values = [pipeline.evaluate("val", seed=int(s), limit=limit, **params).metrics[metric].mean for s in seeds]
     return float(np.mean(values))
 
 
@@ -218,7 +293,10 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     history: list[dict] = []
     stop = "budget"
     start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {codec.name} eps={config.eps:g}", unit="epoch",
+    if codec.decoder_input != config.decoder_input:
+        raise ValueError(f"the codec reads {codec.decoder_input} decoder input but the config trains {config.decoder_input}; "
+                         "build it with decoder_input=config.decoder_input")
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {codec.name} {config.describe_channel()}", unit="epoch",
                disable=not progress, leave=False)
     for epoch in bar:
         codec.train()
@@ -232,7 +310,7 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
             steps += 1
         lr = optimizer.param_groups[0]["lr"]
         val_start = time.perf_counter()
-        val = validation_distortion(codec, source, config.eps, val_seeds, val_limit)
+        val = validation_distortion(codec, source, config, val_seeds, val_limit)
         history.append({"epoch": epoch, "train_loss": total / steps, f"val_{metric}": val, "lr": lr,
                         "train_seconds": val_start - epoch_start, "val_seconds": time.perf_counter() - val_start})
         if val < best_value:
@@ -250,5 +328,5 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start, stop)
 
 
-__all__ = ["DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",
-           "make_scheduler", "train_codec", "train_step", "validation_distortion"]
+__all__ = ["DECODER_INPUTS", "DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",
+           "describe_channel", "make_scheduler", "record_channel", "train_codec", "train_step", "validation_distortion"]

@@ -5,7 +5,8 @@ cached one for that training configuration (the whole :class:`TrainConfig`: eps,
 another budget or seed is another entry), else trains one (the default budget takes about two
 minutes on two CPU cores) and caches it. The cache lives in ``$COMMSIM_HOME/checkpoints``
 (default ``~/.cache/commsim``). Checkpoint names carry the configuration and a hash of it:
-``necst-mnist-b100-eps0.1-e100-s0-1a2b3c4d.safetensors``; an entry whose metadata does not give back
+``necst-mnist-b100-eps0.1-e100-s0-1a2b3c4d.safetensors`` (trained over the BSC), or with the training
+channel and its parameters, ``necst-mnist-b100-awgn-ebno_db2-e100-s0-5e6f7a8b.safetensors``; an entry whose metadata does not give back
 its name (or that cannot be read) is skipped with a :class:`CacheWarning`. Training into the cache
 holds a lock per entry (``filelock``), so concurrent processes train a configuration once.
 """
@@ -20,10 +21,11 @@ from typing import Callable
 from filelock import FileLock, Timeout
 
 from commsim import __version__
+from commsim.channels import get_channel
 from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.networks import default_architecture
-from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, train_codec
+from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.core.device import resolve_device
@@ -41,21 +43,31 @@ def learned_codec_class(name: str) -> type[LearnedCodec]:
     return cls
 
 
-def build_codec(name: str, source: ImageSource, bits: int, architecture: str | None = None, seed: int = 0) -> LearnedCodec:
+def build_codec(name: str, source: ImageSource, bits: int, architecture: str | None = None, seed: int = 0,
+                decoder_input: str = "hard") -> LearnedCodec:
     """An untrained learned codec for ``source``'s images, initialised from ``seed``."""
-    return learned_codec_class(name)(bits, source.image_shape, binary=source.binary, architecture=architecture, seed=seed)
+    return learned_codec_class(name)(bits, source.image_shape, binary=source.binary, architecture=architecture, seed=seed,
+                                     decoder_input=decoder_input)
 
 
 def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, architecture: str) -> str:
     """The cache file name of a configuration: readable fields and a hash of the whole record."""
-    return _entry_name(codec, dataset, bits, vars(config), architecture)
+    return _entry_name(codec, dataset, bits, config.record(), architecture)
+
+
+def _channel_tag(train: dict) -> str:
+    """``eps0.1`` (BSC, as before channels were configurable), ``bec-eps0.2``, ``awgn-ebno_db2``."""
+    channel, params = record_channel(train)
+    tag = "-".join(f"{k}{v:g}" for k, v in params.items())
+    return tag if channel == "bsc" else f"{channel}-{tag}" if tag else channel
 
 
 def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: str) -> str:
     record = json.dumps({"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture,
                          "train": train}, sort_keys=True)
     digest = hashlib.sha256(record.encode()).hexdigest()[:8]
-    return f"{codec}-{dataset}-b{bits}-eps{train['eps']:g}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
+    soft = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
+    return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{soft}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
 
 
 def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfig, out: str | Path | None = None,
@@ -63,12 +75,14 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     """Train a codec and write its checkpoint (to ``out`` or the cache). Returns codec, result, path.
 
     The destination is checked for writing before the training starts."""
-    codec = build_codec(name, source, bits, architecture, seed=config.seed).to(resolve_device(device))
+    codec = build_codec(name, source, bits, architecture, seed=config.seed, decoder_input=config.decoder_input)
+    codec = codec.to(resolve_device(device))
     path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture)
     check_writable(path)
     result = train_codec(codec, source, config, progress=progress)
-    metadata = {**codec.config(), "dataset": source.name, "train_eps": float(config.eps), "seed": config.seed,
-                "train": vars(config), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
+    metadata = {**codec.config(), "dataset": source.name, "train_eps": config.eps, "seed": config.seed,
+                "train_channel": config.channel, "train_channel_params": config.channel_kwargs(),
+                "train": config.record(), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
                                             "epochs_run": len(result.history), "stop": result.stop},
                 "train_seconds": result.seconds, "commsim_version": __version__}
     save_checkpoint(path, codec.state_dict(), metadata)
@@ -78,7 +92,7 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
 
 def train_record(config: TrainConfig) -> dict:
     """``config`` as a checkpoint's metadata stores it (``metadata["train"]``)."""
-    return json.loads(json.dumps(vars(config)))
+    return config.record()
 
 
 def _ignore(path: Path, reason: str | CheckpointError) -> None:
@@ -102,14 +116,18 @@ def _entry_problem(path: Path, meta: dict) -> str | None:
 def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = None, *,
                       config: TrainConfig | None = None) -> list[Path]:
     """Cached checkpoints of ``name`` for ``dataset`` and ``bits``, best validation first: those
-    trained with exactly ``config`` (every field: eps, epochs, seed, ...), or with only ``eps`` given,
-    those trained at ``eps`` with any budget. An entry whose metadata does not match its name, or
-    that cannot be read, is skipped with a :class:`CacheWarning`."""
+    trained with exactly ``config`` (every field: channel, eps, epochs, seed, ...), or with only ``eps``
+    given, those trained over the BSC at ``eps`` (hard decoder input) with any budget. An entry whose
+    metadata does not match its name, or that cannot be read, is skipped with a :class:`CacheWarning`."""
     if config is None and eps is None:
         raise TypeError("give eps or config")
-    eps = config.eps if config is not None else eps
     folder = cache_dir() / "checkpoints"
-    prefix = f"{name}-{dataset}-b{bits}-eps{eps:g}-" + (f"e{config.epochs}-s{config.seed}-" if config is not None else "")
+    if config is not None:
+        record = config.record()
+        soft = "-soft" if config.decoder_input != "hard" else ""
+        prefix = f"{name}-{dataset}-b{bits}-{_channel_tag(record)}{soft}-e{config.epochs}-s{config.seed}-"
+    else:
+        prefix = f"{name}-{dataset}-b{bits}-{_channel_tag({'eps': eps})}-e"
     want = train_record(config) if config is not None else None
     found = []
     for path in sorted(folder.glob(f"{prefix}*.safetensors")):
@@ -133,7 +151,11 @@ def codec_from_checkpoint(path: str | Path, name: str | None = None, dataset: st
     """Load a checkpoint, refusing one whose codec / data set / bits differ from the request."""
     state, metadata = load_checkpoint(path, {"codec": name, "dataset": dataset, "bits": bits})
     source = source or load_dataset(metadata["dataset"])
-    codec = build_codec(metadata["codec"], source, metadata["bits"], metadata.get("architecture"))
+    try:
+        codec = build_codec(metadata["codec"], source, metadata["bits"], metadata.get("architecture"),
+                            decoder_input=metadata.get("decoder_input", "hard"))  # older checkpoints: hard
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit this commsim ({exc})") from None
     try:
         codec.load_state_dict(state)
     except RuntimeError as exc:
@@ -143,10 +165,18 @@ def codec_from_checkpoint(path: str | Path, name: str | None = None, dataset: st
 
 
 def describe_training(metadata: dict) -> str:
-    """``"eps 0.1, 30 epochs, seed 0"``: the training configuration in a checkpoint's metadata."""
+    """``"eps 0.1, 30 epochs, seed 0"`` (BSC) or ``"awgn ebno_db 2, soft decoder input, 30 epochs, seed 0"``:
+    the training configuration in a checkpoint's metadata."""
     train = metadata.get("train") or {}
-    eps, epochs, seed = train.get("eps", metadata.get("train_eps")), train.get("epochs"), train.get("seed", metadata.get("seed"))
-    parts = [f"eps {eps:g}" if isinstance(eps, (int, float)) else "eps unknown"]
+    epochs, seed = train.get("epochs"), train.get("seed", metadata.get("seed"))
+    channel, params = record_channel({"eps": metadata.get("train_eps"), **train})
+    if channel != "bsc":
+        parts = [describe_channel(channel, params)]
+    else:
+        eps = params.get("eps")
+        parts = [f"eps {eps:g}" if isinstance(eps, (int, float)) else "eps unknown"]
+    if train.get("decoder_input", "hard") != "hard":
+        parts.append(f"{train['decoder_input']} decoder input")
     if epochs is not None:
         parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
     parts.append(f"seed {seed if seed is not None else 'unknown'}")
@@ -178,7 +208,7 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
         return (*hit, False)
     if not train_if_missing:
         raise CheckpointError(f"no cached {name} checkpoint for {dataset}, {bits} bits at "
-                              f"{describe_training({'train': vars(config)})}; run `commsim train` first")
+                              f"{describe_training({'train': config.record()})}; run `commsim train` first")
     source = source or load_dataset(dataset)
     architecture = default_architecture(source.image_shape)
     path = cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, architecture)
@@ -197,9 +227,9 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
         if hit:
             return (*hit, False)
         if notify:
-            others = [p.name for p in cached_checkpoints(name, dataset, bits, config.eps)]
+            others = [p.name for p in cached_checkpoints(name, dataset, bits, config.eps)] if config.channel == "bsc" else []
             hint = f" (cached at this eps: {', '.join(others[:3])}; pass their --epochs/--seed to use one)" if others else ""
-            notify(f"training {name} for {source.name}, {bits} bits at {describe_training({'train': vars(config)})}: "
+            notify(f"training {name} for {source.name}, {bits} bits at {describe_training({'train': config.record()})}: "
                    f"no cached checkpoint{hint}")
         codec, _, path = train_and_save(name, source, bits, config, out=path, device=device, progress=progress)
         return codec.eval(), path, True
@@ -210,11 +240,18 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
 def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float = 0.1, checkpoint: str | Path | None = None,
                train_if_missing: bool = True, epochs: int = DEFAULT_EPOCHS, seed: int = 0, device: str = "auto",
                source: ImageSource | None = None, progress: bool = True, estimator: str | None = None,
-               recipe: str | None = None) -> LearnedCodec:
+               recipe: str | None = None, channel: str = "bsc", channel_params: dict | None = None,
+               decoder_input: str = "hard") -> LearnedCodec:
     """A trained learned codec: from ``checkpoint``, else the cache entry of this training
-    configuration (eps, epochs, seed, recipe, estimator, ...: another budget or seed is another
-    entry; ``None`` recipe / estimator mean the defaults), else trained now and cached."""
+    configuration (training channel, eps, epochs, seed, recipe, estimator, ...: another budget or
+    seed is another entry; ``None`` recipe / estimator mean the defaults), else trained now and
+    cached. ``eps`` is the training channel's eps (bsc, bec, z); other channels take their parameters
+    in ``channel_params``, e.g. ``load_codec("necst", channel="awgn", channel_params={"ebno_db": 2})``."""
     if checkpoint is not None:
         return codec_from_checkpoint(checkpoint, name, dataset, bits, source, device)
-    config = TrainConfig(eps=eps, epochs=epochs, seed=seed, estimator=estimator, recipe=recipe)
+    params = dict(channel_params or {})
+    uses_eps = "eps" in get_channel(channel).params and "eps" not in params  # eps is ignored by channels without one
+    config = TrainConfig(eps=eps if uses_eps else None, epochs=epochs, seed=seed,
+                         estimator=estimator, recipe=recipe, channel=channel, channel_params=params,
+                         decoder_input=decoder_input)
     return cached_or_trained(name, dataset, bits, config, source, device, train_if_missing, progress)[0]

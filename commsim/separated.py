@@ -31,17 +31,17 @@ in ``k``). The table of candidates is kept in ``codec.selection``.
 
 **Failures**: a frame whose channel decoder says it failed (LDPC parity checks, CRC), whose image did
 not fit the ``k`` bits (variable-rate codes: even the lowest quality needs more), or whose payload the
-source decoder rejects is reconstructed as the training-mean image and flagged in ``last_failures``
-(Pipeline.evaluate reports their rate as ``failure_rate``). ``last_fits`` / ``last_needed_bits`` say
-which images of the last batch did not fit and how many bits they would need. Undetected channel
+source decoder rejects is reconstructed as the training-mean image and flagged in the ``failures``
+that ``decode`` returns (Pipeline.evaluate reports their rate as ``failure_rate``).
+:meth:`SeparatedCodec.fits` says which images of a batch do not fit and how many bits they would need. Undetected channel
 errors are not flagged: they are decoded as whatever the corrupted payload says.
 
 **Ideal codes** (``ideal``, ``ideal-fbl``) are references, not codes: the payload
 ``k = floor(m C)`` (or the normal approximation's ``k`` at frame error rate ``p_error``) reaches the
-decoder without passing the channel -- ``encode`` keeps it and ``decode`` returns the last one kept,
-ignoring the channel's LLRs (a genie). ``ideal-fbl`` picks ``p_error`` from
+decoder without passing the channel: ``decode(llr, x=x)`` source-encodes the original batch ``x``
+again and ignores the channel's LLRs (a genie, given explicitly; without ``x`` it raises ``ValueError``). ``ideal-fbl`` picks ``p_error`` from
 :data:`FBL_ERROR_RATES` by expected distortion and draws the failed frames with that probability from
-the ``generator`` given to ``encode``.
+the ``generator`` given to ``decode``.
 
 ``neural`` source codes train a NECST model per ``k`` (minutes), so their rate choice simulates the
 ``pca`` code as a stand-in for the source and trains only the chosen ``k``.
@@ -90,11 +90,12 @@ def _capacity(channel: str, params: dict) -> float | None:
 
 class SeparatedCodec(Codec):
     """Base of the ``SOURCE+CHANNEL`` codecs: a source code, a channel code and zero padding to ``m``
-    channel bits. ``encode(x [B, C, H, W], generator) -> bits [B, m]``; ``decode(llr [B, m]) -> x_hat``
-    with ``last_failures [B]``. Build with :meth:`build`."""
+    channel bits. ``encode(x [B, C, H, W], generator) -> bits [B, m]``; ``decode(llr [B, m], x=, generator=) ->
+    (x_hat, failures [B])``. Build with :meth:`build`."""
 
     learned = False
     has_logits = False
+    flags_failures = True
     source_name = ""
     family_name = ""
 
@@ -111,9 +112,6 @@ class SeparatedCodec(Codec):
         self.selection = selection or []
         self.channel, self.params = channel, dict(params or {})
         self.name = f"{source_code.name}+{self.family_name or 'custom'}"
-        self.last_fits: np.ndarray | None = None
-        self.last_needed_bits: np.ndarray | None = None
-        self._genie: tuple[np.ndarray, np.ndarray] | None = None  # ideal codes: the last payload sent
 
     @classmethod
     def bits_limit(cls) -> tuple[int, str]:
@@ -136,42 +134,51 @@ class SeparatedCodec(Codec):
         return f"{self.name}: m={a['m']} = k {a['k']} + overhead {a['overhead']} + padding {a['padding']} ({a['code']})"
 
     # link ----------------------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = self.check_images(x)
-        images = x.detach().cpu().numpy().astype(np.float32)
-        info, fits = self.source_code.encode_batch(images, self.k)
-        self.last_fits = fits
+    def fits(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(fits [B] bool, needed_bits [B] int)``: which images of ``x [B, C, H, W]`` the source code
+        fits in the ``k`` payload bits, and how many bits each one that does not fit would need (0 for
+        those that fit)."""
+        images = self._numpy(self.check_images(x))
+        _, fits = self.source_code.encode_batch(images, self.k)
         needed = np.zeros(len(fits), np.int64)
         for i in np.nonzero(~fits)[0]:
             needed[i] = self.source_code.needed_bits(images[i])
-        self.last_needed_bits = needed
-        if self.ideal:
-            lost = np.zeros(len(fits), bool)
-            if self.p_error > 0:
-                lost = (torch.rand(len(fits), generator=generator, device=x.device) < self.p_error).cpu().numpy()
-            self._genie = (info, lost)
+        return fits, needed
+
+    @staticmethod
+    def _numpy(x: torch.Tensor) -> np.ndarray:
+        return x.detach().cpu().numpy().astype(np.float32)
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        images = self._numpy(self.check_images(x))
+        info, _ = self.source_code.encode_batch(images, self.k)
         word = self.channel_code.encode(info)
         out = np.zeros((len(images), self.bits), np.float32)
         out[:, : word.shape[1]] = word
         return torch.from_numpy(out).to(x.device)
 
-    def decode(self, llr: torch.Tensor) -> torch.Tensor:
+    def decode(self, llr: torch.Tensor, *, x: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``llr [B, m]`` -> ``(x_hat [B, C, H, W], failures [B] bool)``; ideal codes read the payload
+        from ``x`` (the genie) and draw ``ideal-fbl``'s lost frames from ``generator``."""
         llr = self.check_llr(llr)
         if self.ideal:
-            if self._genie is None:
-                raise RuntimeError(f"{self.name} is an ideal-code reference: decode() returns the payload of the "
-                                   "last encode() call, and there is none")
-            info, lost = self._genie
-            if len(info) != llr.shape[0]:
-                raise RuntimeError(f"{self.name}: decode() got {llr.shape[0]} frames, the last encode() sent {len(info)}")
-            ok = ~lost
+            if x is None:
+                raise ValueError(f"{self.name} is an ideal-code reference: its decoder reads the payload from the "
+                                 "encoded batch, so call decode(llr, x=x) (Pipeline passes it)")
+            if x.shape[0] != llr.shape[0]:
+                raise ValueError(f"{self.name}: decode() got {llr.shape[0]} frames of LLRs but {x.shape[0]} images x")
+            info, _ = self.source_code.encode_batch(self._numpy(self.check_images(x)), self.k)
+            ok = np.ones(len(info), bool)
+            if self.p_error > 0:
+                device = generator.device if generator is not None else llr.device
+                ok = (torch.rand(len(info), generator=generator, device=device) >= self.p_error).cpu().numpy()
         else:
             info, ok = self.channel_code.decode(llr[:, : self.channel_code.n].detach().cpu().numpy().astype(np.float64))
             ok = np.asarray(ok, bool)
         x_hat, source_ok = self.source_code.decode_batch(info)
         x_hat[~ok] = self.source_code.mean
-        self.last_failures = torch.from_numpy(~(ok & source_ok)).to(llr.device)
-        return torch.from_numpy(x_hat).to(llr.device)
+        return torch.from_numpy(x_hat).to(llr.device), torch.from_numpy(~(ok & source_ok)).to(llr.device)
 
     # construction --------------------------------------------------------------------------------
     @classmethod

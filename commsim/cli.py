@@ -86,10 +86,13 @@ def cli(show_traceback):
 
 @cli.command("list")
 def list_blocks():
-    """Print the registered codecs, channels, data sets and channel codes."""
+    """Print the registered codecs, source codes, channel codes, channels and data sets."""
     for section in catalog.SECTIONS:
         click.echo(f"{catalog.TITLES[section]}:")
-        for name, text in catalog.load()[section].items():
+        entries = catalog.load()[section]
+        if section == "codecs":  # every SOURCE+CODE pair is a codec: one line, the parts listed below
+            entries = {**{n: t for n, t in entries.items() if "+" not in n}, catalog.SEPARATED_LINE[0]: catalog.SEPARATED_LINE[1]}
+        for name, text in entries.items():
             click.echo(f"  {name:<18} {text}")
 
 
@@ -98,10 +101,12 @@ def build_catalog() -> dict:
     from commsim import CHANNELS, CODECS, DATASETS
     from commsim.core.device import DEVICES
     from commsim.fec import CHANNEL_CODES
+    from commsim.source_codes import SOURCE_CODES
     from commsim.learned.estimators import ESTIMATORS
     from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
 
-    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
+    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES,
+                  "source_codes": SOURCE_CODES}
     built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
              for section in catalog.SECTIONS}
     built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES)}

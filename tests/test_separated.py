@@ -265,6 +265,37 @@ def test_decode_returns_failures_and_keeps_no_state(tiny, test_images):
     assert x_hat.shape == x.shape and llr.shape == bits.shape == (6, 100)
 
 
+def test_rate_selection_streams_are_named_and_reproducible(tiny):
+    from commsim.separated import RateSelection
+
+    scheme = CODECS.get("pca+ldpc")
+    pca = get_source_code("pca", SHAPE).fit(tiny)
+    selection = RateSelection(scheme, pca, pca, 100, "bsc", {"eps": 0.1}, seed=3)
+    draws = {(purpose, i): RateSelection(scheme, pca, pca, 100, "bsc", {"eps": 0.1}, seed=3).generators(purpose, i)
+             for purpose in RateSelection.STREAMS for i in (0, 1)}
+    for (purpose, i), (rng, gen) in draws.items():  # the same seed, purpose and candidate: the same numbers
+        again_rng, again_gen = selection.generators(purpose, i)
+        assert rng.integers(0, 2**32, 4).tolist() == again_rng.integers(0, 2**32, 4).tolist()
+        assert torch.equal(torch.rand(4, generator=gen), torch.rand(4, generator=again_gen))
+    firsts = {key: selection.generators(*key)[0].integers(0, 2**32) for key in draws}
+    assert len(set(firsts.values())) == len(firsts)  # every purpose and candidate has its own stream
+    with pytest.raises(ValueError):
+        selection.generators("training", 0)
+    a, b = (build("pca+rep", tiny, 120, eps=0.15) for _ in range(2))
+    assert a.selection == b.selection and a.channel_code.name == b.channel_code.name
+    assert len(a.selection) > 1 and any("screen_failure" in r or "frame_failure" in r for r in a.selection)
+
+
+def test_one_class_for_every_separated_codec(tiny):
+    from commsim.separated import SEPARATED_CODECS, SeparatedCodec, SeparatedScheme
+
+    assert len(SEPARATED_CODECS) == 30 and all(isinstance(CODECS.get(n), SeparatedScheme) for n in SEPARATED_CODECS)
+    codec = build("vq+rep", tiny, 40, eps=0.1)
+    assert type(codec) is SeparatedCodec and codec.name == "vq+rep"
+    with pytest.raises(ValueError, match=r"more than pca\+ldpc takes"):
+        CODECS.get("pca+ldpc").check_bits(10**9)
+
+
 def test_neural_source_code_is_deterministic(tiny, test_images):
     codec = build("neural+ideal", tiny, 8, eps=0.1, source_options={"epochs": 1})
     assert codec.k == 4

@@ -32,6 +32,16 @@ MAX_BITS = 1 << 16
 tensors, and 65,536 bits are already 80 times the pixels of an MNIST digit."""
 
 
+def checked_bits(bits: int, limit: int, why: str, name: str) -> int:
+    """``bits`` if ``1 <= bits <= limit``, else ``ValueError`` saying that codec ``name`` takes at
+    most ``limit`` bits and ``why``."""
+    if int(bits) < 1:
+        raise ValueError(f"bits must be a positive integer, got {bits}")
+    if int(bits) > limit:
+        raise ValueError(f"{bits:,} channel bits per image is more than {name} takes ({limit:,} at most: {why})")
+    return int(bits)
+
+
 class Codec(nn.Module):
     """Base class of every codec. Subclasses set ``bits`` and ``image_shape`` and implement
     ``encode`` and ``decode``."""
@@ -57,12 +67,7 @@ class Codec(nn.Module):
     def check_bits(cls, bits: int) -> int:
         """``bits`` if this codec can take that many channel bits per image, else ``ValueError``
         with the reason (checked before any data, network or code is built)."""
-        limit, why = cls.bits_limit()
-        if int(bits) < 1:
-            raise ValueError(f"bits must be a positive integer, got {bits}")
-        if int(bits) > limit:
-            raise ValueError(f"{bits:,} channel bits per image is more than {cls.name} takes ({limit:,} at most: {why})")
-        return int(bits)
+        return checked_bits(bits, *cls.bits_limit(), cls.name)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -312,20 +312,20 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, train_eps,
                     recipe=None, estimator=None):
     """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
     codecs come from ``checkpoint``, else the cache entry of (train_eps, epochs, seed), else training."""
+    from commsim.codecs import make_codec
     from commsim.learned.training import TrainConfig
-    from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
 
-    cls = registered_codec(codec)
-    if not getattr(cls, "learned", False):
-        if checkpoint is not None:
-            raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
-        return cls.build(source, bits=bits, channel=channel, params=params, seed=seed), None
-    if checkpoint is not None:
-        model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
-        return model, checkpoint_line(checkpoint, model.metadata, "given")
-    config = TrainConfig(eps=train_eps, epochs=epochs, seed=seed, recipe=recipe, estimator=estimator)
-    model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
-    return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
+    learned = getattr(registered_codec(codec), "learned", False)
+    if not learned and checkpoint is not None:
+        raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
+    budget = None  # separated schemes: the neural source code's own default budget
+    if learned:
+        budget = checkpoint or TrainConfig(eps=train_eps, epochs=epochs, seed=seed, recipe=recipe, estimator=estimator)
+    made = make_codec(codec, source, bits, channel, params, seed, budget, device=device, dataset=dataset, notify=say)
+    if not learned:
+        return made.codec, None
+    how = "given" if checkpoint is not None else "trained now" if made.trained else "cached"
+    return made.codec, checkpoint_line(made.checkpoint, made.codec.metadata, how)
 
 
 @cli.command()
@@ -369,7 +369,7 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     if save_recon:
         x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
         with torch.no_grad():
-            x_hat, _, _ = pipeline.transmit(x, torch.Generator(device=x.device).manual_seed(seed), **params)
+            x_hat, _, _ = pipeline(x, torch.Generator(device=x.device).manual_seed(seed), **params)
         click.echo(f"reconstructions: {save_grid([x, x_hat], save_recon)}")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from commsim.core.codec import Codec
+from commsim.core.device import resolve_device
 from commsim.core.registry import CODECS
 from commsim.data.sources import ImageSource
 from commsim.learned import TrainConfig
@@ -57,7 +58,7 @@ def make_codec(name: str, source: ImageSource, bits: int, channel: str = "bsc", 
             raise ValueError(f"codec {name!r} is a separated scheme and takes no checkpoint")
         options = {"epochs": budget.epochs} if isinstance(budget, TrainConfig) and entry.source_name == "neural" else {}
         codec = entry.build(source, bits=bits, channel=channel, params=params, seed=seed, source_options=options)
-        return MadeCodec(codec, None, False)
+        return MadeCodec(codec.to(resolve_device(device)), None, False)
     dataset = dataset or source.name
     if isinstance(budget, (str, Path)):
         return MadeCodec(codec_from_checkpoint(budget, name, dataset, bits, source, device), Path(budget), False)

@@ -10,6 +10,7 @@ Example::
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -125,10 +126,9 @@ class Pipeline(torch.nn.Module):
 
 
 def _device_of(codec: Codec) -> torch.device:
-    try:
-        return next(codec.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+    """Where the codec's weights (or, for separated codecs, its tables) are; the CPU if it has none."""
+    tensor = next(itertools.chain(codec.parameters(), codec.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def _plain(value):

@@ -46,6 +46,13 @@ again and ignores the channel's LLRs (a genie, given explicitly; without ``x`` i
 :data:`FBL_ERROR_RATES` by expected distortion and draws the failed frames with that probability from
 the ``generator`` given to ``decode``.
 
+**Devices**: a :class:`SeparatedCodec` is a ``torch.nn.Module`` whose channel code (a submodule) and
+mean image (a buffer) move with ``.to(device)``; ``decode`` keeps the LLRs on their device through the
+channel decoding (torch BP and Viterbi, repetition sums and CRCs in torch). The source codes are
+numpy / Pillow (JPEG, WebP, JPEG 2000 are CPU libraries), so source encoding and decoding run on the
+CPU: the payload bits cross to the CPU for source decoding, and the images come back to the LLRs'
+device.
+
 ``neural`` source codes train a NECST model per ``k`` (minutes), so their rate choice simulates the
 ``pca`` code as a stand-in for the source and trains only the chosen ``k``.
 """
@@ -106,10 +113,10 @@ def channel_word(code, info: np.ndarray, bits: int) -> torch.Tensor:
 
 
 def channel_decode(code, llr: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """``llr [F, bits]`` -> ``(info_hat [F, k] uint8, ok [F] bool)`` from the codeword's ``n`` positions
-    (the padding carries nothing)."""
-    info, ok = code.decode(llr[:, : code.n].detach().cpu().numpy().astype(np.float64))
-    return info, np.asarray(ok, bool)
+    """``llr [F, bits]`` -> ``(info_hat [F, k] uint8, ok [F] bool)`` numpy arrays from the codeword's
+    ``n`` positions (the padding carries nothing)."""
+    info, ok = code.decode_tensor(llr[:, : code.n])
+    return info.cpu().numpy(), ok.cpu().numpy()
 
 
 class SeparatedCodec(Codec):
@@ -131,7 +138,8 @@ class SeparatedCodec(Codec):
         if channel_code.n > self.bits:
             raise ValueError(f"channel code {channel_code.name} has n = {channel_code.n} > m = {self.bits}")
         self.source_code = source_code
-        self.channel_code = channel_code
+        self.channel_code = channel_code  # a submodule: its tables move with .to(device)
+        self.register_buffer("mean_image", torch.from_numpy(np.asarray(source_code.mean, np.float32)), persistent=False)
         self.k = int(channel_code.k)
         self.ideal = _is_ideal(channel_code)
         self.p_error = float(p_error)
@@ -176,6 +184,7 @@ class SeparatedCodec(Codec):
         """``llr [B, m]`` -> ``(x_hat [B, C, H, W], failures [B] bool)``; ideal codes read the payload
         from ``x`` (the genie) and draw ``ideal-fbl``'s lost frames from ``generator``."""
         llr = self.check_llr(llr)
+        device = llr.device
         if self.ideal:
             if x is None:
                 raise ValueError(f"{self.name} is an ideal-code reference: its decoder reads the payload from the "
@@ -183,15 +192,18 @@ class SeparatedCodec(Codec):
             if x.shape[0] != llr.shape[0]:
                 raise ValueError(f"{self.name}: decode() got {llr.shape[0]} frames of LLRs but {x.shape[0]} images x")
             info, _ = self.source_code.encode_batch(self._numpy(self.check_images(x)), self.k)
-            ok = np.ones(len(info), bool)
+            ok = torch.ones(len(info), dtype=torch.bool, device=device)
             if self.p_error > 0:
-                device = generator.device if generator is not None else llr.device
-                ok = (torch.rand(len(info), generator=generator, device=device) >= self.p_error).cpu().numpy()
+                draw_on = generator.device if generator is not None else device
+                ok = (torch.rand(len(info), generator=generator, device=draw_on) >= self.p_error).to(device)
         else:
-            info, ok = channel_decode(self.channel_code, llr)
+            info, ok = self.channel_code.decode_tensor(llr[:, : self.channel_code.n])  # stays on llr's device
+            info = info.cpu().numpy()
+        # the source codes are numpy / Pillow: the payload bits go to the CPU for source decoding only
         x_hat, source_ok = self.source_code.decode_batch(info)
-        x_hat[~ok] = self.source_code.mean
-        return torch.from_numpy(x_hat).to(llr.device), torch.from_numpy(~(ok & source_ok)).to(llr.device)
+        x_hat = torch.from_numpy(x_hat).to(device)
+        x_hat[~ok] = self.mean_image.to(device)
+        return x_hat, ~(ok & torch.from_numpy(source_ok).to(device))
 
 
 class RateSelection:

@@ -48,6 +48,7 @@ def test_every_codec_runs_a_batch_through_the_pipeline(tiny, name, device, one_t
     made = make_codec(name, tiny, bits, "bsc", {"eps": 0.05}, seed=0,
                       budget=TrainConfig(eps=0.05, epochs=1, batch_size=100), device=device, progress=False)
     codec = made.codec
+    assert all(t.device.type == device for t in (*codec.parameters(), *codec.buffers()))  # moved with .to(device)
     assert codec.bits == bits and (made.checkpoint is not None) == getattr(codec, "learned", False)
     x = tiny.tensors("test")[0][:6].to(device)
     pipeline = Pipeline(tiny, codec, get_channel("bsc"))

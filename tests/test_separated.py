@@ -296,6 +296,22 @@ def test_one_class_for_every_separated_codec(tiny):
         CODECS.get("pca+ldpc").check_bits(10**9)
 
 
+@pytest.mark.parametrize("name, bits", [("pca+ldpc", 100), ("pca+conv", 100), ("vq+rep", 60)])
+def test_channel_decoding_stays_in_torch(tiny, test_images, name, bits, monkeypatch):
+    codec = build(name, tiny, bits, eps=0.05)
+    x = torch.from_numpy(test_images[:12])
+    llr = get_channel("bsc")(codec.encode(x), torch.Generator().manual_seed(2), eps=0.05)
+    expected = codec.decode(llr)
+
+    def numpy_decode(llr):
+        raise AssertionError("the numpy decode adapter was called")
+
+    monkeypatch.setattr(codec.channel_code, "decode", numpy_decode)
+    x_hat, failures = codec.decode(llr)  # no torch -> numpy -> torch round trip for the channel decoding
+    assert torch.equal(x_hat, expected[0]) and torch.equal(failures, expected[1])
+    assert {b.device for b in codec.buffers()} == {torch.device("cpu")} and len(list(codec.buffers())) >= 1
+
+
 def test_neural_source_code_is_deterministic(tiny, test_images):
     codec = build("neural+ideal", tiny, 8, eps=0.1, source_options={"epochs": 1})
     assert codec.k == 4

@@ -367,7 +367,7 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, epochs,
     if used:
         click.echo(used)
     if save_recon:
-        x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
+        x = next(iter(source.batches("test", 8)))[0].to(pipeline.device)
         with torch.no_grad():
             x_hat, _, _ = pipeline(x, torch.Generator(device=x.device).manual_seed(seed), **params)
         click.echo(f"reconstructions: {save_grid([x, x_hat], save_recon)}")

@@ -73,6 +73,11 @@ class Pipeline(torch.nn.Module):
         self.codec = codec
         self.channel = channel
 
+    @property
+    def device(self) -> torch.device:
+        """Where the codec's weights (or, for separated codecs, its tables) are: where batches go."""
+        return _device_of(self.codec)
+
     def link(self, x: torch.Tensor, generator: torch.Generator | None = None, **params) -> Link:
         """Encode ``x``, send the bits through the channel and decode; the decoder gets ``x`` and
         ``generator`` too (the genie: only ideal-code references read them, see :mod:`commsim.core.codec`)."""
@@ -94,7 +99,7 @@ class Pipeline(torch.nn.Module):
     @torch.no_grad()
     def evaluate(self, split: str = "test", seed: int = 0, batch_size: int = 500, limit: int | None = None,
                  device: torch.device | str | None = None, **params) -> EvalResult:
-        device = torch.device(device) if device is not None else _device_of(self.codec)
+        device = torch.device(device) if device is not None else self.device
         was_training = self.codec.training
         self.codec.eval()
         generator = make_generator(seed, device)

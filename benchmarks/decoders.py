@@ -456,7 +456,7 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
 
     x, llr = link(necst, CLAIM_NECST_IMAGES)
     with torch.no_grad():
-        x_hat, seconds = best_time(lambda: necst.decode(llr), reps)
+        (x_hat, _), seconds = best_time(lambda: necst.decode(llr), reps)
     necst_ips = len(x) / seconds
     rows = [Row("claim", f"NECST (MNIST, 100 bits, trained at eps {CLAIM_EPS})", 100, 100, "bsc", CLAIM_EPS,
                 "NECST decoder", "cpu", len(x), 0, 0.0, *clopper_pearson(0, len(x)), 0, seconds, float("nan"),
@@ -465,8 +465,8 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
     log(f"  NECST decoder: {necst_ips:10.0f} images/s, test l2_per_image {rows[0].l2_per_image:.2f}")
     for scheme, (m, l2, codec), tried in matched:
         x, llr = link(codec, CLAIM_SEPARATED_IMAGES)
-        x_hat, seconds = best_time(lambda: codec.decode(llr), reps)
-        failures = int(codec.last_failures.sum())
+        (x_hat, failed), seconds = best_time(lambda: codec.decode(llr, x=x), reps)
+        failures = int(failed.sum())
         code = codec.channel_code
         coded = llr[:, : code.n].numpy().astype(np.float64)
         (info, _), channel_seconds = best_time(lambda: code.decode(coded), reps)
@@ -475,7 +475,7 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
         reference_seconds = best_time(lambda: reference.decode(coded), reps)[1] if reference else float("nan")
         ips = len(x) / seconds
         x_many, llr_many = link(codec, CLAIM_NECST_IMAGES)
-        ips_many = len(x_many) / best_time(lambda: codec.decode(llr_many), reps)[1]
+        ips_many = len(x_many) / best_time(lambda: codec.decode(llr_many, x=x_many), reps)[1]
         lo, hi = clopper_pearson(failures, len(x))
         r = Row("claim", f"{scheme} m={m} ({code.name})", m, codec.k, "bsc", CLAIM_EPS, f"{scheme} decoder", "cpu",
                 len(x), failures, failures / len(x), lo, hi, 0, seconds, float("nan"), images_per_s=ips,

@@ -86,10 +86,13 @@ def cli(show_traceback):
 
 @cli.command("list")
 def list_blocks():
-    """Print the registered codecs, channels, data sets and channel codes."""
+    """Print the registered codecs, source codes, channel codes, channels and data sets."""
     for section in catalog.SECTIONS:
         click.echo(f"{catalog.TITLES[section]}:")
-        for name, text in catalog.load()[section].items():
+        entries = catalog.load()[section]
+        if section == "codecs":  # every SOURCE+CODE pair is a codec: one line, the parts listed below
+            entries = {**{n: t for n, t in entries.items() if "+" not in n}, catalog.SEPARATED_LINE[0]: catalog.SEPARATED_LINE[1]}
+        for name, text in entries.items():
             click.echo(f"  {name:<18} {text}")
 
 
@@ -98,10 +101,12 @@ def build_catalog() -> dict:
     from commsim import CHANNELS, CODECS, DATASETS
     from commsim.core.device import DEVICES
     from commsim.fec import CHANNEL_CODES
+    from commsim.source_codes import SOURCE_CODES
     from commsim.learned.estimators import ESTIMATORS
     from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
 
-    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES}
+    registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES,
+                  "source_codes": SOURCE_CODES}
     built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
              for section in catalog.SECTIONS}
     built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
@@ -363,20 +368,20 @@ def run_train_config(codec: str, channel_name: str, params: dict, train_channel:
 
 
 def build_run_codec(codec, source, bits, channel, params, checkpoint, config, seed, device, dataset):
-    """``(codec, line saying which checkpoint)``: separated schemes are built for the channel; learned
-    codecs come from ``checkpoint``, else the cache entry of the training ``config``, else training."""
-    from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
+    """``(codec, line saying which checkpoint)`` through the one factory (:func:`commsim.codecs.make_codec`):
+    separated schemes are built for the channel; learned codecs come from ``checkpoint``, else the
+    cache entry of the training ``config``, else training."""
+    from commsim.codecs import make_codec
 
-    cls = registered_codec(codec)
-    if not getattr(cls, "learned", False):
-        if checkpoint is not None:
-            raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
-        return cls.build(source, bits=bits, channel=channel, params=params, seed=seed), None
-    if checkpoint is not None:
-        model = codec_from_checkpoint(checkpoint, codec, dataset, bits, source, device)
-        return model, checkpoint_line(checkpoint, model.metadata, "given")
-    model, path, trained = cached_or_trained(codec, dataset, bits, config, source, device, notify=say)
-    return model, checkpoint_line(path, model.metadata, "trained now" if trained else "cached")
+    learned = getattr(registered_codec(codec), "learned", False)
+    if not learned and checkpoint is not None:
+        raise click.BadParameter(f"codec {codec!r} is a separated scheme and takes no checkpoint", param_hint="--checkpoint")
+    budget = (checkpoint or config) if learned else None  # separated: the neural source code's own default budget
+    made = make_codec(codec, source, bits, channel, params, seed, budget, device=device, dataset=dataset, notify=say)
+    if not learned:
+        return made.codec, None
+    how = "given" if checkpoint is not None else "trained now" if made.trained else "cached"
+    return made.codec, checkpoint_line(made.checkpoint, made.codec.metadata, how)
 
 
 @cli.command()
@@ -422,9 +427,9 @@ def run(codec, channel_name, eps, ebno_db, extra, checkpoint, train_eps, train_c
     if used:
         click.echo(used)
     if save_recon:
-        x = next(iter(source.batches("test", 8)))[0].to(next(iter(model.parameters()), torch.zeros(0)).device)
+        x = next(iter(source.batches("test", 8)))[0].to(pipeline.device)
         with torch.no_grad():
-            x_hat, _, _ = pipeline.transmit(x, torch.Generator(device=x.device).manual_seed(seed), **params)
+            x_hat, _, _ = pipeline(x, torch.Generator(device=x.device).manual_seed(seed), **params)
         click.echo(f"reconstructions: {save_grid([x, x_hat], save_recon)}")
 
 

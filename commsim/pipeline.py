@@ -10,8 +10,10 @@ Example::
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -42,10 +44,24 @@ class EvalResult:
         return out
 
 
+class Link(NamedTuple):
+    """One batch through the link: ``bits [B, m]`` sent, ``llr [B, m]`` received, ``x_hat [B, C, H, W]``,
+    ``failures [B]`` bool (frames the codec knows it lost) and ``logits [B, C, H, W]`` (codecs with
+    ``has_logits``, else ``None``)."""
+
+    bits: torch.Tensor
+    llr: torch.Tensor
+    x_hat: torch.Tensor
+    failures: torch.Tensor
+    logits: torch.Tensor | None
+
+
 class Pipeline(torch.nn.Module):
     """Composes a source, a codec (encoder + decoder) and a channel.
 
-    ``transmit(x, generator, **params) -> (x_hat, llr, bits)`` for one batch ``x [B, C, H, W]``;
+    ``pipeline(x, generator=None, **params) -> (x_hat, llr, bits)`` for one batch ``x [B, C, H, W]``
+    (Sionna style: ``Pipeline(source, codec, channel)(x, eps=0.1)``; ``transmit`` is the same call);
+    ``link(x, generator, **params)`` also returns the failures (:class:`Link`);
     ``evaluate(split, seed, **params) -> EvalResult`` over a whole split.
     """
 
@@ -57,15 +73,33 @@ class Pipeline(torch.nn.Module):
         self.codec = codec
         self.channel = channel
 
-    def transmit(self, x, generator=None, **params):
+    @property
+    def device(self) -> torch.device:
+        """Where the codec's weights (or, for separated codecs, its tables) are: where batches go."""
+        return _device_of(self.codec)
+
+    def link(self, x: torch.Tensor, generator: torch.Generator | None = None, **params) -> Link:
+        """Encode ``x``, send the bits through the channel and decode; the decoder gets ``x`` and
+        ``generator`` too (the genie: only ideal-code references read them, see :mod:`commsim.core.codec`)."""
         bits = self.codec.encode(x, generator)
         llr = self.channel(bits, generator, **params)
-        return self.codec.decode(llr), llr, bits
+        if self.codec.has_logits:
+            logits = self.codec.decode_logits(llr)
+            return Link(bits, llr, torch.sigmoid(logits), self.codec.no_failures(llr), logits)
+        x_hat, failures = self.codec.decode(llr, x=x, generator=generator)
+        return Link(bits, llr, x_hat, failures, None)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **params):
+        """``x [B, C, H, W]`` -> ``(x_hat [B, C, H, W], llr [B, m], bits [B, m])``."""
+        out = self.link(x, generator, **params)
+        return out.x_hat, out.llr, out.bits
+
+    transmit = forward
 
     @torch.no_grad()
     def evaluate(self, split: str = "test", seed: int = 0, batch_size: int = 500, limit: int | None = None,
                  device: torch.device | str | None = None, **params) -> EvalResult:
-        device = torch.device(device) if device is not None else _device_of(self.codec)
+        device = torch.device(device) if device is not None else self.device
         was_training = self.codec.training
         self.codec.eval()
         generator = make_generator(seed, device)
@@ -75,28 +109,21 @@ class Pipeline(torch.nn.Module):
         errors, nbits = 0.0, 0
         for x, _ in self.source.batches(split, batch_size, generator=data_generator, limit=limit):
             x = x.to(device)
-            bits = self.codec.encode(x, generator)
-            llr = self.channel(bits, generator, **params)
-            if self.codec.has_logits:
-                logits = self.codec.decode_logits(llr)
-                x_hat = torch.sigmoid(logits)
-                bce.append(M.bce_per_pixel(x, logits) if self.source.binary else None)
-            else:
-                x_hat = self.codec.decode(llr)
-                bce.append(M.bce_per_pixel_from_probs(x, x_hat) if self.source.binary else None)
-            l2.append(M.l2_per_image(x, x_hat))
-            mse.append(M.mse_per_pixel(x, x_hat))
-            if self.codec.last_failures is not None:
-                failures.append(self.codec.last_failures.float())
-            errors += M.bit_errors(bits, llr)
-            nbits += bits.numel()
+            out = self.link(x, generator, **params)
+            if self.source.binary:
+                bce.append(M.bce_per_pixel(x, out.logits) if out.logits is not None else M.bce_per_pixel_from_probs(x, out.x_hat))
+            l2.append(M.l2_per_image(x, out.x_hat))
+            mse.append(M.mse_per_pixel(x, out.x_hat))
+            failures.append(out.failures.float())
+            errors += M.bit_errors(out.bits, out.llr)
+            nbits += out.bits.numel()
         self.codec.train(was_training)
         mse_est = M.mean_ci(torch.cat(mse))
         metrics = {"l2_per_image": M.mean_ci(torch.cat(l2)), "mse_per_pixel": mse_est, "psnr_db": M.psnr_from_mse(mse_est)}
         if self.source.binary:
             metrics["bce_per_pixel"] = M.mean_ci(torch.cat(bce))
         metrics["ber"] = M.binomial_ci(errors, nbits)
-        if failures:
+        if self.codec.flags_failures:
             fails = torch.cat(failures)
             metrics["failure_rate"] = M.binomial_ci(float(fails.sum()), fails.numel())
         return EvalResult(metrics, images=mse_est.count, bits=nbits, seconds=time.perf_counter() - start,
@@ -104,10 +131,9 @@ class Pipeline(torch.nn.Module):
 
 
 def _device_of(codec: Codec) -> torch.device:
-    try:
-        return next(codec.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+    """Where the codec's weights (or, for separated codecs, its tables) are; the CPU if it has none."""
+    tensor = next(itertools.chain(codec.parameters(), codec.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def _plain(value):

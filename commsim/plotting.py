@@ -30,7 +30,8 @@ from scipy import stats  # noqa: E402
 
 from commsim.channels.loading import resolve_channel  # noqa: E402
 from commsim.learned.checkpoints import CheckpointError  # noqa: E402
-from commsim.learned.zoo import cache_dir, codec_from_checkpoint  # noqa: E402
+from commsim.learned.zoo import cache_dir  # noqa: E402
+from commsim.codecs import make_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.core.files import atomic_write, writable_folder  # noqa: E402
 from commsim.core.images import save_grid  # noqa: E402
@@ -371,10 +372,10 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -
                 continue
             try:
                 if path not in models:
-                    models[path] = codec_from_checkpoint(path, codec, dataset, int(bits), source, device="cpu")
+                    models[path] = make_codec(codec, source, int(bits), channel_name, budget=path, dataset=dataset).codec
                 params = {**parse_fixed_params(row.get("fixed_params")), param: float(value)}
                 with torch.no_grad():
-                    x_hat, _, _ = Pipeline(source, models[path], channel).transmit(
+                    x_hat, _, _ = Pipeline(source, models[path], channel)(
                         x, torch.Generator().manual_seed(int(row["seed"])), **params)
             except (CheckpointError, ValueError, TypeError) as exc:
                 notes.append(f"{target}: left out {label}: {str(exc).splitlines()[0]}")

@@ -20,7 +20,7 @@ def markov_chain(codec: LearnedCodec, channel: Channel, x0: torch.Tensor, steps:
     x, kept = x0, [x0]
     for step in range(1, steps + 1):
         llr = channel(codec.encode(x, generator), generator, **params)
-        probs = codec.decode(llr)
+        probs, _ = codec.decode(llr)
         x = (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).float() if codec.binary else probs
         if step % every == 0:
             kept.append(x)

@@ -1,9 +1,11 @@
-"""Separated source + channel coding ("compress, then protect") as codecs: ``SOURCE+CHANNEL``.
+"""Separated source + channel coding ("compress, then protect") as codecs: ``SOURCE+CODE``.
 
-Every pair of a source code (:mod:`commsim.source_codes`: ``jpeg``, ``webp``, ``jpeg2000``,
-``vq``, ``pca``, ``neural``) and a channel-code family (:mod:`commsim.fec`: ``ldpc``,
-``conv``, ``rep``, ``ideal``, ``ideal-fbl``) is registered as a codec, e.g. ``jpeg+ldpc`` or
-``vq+ideal``, with ``learned = False`` and built for a budget and a channel::
+One class, :class:`SeparatedCodec` (a source code, a channel code and zero padding), covers every
+pair of a source code (:mod:`commsim.source_codes`: ``jpeg``, ``webp``, ``jpeg2000``, ``vq``,
+``pca``, ``neural``) and a channel-code family (:mod:`commsim.fec`: ``ldpc``, ``conv``, ``rep``,
+``ideal``, ``ideal-fbl``). Each pair's name (e.g. ``jpeg+ldpc`` or ``vq+ideal``) is registered as a
+codec: a :class:`SeparatedScheme` with ``learned = False`` whose ``build`` fits the source code and
+chooses the channel code's rate (:class:`RateSelection`) for a budget and a channel::
 
     codec = CODECS.get("pca+ldpc").build(source, bits=200, channel="bsc", params={"eps": 0.1}, seed=0)
     Pipeline(source, codec, get_channel("bsc")).evaluate(eps=0.1)   # reports failure_rate too
@@ -14,13 +16,14 @@ Bit accounting of one image (``m`` channel bits, :meth:`SeparatedCodec.accountin
     + n - k channel-code overhead (parity, CRC, tail, repetitions)
     + m - n zero padding (sent and counted)                           = m
 
-**Choosing the rate** (:meth:`SeparatedCodec.build`): the family's ``codes_for(m)`` offers codes of
+**Choosing the rate** (:class:`RateSelection`, run by :meth:`SeparatedScheme.build`): the family's ``codes_for(m)`` offers codes of
 several rates; those above the channel's capacity (when :func:`~commsim.fec.capacity`
 knows the channel) are dropped, and for each remaining code the whole scheme is simulated on the
 first ``val_images`` (400) validation images: source-encode at the code's ``k``, channel-encode, one
 pass through the commsim channel block with the given parameters, channel-decode, source-decode,
 with a failed frame shown as the training-mean image. Codes that lose at least half of 64 random
-frames in a first screening pass (:data:`SCREEN_LIMIT`) are dropped before that (unless a
+frames in a first screening pass (random stream ``"screening"``; the validation pass draws from
+``"validation"``, one stream per candidate, both derived from the seed by :class:`numpy.random.SeedSequence`) and :data:`SCREEN_LIMIT`) are dropped before that (unless a
 variable-rate source fits no image in any code that survived, in which case they are simulated too).
 Codes are simulated from the largest ``k`` down; once one loses no frame, codes with a smaller ``k``
 are skipped as dominated (the source codes' distortion does not grow with ``k``). The code with the
@@ -31,22 +34,31 @@ in ``k``). The table of candidates is kept in ``codec.selection``.
 
 **Failures**: a frame whose channel decoder says it failed (LDPC parity checks, CRC), whose image did
 not fit the ``k`` bits (variable-rate codes: even the lowest quality needs more), or whose payload the
-source decoder rejects is reconstructed as the training-mean image and flagged in ``last_failures``
-(Pipeline.evaluate reports their rate as ``failure_rate``). ``last_fits`` / ``last_needed_bits`` say
-which images of the last batch did not fit and how many bits they would need. Undetected channel
+source decoder rejects is reconstructed as the training-mean image and flagged in the ``failures``
+that ``decode`` returns (Pipeline.evaluate reports their rate as ``failure_rate``).
+:meth:`SeparatedCodec.fits` says which images of a batch do not fit and how many bits they would need. Undetected channel
 errors are not flagged: they are decoded as whatever the corrupted payload says.
 
 **Ideal codes** (``ideal``, ``ideal-fbl``) are references, not codes: the payload
 ``k = floor(m C)`` (or the normal approximation's ``k`` at frame error rate ``p_error``) reaches the
-decoder without passing the channel -- ``encode`` keeps it and ``decode`` returns the last one kept,
-ignoring the channel's LLRs (a genie). ``ideal-fbl`` picks ``p_error`` from
+decoder without passing the channel: ``decode(llr, x=x)`` source-encodes the original batch ``x``
+again and ignores the channel's LLRs (a genie, given explicitly; without ``x`` it raises ``ValueError``). ``ideal-fbl`` picks ``p_error`` from
 :data:`FBL_ERROR_RATES` by expected distortion and draws the failed frames with that probability from
-the ``generator`` given to ``encode``.
+the ``generator`` given to ``decode``.
+
+**Devices**: a :class:`SeparatedCodec` is a ``torch.nn.Module`` whose channel code (a submodule) and
+mean image (a buffer) move with ``.to(device)``; ``decode`` keeps the LLRs on their device through the
+channel decoding (torch BP and Viterbi, repetition sums and CRCs in torch). The source codes are
+numpy / Pillow (JPEG, WebP, JPEG 2000 are CPU libraries), so source encoding and decoding run on the
+CPU: the payload bits cross to the CPU for source decoding, and the images come back to the LLRs'
+device.
 
 ``neural`` source codes train a NECST model per ``k`` (minutes), so their rate choice simulates the
 ``pca`` code as a stand-in for the source and trains only the chosen ``k``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -54,7 +66,7 @@ import torch
 from commsim.fec import CHANNEL_CODES, capacity, channel_code_family
 from commsim.source_codes import SOURCE_CODES, SourceCode, get_source_code
 from commsim.channels import get_channel
-from commsim.core.codec import Codec
+from commsim.core.codec import Codec, checked_bits
 from commsim.data.sources import ImageSource
 from commsim.core.device import make_generator
 from commsim.core.registry import register_codec
@@ -88,41 +100,52 @@ def _capacity(channel: str, params: dict) -> float | None:
         return None
 
 
+def _is_ideal(code) -> bool:
+    return bool(getattr(code, "ideal", False))
+
+
+def channel_word(code, info: np.ndarray, bits: int) -> torch.Tensor:
+    """``info [F, k]`` -> the codeword zero-padded to ``bits`` channel bits, float32 ``[F, bits]``."""
+    word = code.encode(info)
+    out = torch.zeros(len(word), bits)
+    out[:, : word.shape[1]] = torch.from_numpy(np.asarray(word, np.float32))
+    return out
+
+
+def channel_decode(code, llr: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``llr [F, bits]`` -> ``(info_hat [F, k] uint8, ok [F] bool)`` numpy arrays from the codeword's
+    ``n`` positions (the padding carries nothing)."""
+    info, ok = code.decode_tensor(llr[:, : code.n])
+    return info.cpu().numpy(), ok.cpu().numpy()
+
+
 class SeparatedCodec(Codec):
-    """Base of the ``SOURCE+CHANNEL`` codecs: a source code, a channel code and zero padding to ``m``
-    channel bits. ``encode(x [B, C, H, W], generator) -> bits [B, m]``; ``decode(llr [B, m]) -> x_hat``
-    with ``last_failures [B]``. Build with :meth:`build`."""
+    """A source code, a channel code and zero padding to ``m = bits`` channel bits.
+
+    ``encode(x [B, C, H, W], generator) -> bits [B, m]``; ``decode(llr [B, m], x=, generator=) ->
+    (x_hat [B, C, H, W], failures [B])``. ``family`` is the channel-code family's registered name
+    (it names the codec ``SOURCE+FAMILY``). Built for a channel by :meth:`SeparatedScheme.build`
+    (``CODECS.get("jpeg+ldpc").build(...)``)."""
 
     learned = False
     has_logits = False
-    source_name = ""
-    family_name = ""
+    flags_failures = True
 
-    def __init__(self, source_code: SourceCode, channel_code, bits: int, image_shape, p_error: float = 0.0,
-                 selection: list[dict] | None = None, channel: str | None = None, params: dict | None = None):
+    def __init__(self, source_code: SourceCode, channel_code, bits: int, image_shape, family: str = "custom",
+                 p_error: float = 0.0, selection: list[dict] | None = None, channel: str | None = None,
+                 params: dict | None = None):
         super().__init__(bits, image_shape)
         if channel_code.n > self.bits:
             raise ValueError(f"channel code {channel_code.name} has n = {channel_code.n} > m = {self.bits}")
         self.source_code = source_code
-        self.channel_code = channel_code
+        self.channel_code = channel_code  # a submodule: its tables move with .to(device)
+        self.register_buffer("mean_image", torch.from_numpy(np.asarray(source_code.mean, np.float32)), persistent=False)
         self.k = int(channel_code.k)
-        self.ideal = bool(getattr(channel_code, "ideal", False))
+        self.ideal = _is_ideal(channel_code)
         self.p_error = float(p_error)
         self.selection = selection or []
         self.channel, self.params = channel, dict(params or {})
-        self.name = f"{source_code.name}+{self.family_name or 'custom'}"
-        self.last_fits: np.ndarray | None = None
-        self.last_needed_bits: np.ndarray | None = None
-        self._genie: tuple[np.ndarray, np.ndarray] | None = None  # ideal codes: the last payload sent
-
-    @classmethod
-    def bits_limit(cls) -> tuple[int, str]:
-        limit, why = super().bits_limit()
-        family = CHANNEL_CODES.get(cls.family_name) if cls.family_name in CHANNEL_CODES else None
-        family_limit = getattr(family, "max_length", None)
-        if family_limit is not None and family_limit < limit:
-            return family_limit, family.max_length_reason
-        return limit, why
+        self.name = f"{source_code.name}+{family}"
 
     # accounting ----------------------------------------------------------------------------------
     def accounting(self) -> dict:
@@ -136,195 +159,189 @@ class SeparatedCodec(Codec):
         return f"{self.name}: m={a['m']} = k {a['k']} + overhead {a['overhead']} + padding {a['padding']} ({a['code']})"
 
     # link ----------------------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = self.check_images(x)
-        images = x.detach().cpu().numpy().astype(np.float32)
-        info, fits = self.source_code.encode_batch(images, self.k)
-        self.last_fits = fits
+    def fits(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(fits [B] bool, needed_bits [B] int)``: which images of ``x [B, C, H, W]`` the source code
+        fits in the ``k`` payload bits, and how many bits each one that does not fit would need (0 for
+        those that fit)."""
+        images = self._numpy(self.check_images(x))
+        _, fits = self.source_code.encode_batch(images, self.k)
         needed = np.zeros(len(fits), np.int64)
         for i in np.nonzero(~fits)[0]:
             needed[i] = self.source_code.needed_bits(images[i])
-        self.last_needed_bits = needed
-        if self.ideal:
-            lost = np.zeros(len(fits), bool)
-            if self.p_error > 0:
-                lost = (torch.rand(len(fits), generator=generator, device=x.device) < self.p_error).cpu().numpy()
-            self._genie = (info, lost)
-        word = self.channel_code.encode(info)
-        out = np.zeros((len(images), self.bits), np.float32)
-        out[:, : word.shape[1]] = word
-        return torch.from_numpy(out).to(x.device)
+        return fits, needed
 
-    def decode(self, llr: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _numpy(x: torch.Tensor) -> np.ndarray:
+        return x.detach().cpu().numpy().astype(np.float32)
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        images = self._numpy(self.check_images(x))
+        info, _ = self.source_code.encode_batch(images, self.k)
+        return channel_word(self.channel_code, info, self.bits).to(x.device)
+
+    def decode(self, llr: torch.Tensor, *, x: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``llr [B, m]`` -> ``(x_hat [B, C, H, W], failures [B] bool)``; ideal codes read the payload
+        from ``x`` (the genie) and draw ``ideal-fbl``'s lost frames from ``generator``."""
         llr = self.check_llr(llr)
+        device = llr.device
         if self.ideal:
-            if self._genie is None:
-                raise RuntimeError(f"{self.name} is an ideal-code reference: decode() returns the payload of the "
-                                   "last encode() call, and there is none")
-            info, lost = self._genie
-            if len(info) != llr.shape[0]:
-                raise RuntimeError(f"{self.name}: decode() got {llr.shape[0]} frames, the last encode() sent {len(info)}")
-            ok = ~lost
+            if x is None:
+                raise ValueError(f"{self.name} is an ideal-code reference: its decoder reads the payload from the "
+                                 "encoded batch, so call decode(llr, x=x) (Pipeline passes it)")
+            if x.shape[0] != llr.shape[0]:
+                raise ValueError(f"{self.name}: decode() got {llr.shape[0]} frames of LLRs but {x.shape[0]} images x")
+            info, _ = self.source_code.encode_batch(self._numpy(self.check_images(x)), self.k)
+            ok = torch.ones(len(info), dtype=torch.bool, device=device)
+            if self.p_error > 0:
+                draw_on = generator.device if generator is not None else device
+                ok = (torch.rand(len(info), generator=generator, device=draw_on) >= self.p_error).to(device)
         else:
-            info, ok = self.channel_code.decode(llr[:, : self.channel_code.n].detach().cpu().numpy().astype(np.float64))
-            ok = np.asarray(ok, bool)
+            info, ok = self.channel_code.decode_tensor(llr[:, : self.channel_code.n])  # stays on llr's device
+            info = info.cpu().numpy()
+        # the source codes are numpy / Pillow: the payload bits go to the CPU for source decoding only
         x_hat, source_ok = self.source_code.decode_batch(info)
-        x_hat[~ok] = self.source_code.mean
-        self.last_failures = torch.from_numpy(~(ok & source_ok)).to(llr.device)
-        return torch.from_numpy(x_hat).to(llr.device)
+        x_hat = torch.from_numpy(x_hat).to(device)
+        x_hat[~ok] = self.mean_image.to(device)
+        return x_hat, ~(ok & torch.from_numpy(source_ok).to(device))
 
-    # construction --------------------------------------------------------------------------------
-    @classmethod
-    def build(cls, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
-              val_images: int = 400, screen_frames: int = 64, source_options: dict | None = None, family_options: dict | None = None,
-              code: str | None = None) -> "SeparatedCodec":
-        """The scheme for ``bits`` channel bits on ``channel`` with ``params`` (e.g. ``{"eps": 0.1}``).
 
-        Fits the source code on the training split, then picks the channel code as the module doc
-        says. ``code`` forces a candidate by name (skipping the choice); ``source_options`` go to the
-        source code (e.g. ``{"epochs": 5}`` for ``neural``), ``family_options`` to the family.
-        ``screen_frames`` random frames per code first screen out codes whose frame error rate
-        (detected or not) is at least :data:`SCREEN_LIMIT` (0 = no screening).
-        Raises :class:`SchemeError` when no validation image fits any candidate's ``k``.
-        """
-        params = dict(params or {})
-        bits = cls.check_bits(bits)
-        source_code = get_source_code(cls.source_name, source.image_shape, seed=seed, **(source_options or {})).fit(source)
-        proxy = source_code
-        if cls.source_name == "neural":
-            proxy = get_source_code("pca", source.image_shape, seed=seed).fit(source)
-        val = _images(source, "val", val_images, seed)
-        d_mean = _l2(val, source_code.mean[None])
-        candidates = cls._candidates(bits, channel, params, family_options)
-        if code is not None:
-            candidates = [(c, p) for c, p in candidates if c.name == code]
+class RateSelection:
+    """Chooses the channel code of a ``SOURCE+CODE`` scheme for ``bits`` channel bits on ``channel``
+    with ``params``, as the module doc says: :meth:`choose` -> ``(code, p_error, rows)``.
+
+    ``source_code`` is the fitted source code (its mean image stands in for failed frames, its
+    ``max_k`` and ``needed_bits`` bound the candidates); ``proxy`` is the source code simulated
+    (``neural`` simulates ``pca``). Randomness comes from named streams, :meth:`generators`
+    (``"screening"``, ``"validation"``), one per purpose and candidate, derived from ``seed``: the same
+    seed gives the same choice.
+    """
+
+    STREAMS = ("screening", "validation")
+    """The purposes that draw random numbers; their position in this tuple keys their stream."""
+
+    def __init__(self, scheme: "SeparatedScheme", source_code: SourceCode, proxy: SourceCode, bits: int, channel: str,
+                 params: dict, seed: int):
+        self.scheme, self.source_code, self.proxy = scheme, source_code, proxy
+        self.bits, self.channel, self.params, self.seed = int(bits), channel, dict(params), int(seed)
+        self.channel_block = get_channel(channel)
+        self.capacity = _capacity(channel, self.params)
+
+    def generators(self, purpose: str, index: int) -> tuple[np.random.Generator, torch.Generator]:
+        """``(numpy generator, torch generator)`` of candidate ``index``'s stream for ``purpose`` (one
+        of :data:`STREAMS`): independent of every other purpose and candidate, the same for the same seed."""
+        sequence = np.random.SeedSequence([self.seed % 2**64, self.STREAMS.index(purpose), int(index)])
+        numpy_stream, torch_stream = sequence.spawn(2)
+        return np.random.default_rng(numpy_stream), make_generator(int(torch_stream.generate_state(1, np.uint64)[0]))
+
+    def send(self, code, info: np.ndarray, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``info [F, k]`` encoded, padded, sent once through the channel and decoded: ``(info_hat, ok)``."""
+        llr = self.channel_block(channel_word(code, info, self.bits), generator, **self.params)
+        return channel_decode(code, llr)
+
+    def usable(self, candidates: list[tuple], forced: str | None = None) -> list[tuple]:
+        """The candidates ``[(code, p_error)]`` worth simulating: the ``forced`` one by name, else those
+        within capacity (or the lowest-rate one if none is); none that carries nothing or more than the
+        source code takes."""
+        if forced is not None:
+            candidates = [(c, p) for c, p in candidates if c.name == forced]
             if not candidates:
-                raise ValueError(f"no candidate code named {code!r} for {bits} bits")
-        cap = _capacity(channel, params)
-        if cap is not None and code is None:
-            usable = [(c, p) for c, p in candidates if getattr(c, "ideal", False) or c.k / c.n <= cap]
+                raise ValueError(f"no candidate code named {forced!r} for {self.bits} bits")
+        elif self.capacity is not None:
+            usable = [(c, p) for c, p in candidates if _is_ideal(c) or c.k / c.n <= self.capacity]
             candidates = usable or sorted(candidates, key=lambda cp: cp[0].k / cp[0].n)[:1]
         candidates = [(c, p) for c, p in candidates if c.k >= 1]
-        if source_code.max_k is not None:
-            fitting = [(c, p) for c, p in candidates if c.k <= source_code.max_k]
-            if not fitting:
-                raise SchemeError(f"{cls.source_name} takes at most {source_code.max_k:,} bits per image, but every "
-                                  f"{cls.family_name} code for {bits:,} channel bits carries more; use fewer --bits")
-            candidates = fitting
-        rows = []
-        channel_block = get_channel(channel)
+        max_k = self.source_code.max_k
+        if max_k is not None:
+            candidates = [(c, p) for c, p in candidates if c.k <= max_k]
+            if not candidates:
+                raise SchemeError(f"{self.scheme.source_name} takes at most {max_k:,} bits per image, but every "
+                                  f"{self.scheme.family_name} code for {self.bits:,} channel bits carries more; use fewer --bits")
+        return candidates
+
+    def choose(self, val: np.ndarray, candidates: list[tuple], screen_frames: int = 64,
+               forced: str | None = None) -> tuple[object, float, list[dict]]:
+        """The best candidate ``(code, p_error)`` on the validation images ``val [N, C, H, W]`` and the
+        table of all candidates (``rows``, the chosen one marked ``"chosen"``)."""
+        candidates = self.usable(candidates, forced)
+        d_mean = _l2(val, self.source_code.mean[None])
+        rows, screened = [], []
         clean_k = 0  # the largest k seen without any frame error: smaller k cannot do better
-        screened = []
         for i, (candidate, p_error) in sorted(enumerate(candidates), key=lambda ic: -ic[1][0].k):
             head = {"code": candidate.name, "k": int(candidate.k), "n": int(candidate.n), "rate": candidate.k / candidate.n,
                     "p_error": p_error}
             if candidate.k < clean_k:
                 rows.append({**head, "dominated": True})
                 continue
-            if screen_frames and len(candidates) > 1 and not getattr(candidate, "ideal", False):
-                rate = cls._frame_error_rate(candidate, bits, channel_block, params, screen_frames, seed + 104729 * (i + 1))
+            if screen_frames and len(candidates) > 1 and not _is_ideal(candidate):
+                rate = self.frame_error_rate(candidate, screen_frames, i)
                 if rate >= SCREEN_LIMIT:
                     rows.append({**head, "screen_failure": rate, "frames": screen_frames, "screened_out": True})
                     screened.append((rate, i, candidate, p_error, len(rows) - 1))
                     continue
-            row = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params, seed + 7919 * (i + 1))
+            row = self.simulate(candidate, p_error, val, d_mean, i)
             rows.append(row)
             if row["frame_failure"] == 0 and row["undetected"] == 0 and row["p_error"] == 0:
                 clean_k = max(clean_k, row["k"])
         if screened and not any("expected_l2" in r for r in rows):  # all fail often: simulate the best of them
             _, i, candidate, p_error, at = min(screened, key=lambda t: (t[0], -t[2].k))
-            rows[at] = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params, seed + 7919 * (i + 1))
+            rows[at] = self.simulate(candidate, p_error, val, d_mean, i)
         if not rows:
-            raise SchemeError(f"{cls.source_name}+{cls.family_name}: no {cls.family_name} code carries any information "
-                              f"in {bits} channel bits")
-        simulated = [r for r in rows if "expected_l2" in r]
-        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
-            needed = np.array([source_code.needed_bits(img) for img in val])
+            raise SchemeError(f"{self.scheme.name}: no {self.scheme.family_name} code carries any information "
+                              f"in {self.bits} channel bits")
+        if self.source_code.variable_rate and not any(r.get("fit_rate", 0) > 0 for r in rows):
+            needed = np.array([self.source_code.needed_bits(img) for img in val])
             # codes screened out for their frame errors may still be the only ones some images fit in
             for _, i, candidate, p_error, at in screened:
                 if candidate.k >= needed.min():
-                    rows[at] = cls._simulate(proxy, candidate, p_error, val, d_mean, bits, channel_block, params,
-                                             seed + 7919 * (i + 1))
-            simulated = [r for r in rows if "expected_l2" in r]
-        if source_code.variable_rate and not any(r["fit_rate"] > 0 for r in simulated):
-            best_k = max(r["k"] for r in rows)
-            if cls.family_name.startswith("ideal"):
-                which = f"{cls.family_name} code carries"
-            else:
-                which = f"{cls.family_name} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and code is None else "")
-                which += " carry"
-            raise SchemeError(
-                f"{cls.source_name} cannot fit any image in {bits} channel bits: the {which} at most "
-                f"k = {best_k} information bits, but {cls.source_name} needs {int(needed.min())}..{int(needed.max())} bits "
-                f"per image (median {int(np.median(needed))}) even at its lowest quality ({len(val)} validation images)")
-        best = min(simulated, key=lambda r: (r["expected_l2"], -r["k"]))
+                    rows[at] = self.simulate(candidate, p_error, val, d_mean, i)
+            if not any(r.get("fit_rate", 0) > 0 for r in rows):
+                raise SchemeError(self._cannot_fit(rows, needed, forced))
+        best = min((r for r in rows if "expected_l2" in r), key=lambda r: (r["expected_l2"], -r["k"]))
         chosen = next(c for c, p in candidates if c.name == best["code"] and p == best["p_error"])
         for r in rows:
             r["chosen"] = r is best
-        if hasattr(source_code, "model"):
-            source_code.model(chosen.k)  # train (or load) the learned compressor now, not inside evaluation
-        return cls(source_code, chosen, bits, source.image_shape, p_error=best["p_error"], selection=rows,
-                   channel=channel, params=params)
+        return chosen, best["p_error"], rows
 
-    @classmethod
-    def _candidates(cls, bits: int, channel: str, params: dict, family_options: dict | None) -> list[tuple]:
-        """``[(channel code, p_error)]`` to choose from."""
-        options = dict(family_options or {})
-        if cls.family_name == "ideal":
-            return [(c, 0.0) for c in channel_code_family("ideal", **options).codes_for(bits, channel, **params)]
-        if cls.family_name == "ideal-fbl":
-            out = []
-            for p in FBL_ERROR_RATES:
-                for c in channel_code_family("ideal-fbl", p_error=p, **options).codes_for(bits, channel, **params):
-                    out.append((c, p))
-            return out
-        crcs = CRC_OPTIONS.get(cls.family_name, (None,))
-        if "crc_bits" in options:
-            crcs = (options.pop("crc_bits"),)
-        out, seen = [], set()
-        for crc in crcs:
-            family = channel_code_family(cls.family_name, **options, **({} if crc is None else {"crc_bits": crc}))
-            for c in family.codes_for(bits):
-                if c.name not in seen:
-                    seen.add(c.name)
-                    out.append((c, 0.0))
-        return out
+    def _cannot_fit(self, rows: list[dict], needed: np.ndarray, forced: str | None) -> str:
+        source, family = self.scheme.source_name, self.scheme.family_name
+        if family.startswith("ideal"):
+            which = f"{family} code carries"
+        else:
+            cap = self.capacity
+            which = f"{family} codes" + (f" of rate <= capacity {cap:.3f}" if cap is not None and forced is None else "")
+            which += " carry"
+        return (f"{source} cannot fit any image in {self.bits} channel bits: the {which} at most "
+                f"k = {max(r['k'] for r in rows)} information bits, but {source} needs {int(needed.min())}..{int(needed.max())} bits "
+                f"per image (median {int(np.median(needed))}) even at its lowest quality ({len(needed)} validation images)")
 
-    @staticmethod
-    def _frame_error_rate(code, bits: int, channel_block, params: dict, frames: int, seed: int) -> float:
-        """Frame error rate (failed or wrong) of ``code`` on random information bits; 0 for ideal codes."""
-        if getattr(code, "ideal", False):
+    def frame_error_rate(self, code, frames: int, index: int) -> float:
+        """Frame error rate (failed or wrong) of ``code`` on ``frames`` random information bits (stream
+        ``"screening"``); 0 for ideal codes."""
+        if _is_ideal(code):
             return 0.0
-        rng = np.random.default_rng(seed)
+        rng, generator = self.generators("screening", index)
         info = rng.integers(0, 2, (frames, code.k), dtype=np.uint8)
-        word = np.zeros((frames, bits), np.float32)
-        word[:, : code.n] = code.encode(info)
-        llr = channel_block(torch.from_numpy(word), make_generator(seed), **params)
-        info_hat, ok = code.decode(llr[:, : code.n].numpy().astype(np.float64))
-        return float((~np.asarray(ok, bool) | (info_hat != info).any(1)).mean())
+        info_hat, ok = self.send(code, info, generator)
+        return float((~ok | (info_hat != info).any(1)).mean())
 
-    @staticmethod
-    def _simulate(source_code: SourceCode, code, p_error: float, val: np.ndarray, d_mean: np.ndarray, bits: int,
-                  channel_block, params: dict, seed: int) -> dict:
-        """Expected distortion of one candidate on the validation images (one channel pass each)."""
+    def simulate(self, code, p_error: float, val: np.ndarray, d_mean: np.ndarray, index: int) -> dict:
+        """Expected distortion of one candidate on the validation images (one channel pass each, stream
+        ``"validation"``)."""
         k = int(code.k)
-        info, fits = source_code.encode_batch(val, k)
-        x_src, ok_src = source_code.decode_batch(info)
+        info, fits = self.proxy.encode_batch(val, k)
+        x_src, _ = self.proxy.decode_batch(info)
         d_src = _l2(val, x_src)
-        if getattr(code, "ideal", False):
+        if _is_ideal(code):
             fail = np.zeros(len(val), bool)
             d = (1 - p_error) * d_src + p_error * d_mean
             undetected = 0.0
         else:
-            word = np.zeros((len(val), bits), np.float32)
-            word[:, : code.n] = code.encode(info)
-            llr = channel_block(torch.from_numpy(word), make_generator(seed), **params)
-            info_hat, ok = code.decode(llr[:, : code.n].numpy().astype(np.float64))
-            ok = np.asarray(ok, bool)
+            info_hat, ok = self.send(code, info, self.generators("validation", index)[1])
             wrong = ok & (info_hat != info).any(1)
             d = np.where(ok, d_src, d_mean)
             if wrong.any():
-                x_wrong, ok_wrong = source_code.decode_batch(info_hat[wrong])
+                x_wrong, ok_wrong = self.proxy.decode_batch(info_hat[wrong])
                 d[wrong] = np.where(ok_wrong, _l2(val[wrong], x_wrong), d_mean[wrong])
             fail = ~ok
             undetected = float(wrong.mean())
@@ -333,18 +350,89 @@ class SeparatedCodec(Codec):
                 "undetected": undetected, "expected_l2": float(d.mean()), "frames": len(val)}
 
 
+@dataclass(frozen=True)
+class SeparatedScheme:
+    """The registered codec ``SOURCE+FAMILY``: checks a budget and builds the :class:`SeparatedCodec`
+    for a channel (``learned = False``)."""
+
+    source_name: str
+    family_name: str
+    learned = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.source_name}+{self.family_name}"
+
+    def bits_limit(self) -> tuple[int, str]:
+        """``(most channel bits per image, why)``: the codec contract's limit or the family's, if lower."""
+        limit, why = Codec.bits_limit()
+        family = CHANNEL_CODES.get(self.family_name)
+        family_limit = getattr(family, "max_length", None)
+        if family_limit is not None and family_limit < limit:
+            return family_limit, family.max_length_reason
+        return limit, why
+
+    def check_bits(self, bits: int) -> int:
+        """``bits`` if this scheme can take that many channel bits per image, else ``ValueError``."""
+        return checked_bits(bits, *self.bits_limit(), self.name)
+
+    def build(self, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
+              val_images: int = 400, screen_frames: int = 64, source_options: dict | None = None,
+              family_options: dict | None = None, code: str | None = None) -> SeparatedCodec:
+        """The scheme for ``bits`` channel bits on ``channel`` with ``params`` (e.g. ``{"eps": 0.1}``).
+
+        Fits the source code on the training split, then picks the channel code with
+        :class:`RateSelection` on the first ``val_images`` validation images. ``code`` forces a
+        candidate by name (skipping the choice); ``source_options`` go to the source code (e.g.
+        ``{"epochs": 5}`` for ``neural``), ``family_options`` to the family. ``screen_frames`` random
+        frames per code first screen out codes whose frame error rate (detected or not) is at least
+        :data:`SCREEN_LIMIT` (0 = no screening).
+        Raises :class:`SchemeError` when no validation image fits any candidate's ``k``.
+        """
+        params = dict(params or {})
+        bits = self.check_bits(bits)
+        source_code = get_source_code(self.source_name, source.image_shape, seed=seed, **(source_options or {})).fit(source)
+        proxy = source_code
+        if self.source_name == "neural":
+            proxy = get_source_code("pca", source.image_shape, seed=seed).fit(source)
+        selection = RateSelection(self, source_code, proxy, bits, channel, params, seed)
+        chosen, p_error, rows = selection.choose(_images(source, "val", val_images, seed),
+                                                 self.candidates(bits, channel, params, family_options), screen_frames, code)
+        if hasattr(source_code, "model"):
+            source_code.model(chosen.k)  # train (or load) the learned compressor now, not inside evaluation
+        return SeparatedCodec(source_code, chosen, bits, source.image_shape, family=self.family_name, p_error=p_error,
+                              selection=rows, channel=channel, params=params)
+
+    def candidates(self, bits: int, channel: str, params: dict, family_options: dict | None = None) -> list[tuple]:
+        """``[(channel code, p_error)]`` to choose from."""
+        options = dict(family_options or {})
+        if self.family_name == "ideal":
+            return [(c, 0.0) for c in channel_code_family("ideal", **options).codes_for(bits, channel, **params)]
+        if self.family_name == "ideal-fbl":
+            return [(c, p) for p in FBL_ERROR_RATES
+                    for c in channel_code_family("ideal-fbl", p_error=p, **options).codes_for(bits, channel, **params)]
+        crcs = CRC_OPTIONS.get(self.family_name, (None,))
+        if "crc_bits" in options:
+            crcs = (options.pop("crc_bits"),)
+        out, seen = [], set()
+        for crc in crcs:
+            family = channel_code_family(self.family_name, **options, **({} if crc is None else {"crc_bits": crc}))
+            for c in family.codes_for(bits):
+                if c.name not in seen:
+                    seen.add(c.name)
+                    out.append((c, 0.0))
+        return out
+
+
 def register_all() -> list[str]:
-    """Register ``SOURCE+FAMILY`` codecs for every source code and channel-code family; return the names."""
+    """Register the ``SOURCE+FAMILY`` codec of every source code and channel-code family; return the names."""
     names = []
     for src in SOURCE_CODES.names():
         for fam in CHANNEL_CODES.names():
-            name = f"{src}+{fam}"
-            doc = (f"Separated: {src} source code + {fam} channel code, rate chosen on validation "
-                   f"(commsim.separated).")
-            cls = type(f"Separated_{src}_{fam}".replace("-", "_"), (SeparatedCodec,),
-                       {"name": name, "source_name": src, "family_name": fam, "__doc__": doc})
-            register_codec(name)(cls)
-            names.append(name)
+            scheme = SeparatedScheme(src, fam)
+            register_codec(scheme.name, doc=f"Separated: {src} source code + {fam} channel code, rate chosen on "
+                                            "validation (commsim.separated).")(scheme)
+            names.append(scheme.name)
     return names
 
 

@@ -28,9 +28,10 @@ from tqdm.auto import tqdm
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
 from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig
-from commsim.learned.zoo import cached_checkpoints, cached_or_trained, codec_from_checkpoint
+from commsim.learned.zoo import cached_checkpoints, cached_or_trained
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
+from commsim.codecs import make_codec
 from commsim.separated import SchemeError  # importing it registers the SOURCE+CHANNEL codecs
 from commsim.core.metrics import METRICS
 from commsim.core.registry import CODECS
@@ -234,22 +235,21 @@ def evaluate_point(point: dict, spec: SweepSpec) -> dict:
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
     params = {**spec.fixed, spec.param: point["value"]}
-    cls = CODECS.get(point["codec"])
-    checkpoint, train_config = "", ""
-    if getattr(cls, "learned", False):
+    checkpoint, train_config, budget = "", "", None
+    if getattr(CODECS.get(point["codec"]), "learned", False):
         paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
         if not paths:
             raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
-        checkpoint = str(paths[0])
-        codec = codec_from_checkpoint(paths[0], point["codec"], spec.dataset, spec.bits, source, device=spec.device)
+        checkpoint = budget = str(paths[0])
+    try:
+        codec = make_codec(point["codec"], source, spec.bits, spec.channel, params, point["seed"], budget,
+                           device=spec.device, dataset=spec.dataset).codec
+    except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
+        return {**point, "metric": distortion_metric(source), "note": str(exc),
+                "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
+                "commsim_version": __version__}
+    if checkpoint:
         train_config = describe_train(codec.metadata.get("train", {}))
-    else:
-        try:
-            codec = cls.build(source, bits=spec.bits, channel=spec.channel, params=params, seed=point["seed"])
-        except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
-            return {**point, "metric": distortion_metric(source), "note": str(exc),
-                    "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
-                    "commsim_version": __version__}
     result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
     return {**point, "metric": distortion_metric(source), **result.row(),
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),

@@ -394,3 +394,26 @@ def test_registry():
     assert set(CHANNEL_CODES.names()) == {"ldpc", "conv", "rep", "ideal", "ideal-fbl"}
     with pytest.raises(UnknownNameError):
         channel_code_family("turbo")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA"))])
+@pytest.mark.parametrize("make", [
+    lambda: LDPCCode(regular_ldpc(96, 48, seed=1), repeat=2), lambda: LDPCCode(regular_ldpc(96, 48, seed=1), decoder="numpy"),
+    lambda: ConvCode(30, memory=2, puncture="3/4", repeat=2, crc_bits=8), lambda: ConvCode(20, memory=2, decoder="numpy"),
+    lambda: RepetitionCode(20, 3, crc_bits=8), lambda: RepetitionCode(20, 1),
+], ids=["ldpc-torch", "ldpc-numpy", "conv-torch", "conv-numpy", "rep-crc", "rep"])
+def test_decode_tensor_stays_on_the_device_and_matches_decode(make, device):
+    import torch
+
+    code = make()
+    rng = np.random.default_rng(0)
+    info = random_info(code, 40)
+    llr = bsc_llr(code.encode(info), 0.06, rng).astype(np.float32)
+    llr[:, ::7] = 0.0  # some erasures too
+    expected_info, expected_ok = code.decode(llr)
+    info_hat, ok = code.decode_tensor(torch.from_numpy(llr).to(device))
+    assert info_hat.device.type == ok.device.type == device
+    assert info_hat.dtype == torch.uint8 and ok.dtype == torch.bool
+    np.testing.assert_array_equal(info_hat.cpu().numpy(), expected_info)
+    np.testing.assert_array_equal(ok.cpu().numpy(), expected_ok)

@@ -100,8 +100,9 @@ def test_run_says_which_training_eps_it_uses(home, checkpoint16):
 def test_list_shows_registries():
     result = invoke("list")
     assert result.exit_code == 0
-    for name in ("necst", "iabf", "bsc", "awgn", "gilbert_elliott", "mnist", "binary_mnist"):
+    for name in ("necst", "iabf", "bsc", "awgn", "gilbert_elliott", "mnist", "binary_mnist", "jpeg2000", "ldpc", "SOURCE+CODE"):
         assert name in result.output
+    assert "jpeg+ldpc" in result.output and "pca+ldpc" not in result.output  # one line for every SOURCE+CODE pair
 
 
 def test_run_iabf_end_to_end(home):

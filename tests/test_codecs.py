@@ -207,6 +207,7 @@ def test_conv_architecture_for_32x32_rgb():
     x = source.tensors("test")[0]
     bits = codec.encode(x, torch.Generator().manual_seed(0))
     assert bits.shape == (5, 500) and set(bits.unique().tolist()) <= {0.0, 1.0}
-    assert codec.decode(BSC()(bits, eps=0.1)).shape == (5, 3, 32, 32)
+    x_hat, failures = codec.decode(BSC()(bits, eps=0.1))
+    assert x_hat.shape == (5, 3, 32, 32) and failures.shape == (5,) and not failures.any()
     result = train_codec(codec, source, TrainConfig(eps=0.1, epochs=1, batch_size=10), progress=False)
     assert math.isfinite(result.val_value)

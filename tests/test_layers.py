@@ -13,6 +13,7 @@ LAYERS = [
     ["commsim.learned"],                          # networks, objectives, estimators, training, checkpoints
     ["commsim.source_codes"],                     # source codes (``neural`` uses a learned codec)
     ["commsim.separated", "commsim.bounds"],      # SOURCE+CHANNEL codecs, reference curves
+    ["commsim.codecs"],                           # one factory for every registered codec
     ["commsim.sweep", "commsim.sampling"],
     ["commsim.plotting"],
     ["commsim.cli"],

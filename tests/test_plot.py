@@ -84,8 +84,8 @@ def test_mismatch_sweep_draws_every_codec_and_uses_the_csv_checkpoints(home, tmp
     frame = pd.read_csv(out / "results.csv")
     assert frame["checkpoint"].str.contains("-eps0.1-").all()
     loaded, grids = [], []
-    real_load, real_save = plotting.codec_from_checkpoint, plotting.save_grid
-    monkeypatch.setattr(plotting, "codec_from_checkpoint", lambda path, *a, **k: loaded.append(path.name) or real_load(path, *a, **k))
+    real_load, real_save = plotting.make_codec, plotting.save_grid
+    monkeypatch.setattr(plotting, "make_codec", lambda *a, budget, **k: loaded.append(budget.name) or real_load(*a, budget=budget, **k))
     monkeypatch.setattr(plotting, "save_grid", lambda rows, path, labels: grids.append((path.name, labels)) or real_save(rows, path, labels=labels))
     result = invoke("plot", out / "results.csv", "--out", tmp_path / "fig")
     assert result.exit_code == 0, result.output

@@ -175,11 +175,11 @@ def test_error_free_channel_reproduces_source_code(tiny, test_images, name, bits
     x = torch.from_numpy(test_images[:20])
     sent = codec.encode(x, torch.Generator().manual_seed(0))
     llr = get_channel("bsc")(sent, torch.Generator().manual_seed(1), eps=0.0)
-    x_hat = codec.decode(llr).numpy()
+    x_hat, failures = codec.decode(llr, x=x)
     info, fits = codec.source_code.encode_batch(test_images[:20], codec.k)
     expected, ok = codec.source_code.decode_batch(info)
-    np.testing.assert_allclose(x_hat, expected, atol=1e-6)
-    assert codec.last_failures.numpy().tolist() == (~(fits & ok)).tolist()
+    np.testing.assert_allclose(x_hat.numpy(), expected, atol=1e-6)
+    assert failures.dtype == torch.bool and failures.numpy().tolist() == (~(fits & ok)).tolist()
 
 
 @pytest.mark.parametrize("name, bits, eps", [
@@ -209,8 +209,8 @@ def test_failed_frames_become_the_mean_image_and_are_reported(tiny):
     result = Pipeline(tiny, codec, get_channel("bsc")).evaluate("test", seed=0, eps=0.2)
     assert result.metrics["failure_rate"].mean > 0.9
     x = torch.from_numpy(tiny.tensors("test")[0].numpy()[:30])
-    x_hat = codec.decode(get_channel("bsc")(codec.encode(x), torch.Generator().manual_seed(3), eps=0.2))
-    failed = codec.last_failures.numpy()
+    x_hat, failed = codec.decode(get_channel("bsc")(codec.encode(x), torch.Generator().manual_seed(3), eps=0.2))
+    failed = failed.numpy()
     assert failed.any()
     np.testing.assert_array_equal(x_hat.numpy()[failed], np.broadcast_to(codec.source_code.mean, x_hat[failed].shape))
     zero = zero_information_l2(tiny).mean
@@ -219,12 +219,14 @@ def test_failed_frames_become_the_mean_image_and_are_reported(tiny):
 
 def test_images_that_do_not_fit_are_failures_with_needed_bits(tiny, test_images):
     codec = build("jpeg+ideal", tiny, 450, eps=0.1)  # k = 238: only the simplest digits fit
-    sent = codec.encode(torch.from_numpy(test_images))
-    x_hat = codec.decode(torch.zeros_like(sent))  # an ideal code's payload does not depend on the LLRs
-    misfit = ~codec.last_fits
-    assert misfit.any() and codec.last_fits.any()
-    assert (codec.last_needed_bits[misfit] > codec.k).all()
-    assert codec.last_failures.numpy()[misfit].all()
+    x = torch.from_numpy(test_images)
+    sent = codec.encode(x)
+    x_hat, failures = codec.decode(torch.zeros_like(sent), x=x)  # an ideal code's payload does not depend on the LLRs
+    fits, needed = codec.fits(x)
+    misfit = ~fits
+    assert misfit.any() and fits.any()
+    assert (needed[misfit] > codec.k).all() and (needed[fits] == 0).all()
+    assert failures.numpy()[misfit].all()
     np.testing.assert_array_equal(x_hat.numpy()[misfit], np.broadcast_to(codec.source_code.mean, x_hat[misfit].shape))
     with pytest.raises(SchemeError, match="cannot fit"):
         build("jpeg+ldpc", tiny, 100, eps=0.1)
@@ -236,10 +238,78 @@ def test_ideal_fbl_draws_failures_from_the_generator(tiny, test_images):
     x = torch.from_numpy(np.repeat(test_images[:1], 400, 0))
     runs = []
     for _ in range(2):
-        sent = codec.encode(x, torch.Generator().manual_seed(5))
-        codec.decode(torch.zeros_like(sent))
-        runs.append(codec.last_failures.numpy())
+        sent = codec.encode(x, torch.Generator().manual_seed(0))
+        _, failures = codec.decode(torch.zeros_like(sent), x=x, generator=torch.Generator().manual_seed(5))
+        runs.append(failures.numpy())
     assert np.array_equal(runs[0], runs[1]) and 0.4 < runs[0].mean() < 0.6
+
+
+def test_decode_returns_failures_and_keeps_no_state(tiny, test_images):
+    x = torch.from_numpy(test_images[:6])
+    ideal = build("pca+ideal", tiny, 100, eps=0.1)
+    sent = ideal.encode(x)
+    with pytest.raises(ValueError, match="ideal-code reference.*x=x"):
+        ideal.decode(torch.zeros_like(sent))
+    with pytest.raises(ValueError, match="frames"):
+        ideal.decode(torch.zeros_like(sent), x=x[:2])
+    real = build("pca+rep", tiny, 120, eps=0.0)
+    for codec in (ideal, real):
+        before = dict(vars(codec))
+        x_hat, failures = codec.decode(get_channel("bsc")(codec.encode(x), torch.Generator().manual_seed(0), eps=0.0), x=x)
+        assert x_hat.shape == x.shape and failures.shape == (6,) and failures.dtype == torch.bool
+        assert not failures.any()
+        assert vars(codec).keys() == before.keys()  # decode sets nothing on the codec
+        for attribute in ("last_failures", "last_fits", "last_needed_bits", "_genie"):
+            assert not hasattr(codec, attribute)
+    x_hat, llr, bits = Pipeline(tiny, ideal, get_channel("bsc"))(x, torch.Generator().manual_seed(0), eps=0.1)
+    assert x_hat.shape == x.shape and llr.shape == bits.shape == (6, 100)
+
+
+def test_rate_selection_streams_are_named_and_reproducible(tiny):
+    from commsim.separated import RateSelection
+
+    scheme = CODECS.get("pca+ldpc")
+    pca = get_source_code("pca", SHAPE).fit(tiny)
+    selection = RateSelection(scheme, pca, pca, 100, "bsc", {"eps": 0.1}, seed=3)
+    draws = {(purpose, i): RateSelection(scheme, pca, pca, 100, "bsc", {"eps": 0.1}, seed=3).generators(purpose, i)
+             for purpose in RateSelection.STREAMS for i in (0, 1)}
+    for (purpose, i), (rng, gen) in draws.items():  # the same seed, purpose and candidate: the same numbers
+        again_rng, again_gen = selection.generators(purpose, i)
+        assert rng.integers(0, 2**32, 4).tolist() == again_rng.integers(0, 2**32, 4).tolist()
+        assert torch.equal(torch.rand(4, generator=gen), torch.rand(4, generator=again_gen))
+    firsts = {key: selection.generators(*key)[0].integers(0, 2**32) for key in draws}
+    assert len(set(firsts.values())) == len(firsts)  # every purpose and candidate has its own stream
+    with pytest.raises(ValueError):
+        selection.generators("training", 0)
+    a, b = (build("pca+rep", tiny, 120, eps=0.15) for _ in range(2))
+    assert a.selection == b.selection and a.channel_code.name == b.channel_code.name
+    assert len(a.selection) > 1 and any("screen_failure" in r or "frame_failure" in r for r in a.selection)
+
+
+def test_one_class_for_every_separated_codec(tiny):
+    from commsim.separated import SEPARATED_CODECS, SeparatedCodec, SeparatedScheme
+
+    assert len(SEPARATED_CODECS) == 30 and all(isinstance(CODECS.get(n), SeparatedScheme) for n in SEPARATED_CODECS)
+    codec = build("vq+rep", tiny, 40, eps=0.1)
+    assert type(codec) is SeparatedCodec and codec.name == "vq+rep"
+    with pytest.raises(ValueError, match=r"more than pca\+ldpc takes"):
+        CODECS.get("pca+ldpc").check_bits(10**9)
+
+
+@pytest.mark.parametrize("name, bits", [("pca+ldpc", 100), ("pca+conv", 100), ("vq+rep", 60)])
+def test_channel_decoding_stays_in_torch(tiny, test_images, name, bits, monkeypatch):
+    codec = build(name, tiny, bits, eps=0.05)
+    x = torch.from_numpy(test_images[:12])
+    llr = get_channel("bsc")(codec.encode(x), torch.Generator().manual_seed(2), eps=0.05)
+    expected = codec.decode(llr)
+
+    def numpy_decode(llr):
+        raise AssertionError("the numpy decode adapter was called")
+
+    monkeypatch.setattr(codec.channel_code, "decode", numpy_decode)
+    x_hat, failures = codec.decode(llr)  # no torch -> numpy -> torch round trip for the channel decoding
+    assert torch.equal(x_hat, expected[0]) and torch.equal(failures, expected[1])
+    assert {b.device for b in codec.buffers()} == {torch.device("cpu")} and len(list(codec.buffers())) >= 1
 
 
 def test_neural_source_code_is_deterministic(tiny, test_images):
@@ -248,7 +318,7 @@ def test_neural_source_code_is_deterministic(tiny, test_images):
     x = torch.from_numpy(test_images[:10])
     a, b = codec.encode(x), codec.encode(x)
     assert torch.equal(a, b)
-    x_hat = codec.decode(torch.zeros_like(a))  # ideal: payload comes from the last encode
+    x_hat, _ = codec.decode(torch.zeros_like(a), x=x)  # ideal: the payload comes from x (the genie)
     assert x_hat.shape == x.shape and torch.isfinite(x_hat).all()
 
 

@@ -12,11 +12,15 @@ from functools import lru_cache
 from pathlib import Path
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
-SECTIONS = ("codecs", "channels", "datasets", "channel_codes")
+SECTIONS = ("codecs", "source_codes", "channel_codes", "channels", "datasets")
 """Registries listed by ``commsim list``; the catalog also holds ``"choices"`` (recipes, estimators,
 devices) and ``"defaults"`` (training budget, recipe, estimator) for the CLI's options."""
 TITLES = {"codecs": "codecs", "channels": "channels", "datasets": "data sets",
-          "channel_codes": "channel codes (for SOURCE+CODE separated codecs)"}
+          "source_codes": "source codes (SOURCE of a SOURCE+CODE separated codec)",
+          "channel_codes": "channel codes (CODE of a SOURCE+CODE separated codec)"}
+SEPARATED_LINE = ("SOURCE+CODE", "separated codec: any source code and channel code below, e.g. jpeg+ldpc "
+                                 "(rate chosen on validation)")
+"""How ``commsim list`` shows the separated codecs: one line instead of every pair."""
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,9 @@
 
 A channel code maps blocks of information bits to codewords and channel LLRs back to bits::
 
-    code.encode(info)  # info [F, k] uint8 {0,1} -> codeword [F, n] uint8 {0,1}
-    code.decode(llr)   # llr [F, n] float -> (info_hat [F, k] uint8, ok [F] bool)
+    code.encode(info)         # info [F, k] uint8 {0,1} -> codeword [F, n] uint8 {0,1}
+    code.decode(llr)          # llr [F, n] float -> (info_hat [F, k] uint8, ok [F] bool)
+    code.decode_tensor(llr)   # the same on torch tensors, on llr's device (what the separated codecs call)
 
 ``llr`` follows the one convention of :mod:`commsim.channels.base`: ``llr = log P(b=1|r)/P(b=0|r)``
 (positive decides 1, 0 is an erasure). ``ok`` is what the decoder believes: all parity checks hold
@@ -20,6 +21,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
+from torch import nn
 
 from commsim.core.registry import Registry
 
@@ -29,8 +32,14 @@ CHANNEL_CODES = Registry("channel code")
 register_channel_code = CHANNEL_CODES.register
 
 
-class ChannelCode:
-    """Base class of channel codes: set ``name``, ``k``, ``n``; implement ``encode`` and ``decode``.
+class ChannelCode(nn.Module):
+    """Base class of channel codes: call ``super().__init__()``, set ``name``, ``k``, ``n``; implement
+    ``encode`` and ``decode`` (and ``decode_tensor`` where a torch decoder exists).
+
+    A code is a ``torch.nn.Module``: ``code(llr)`` is :meth:`decode_tensor`, and its tables (buffers)
+    move with ``.to(device)`` together with the codec that holds it. The torch decoders themselves
+    (:mod:`commsim.fec.decoders`, shared between codes of the same matrix or memory) serve their tables
+    on whatever device the LLRs are on, so decoding runs where the LLRs are.
 
     ``ideal = True`` marks codes that cannot decode noisy bits (capacity stand-ins, see
     :mod:`commsim.fec.ideal`).
@@ -53,6 +62,19 @@ class ChannelCode:
     def decode(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``llr [F, n]`` (logit convention) -> ``(info_hat [F, k] uint8, ok [F] bool)``."""
         raise NotImplementedError
+
+    def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``llr [F, n]`` tensor -> ``(info_hat [F, k] uint8, ok [F] bool)`` tensors on ``llr``'s device.
+
+        This default goes through :meth:`decode` (numpy, on the CPU); the codes with torch decoders
+        (``ldpc`` and ``conv`` with ``decoder="torch"``, ``rep``) override it and stay on the device."""
+        info, ok = self.decode(llr.detach().cpu().numpy().astype(np.float64))
+        return (torch.from_numpy(np.asarray(info, np.uint8)).to(llr.device),
+                torch.from_numpy(np.asarray(ok, bool)).to(llr.device))
+
+    def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``llr [F, n]`` -> ``(info_hat [F, k] uint8, ok [F] bool)`` on ``llr``'s device."""
+        return self.decode_tensor(llr)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} k={self.k} n={self.n}>"
@@ -133,3 +155,13 @@ class CRC:
         info = word[:, :k].astype(np.uint8)
         ok = (self.compute(info) == word[:, k:]).all(axis=1)
         return info, ok
+
+    def split_tensor(self, word: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`split` on a uint8 tensor ``[F, k + bits]``, on its device."""
+        k = word.shape[1] - self.bits
+        info = word[:, :k]
+        if self.bits == 0:
+            return info, torch.ones(word.shape[0], dtype=torch.bool, device=word.device)
+        matrix = torch.from_numpy(_crc_matrix(k, self.bits)).to(word.device)
+        check = (info.float() @ matrix).remainder(2).to(torch.uint8)
+        return info, (check == word[:, k:]).all(dim=1)

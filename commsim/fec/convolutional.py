@@ -28,6 +28,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from commsim.fec.base import CRC, ChannelCode, check_info, check_llr, register_channel_code
 from commsim.fec.decoders import ViterbiDecoder
@@ -71,6 +72,7 @@ class ConvCode(ChannelCode):
                  decoder: str = "torch"):
         if k < 1 or repeat < 1:
             raise ValueError(f"need k >= 1 and repeat >= 1, got k={k}, repeat={repeat}")
+        super().__init__()
         if puncture not in PUNCTURE:
             raise ValueError(f"puncture must be one of {sorted(PUNCTURE)}, got {puncture!r}")
         if decoder not in DECODERS:
@@ -82,6 +84,7 @@ class ConvCode(ChannelCode):
         self.steps = self.payload + self.memory          # trellis steps, tail included
         self.keep = np.resize(np.array(PUNCTURE[puncture], bool), 2 * self.steps)
         self.punctured_length = int(self.keep.sum())     # p
+        self.register_buffer("keep_mask", torch.from_numpy(self.keep), persistent=False)
         self.n = self.repeat * self.punctured_length
         self.tail_bits = self.memory
         crc = f"+crc{self.crc.bits}" if self.crc.bits else ""
@@ -165,6 +168,16 @@ class ConvCode(ChannelCode):
             inputs = self.viterbi(mother) if self.decoder == "numpy" else self.commpy_viterbi(mother)
             payload = inputs[:, : self.payload]
         return self.crc.split(payload)
+
+    def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.decoder != "torch":
+            return super().decode_tensor(llr)
+        if llr.dim() != 2 or llr.shape[1] != self.n:
+            raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
+        combined = llr.double().reshape(llr.shape[0], self.repeat, self.punctured_length).sum(dim=1)
+        mother = torch.zeros(llr.shape[0], 2 * self.steps, dtype=torch.float64, device=llr.device)
+        mother[:, self.keep_mask.to(llr.device)] = combined
+        return self.crc.split_tensor(torch_viterbi(self.memory)(mother.float()))  # the tail is dropped already
 
 
 CONV_CONFIGS = [("3/4", 1), ("2/3", 1), ("1/2", 1)] + [("1/2", r) for r in (2, 3, 4, 6, 8, 12, 16, 24)]

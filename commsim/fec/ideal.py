@@ -110,6 +110,7 @@ class IdealCode(ChannelCode):
     ideal = True
 
     def __init__(self, n: int, k: int | None = None, finite_blocklength: bool = False, p_error: float = 1e-3):
+        super().__init__()
         self.n = int(n)
         self.k = self.n if k is None else int(k)
         self.finite_blocklength, self.p_error = finite_blocklength, p_error

@@ -39,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from commsim.fec.base import ChannelCode, check_info, check_llr, register_channel_code
 from commsim.fec.decoders import BPDecoder
@@ -278,6 +279,7 @@ class LDPCCode(ChannelCode):
 
     def __init__(self, H: sp.spmatrix, repeat: int = 1, decoder: str | Decoder | None = None,
                  max_iters: int = 50, name: str | None = None):
+        super().__init__()
         self.H = sp.csr_matrix(H, dtype=np.uint8)
         self.repeat = int(repeat)
         self.max_iters = int(max_iters)
@@ -289,6 +291,7 @@ class LDPCCode(ChannelCode):
         suffix = f"x{self.repeat}" if self.repeat > 1 else ""
         self.name = name or f"ldpc({self.n_base},{self.k}){suffix}"
         decoder = "torch" if decoder is None else decoder
+        self.torch_decoder = decoder == "torch"
         if isinstance(decoder, str):
             if decoder not in DECODERS:
                 raise ValueError(f"decoder must be a callable or one of {sorted(DECODERS)}; got {decoder!r}")
@@ -297,6 +300,7 @@ class LDPCCode(ChannelCode):
         else:
             self.decoder = decoder
         self._A_t = self.A.T.astype(np.float32)
+        self.register_buffer("info_index", torch.from_numpy(self.info_cols).long(), persistent=False)
 
     def encode_base(self, info: np.ndarray) -> np.ndarray:
         """``info [F, k]`` -> base codewords ``[F, n_base]`` (information at ``info_cols``)."""
@@ -314,6 +318,15 @@ class LDPCCode(ChannelCode):
         combined = llr.reshape(llr.shape[0], self.repeat, self.n_base).sum(axis=1)
         bits, converged = self.decoder(combined)
         return np.asarray(bits, np.uint8)[:, self.info_cols], np.asarray(converged, bool)
+
+    def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.torch_decoder:
+            return super().decode_tensor(llr)
+        if llr.dim() != 2 or llr.shape[1] != self.n:
+            raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
+        combined = llr.double().reshape(llr.shape[0], self.repeat, self.n_base).sum(dim=1).float()
+        bits, converged, _ = torch_bp_decoder(self.H, self.max_iters)(combined)
+        return bits[:, self.info_index.to(llr.device)], converged
 
 
 BASE_RATES = (3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4)

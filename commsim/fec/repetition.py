@@ -8,6 +8,7 @@ channels): ``n = r * u``. Decoding sums each bit's ``r`` LLRs and decides 1 wher
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from commsim.fec.base import CRC, ChannelCode, check_info, check_llr, register_channel_code
 
@@ -18,6 +19,7 @@ class RepetitionCode(ChannelCode):
     def __init__(self, k: int, repeat: int, crc_bits: int = 0):
         if k < 1 or repeat < 1:
             raise ValueError(f"need k >= 1 and repeat >= 1, got k={k}, repeat={repeat}")
+        super().__init__()
         self.k, self.repeat, self.crc = int(k), int(repeat), CRC(crc_bits)
         self.payload = self.k + self.crc.bits
         self.n = self.repeat * self.payload
@@ -31,6 +33,12 @@ class RepetitionCode(ChannelCode):
         llr = check_llr(llr, self.n)
         total = llr.reshape(llr.shape[0], self.repeat, self.payload).sum(axis=1)
         return self.crc.split((total > 0).astype(np.uint8))
+
+    def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if llr.dim() != 2 or llr.shape[1] != self.n:
+            raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
+        total = llr.double().reshape(llr.shape[0], self.repeat, self.payload).sum(dim=1)
+        return self.crc.split_tensor((total > 0).to(torch.uint8))
 
 
 REPEATS = (1, 3, 5, 7, 9, 11, 15, 21, 31, 41, 51, 75, 101)

@@ -2,10 +2,11 @@
 
 ``LearnedCodec`` follows the codec contract of :mod:`commsim.core.codec`:
 ``encode(x [B, C, H, W], generator) -> bits [B, m]`` samples ``Bernoulli(sigmoid(logits))``;
-``decode(llr [B, m]) -> x_hat [B, C, H, W]`` feeds the decoder network the representation it was
-trained on (``decoder_input``, see :func:`decoder_inputs`): the hard decisions of the LLRs
-(``"hard"``, the default: ``{0, 1}``, 0.5 for an erasure) or their posterior probabilities
-(``"soft"``: ``sigmoid(llr)``), and returns ``sigmoid(pixel logits)``.
+``decode(llr [B, m]) -> (x_hat [B, C, H, W], failures [B])`` feeds the decoder network the
+representation it was trained on (``decoder_input``, see :func:`decoder_inputs`): the hard
+decisions of the LLRs (``"hard"``, the default: ``{0, 1}``, 0.5 for an erasure) or their posterior
+probabilities (``"soft"``: ``sigmoid(llr)``), and returns ``sigmoid(pixel logits)`` with no
+failures (all ``False``).
 
 Subclasses registered as codecs (``necst``, ``abf``, ``iabf``) differ only in their training
 objective (``objective_class``).
@@ -82,8 +83,8 @@ class LearnedCodec(Codec):
         logits = self.pixel_logits(decoder_inputs(self.check_llr(llr), self.decoder_input))
         return logits.reshape(llr.shape[0], *self.image_shape)
 
-    def decode(self, llr):
-        return torch.sigmoid(self.decode_logits(llr))
+    def decode(self, llr, *, x=None, generator=None):
+        return torch.sigmoid(self.decode_logits(llr)), self.no_failures(llr)
 
     def reconstruction_loss(self, x: torch.Tensor, pixel_logits: torch.Tensor) -> torch.Tensor:
         """Per-image loss to minimise, ``[..., B]``: squared error summed over pixels of

@@ -20,12 +20,12 @@ from commsim.core.registry import Registry
 SOURCE_CODES = Registry("source code")
 """Source codes by name."""
 
-SOURCE_CODES.register("jpeg")(JPEGCode)
-SOURCE_CODES.register("webp")(WebPCode)
-SOURCE_CODES.register("jpeg2000")(JPEG2000Code)
-SOURCE_CODES.register("vq")(VQCode)
-SOURCE_CODES.register("pca")(PCACode)
-SOURCE_CODES.register("neural")(NeuralCode)
+SOURCE_CODES.register("jpeg", "Baseline JPEG (Pillow/libjpeg), variable rate: a quality index and the entropy-coded scan.")(JPEGCode)
+SOURCE_CODES.register("webp", "Lossy WebP (VP8, Pillow/libwebp), variable rate: the first-partition size and the VP8 data.")(WebPCode)
+SOURCE_CODES.register("jpeg2000", "JPEG 2000 (OpenJPEG through Pillow, 9/7 wavelet), variable rate: a flag and the packets.")(JPEG2000Code)
+SOURCE_CODES.register("vq", "Vector quantiser (k-means, residual stages beyond k = 12): exactly k bits of codeword index.")(VQCode)
+SOURCE_CODES.register("pca", "PCA + uniform scalar quantisers with greedy bit allocation: exactly k bits.")(PCACode)
+SOURCE_CODES.register("neural", "NECST trained with eps = 0 as a compressor: the k thresholded encoder bits.")(NeuralCode)
 
 
 def get_source_code(name: str, image_shape, **options) -> SourceCode:

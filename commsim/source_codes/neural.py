@@ -62,5 +62,5 @@ class NeuralCode(BatchSourceCode):
         bits = np.asarray(bits, np.uint8)
         model = self.model(bits.shape[1])
         with torch.no_grad():
-            x = model.decode((2.0 * torch.from_numpy(bits).float() - 1.0) * LLR_LIMIT)
+            x, _ = model.decode((2.0 * torch.from_numpy(bits).float() - 1.0) * LLR_LIMIT)
         return x.numpy().astype(np.float32), np.ones(bits.shape[0], bool)

@@ -46,7 +46,7 @@ def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
             busy.wait()
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    tail = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-3:]
+    tail = [line.strip() for line in done.stdout.splitlines() if line.strip()][-4:]  # the result table, CI line, checkpoint
     return seconds, " | ".join(tail)
 
 

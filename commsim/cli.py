@@ -253,7 +253,8 @@ def check_trains_over(codec: str, channel_name: str) -> None:
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
 @training_channel_options
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True, help="Training epochs (the reference used 200).")
+@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True,
+              help="Training budget in epochs (the same default as run/sweep; the paper's set-up used 200 with --recipe paper).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (default: the cache).")

@@ -96,7 +96,8 @@ def main(argv=None):
 
     # main grid, phase 1: IABF's lambda on validation (seed 0) beside NECST and ABF
     selection = [spec("iabf", e, 0, lam=lam, **train) for e in args.eps for lam in args.lambdas]
-    baselines = [spec(c, e, s, **train) for s in range(args.seeds) for e in args.eps for c in ("necst", "abf")]
+    # longest first (IABF, ABF, NECST): two workers finish close together
+    baselines = [spec(c, e, s, **train) for c in ("abf", "necst") for s in range(args.seeds) for e in args.eps]
     left = run_specs(selection + baselines, runs, args.jobs, done, deadline)
     chosen = {}
     for e in args.eps:

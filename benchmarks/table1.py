@@ -172,6 +172,13 @@ def paired(a: list[dict], b: list[dict]) -> dict:
             "better": int(np.sum(diff < 0)), "images": int(diff.size)}
 
 
+def verdict(p: dict, alpha: float = 0.01) -> str:
+    """``better`` / ``worse`` when the per-image Wilcoxon test rejects at ``alpha``, else ``no significant difference``."""
+    if math.isnan(p["wilcoxon_p"]) or p["wilcoxon_p"] >= alpha:
+        return f"no significant difference ({p['diff']:+.2f}, p {pvalue(p['wilcoxon_p'])})"
+    return f"{'better' if p['diff'] < 0 else 'worse'} by {abs(p['diff']):.2f} (p {pvalue(p['wilcoxon_p'])})"
+
+
 def pvalue(p: float) -> str:
     return "–" if p is None or math.isnan(p) else ("< 1e-4" if p < 1e-4 else f"{p:.2g}")
 
@@ -222,13 +229,22 @@ def markdown(args, main_rows, selection, chosen, ablations, done, left) -> list[
               "seeds' mean scores (`scipy.stats.ttest_1samp` of the per-seed differences; 3 seeds give it little power).", "",
               "| eps | comparison | seeds | difference | 95 % CI | images better | Wilcoxon p | t-test over seeds p |",
               "|---|---|---|---|---|---|---|---|"]
+    verdicts = []
     for eps in sorted(frame["eps"].unique()):
         at = {c: [r for r in main_rows if r["eps"] == eps and r["codec"] == c] for c in CODECS}
         for a, b in (("iabf", "necst"), ("abf", "necst"), ("iabf", "abf")):
             p = paired(at[a], at[b])
+            if p and b == "necst":
+                verdicts.append((a, eps, p))
             if p:
                 lines.append(f"| {eps:g} | {a} - {b} | {p['seeds']} | {p['diff']:+.2f} | [{p['low']:+.2f}, {p['high']:+.2f}] | "
                              f"{p['better']} / {p['images']} | {pvalue(p['wilcoxon_p'])} | {pvalue(p['t_seeds_p'])} |")
+    lines += [""]
+    for codec in ("iabf", "abf"):
+        mine = [(eps, p) for c, eps, p in verdicts if c == codec]
+        if mine:
+            lines.append(f"- {codec} against necst: " + "; ".join(
+                f"eps {eps:g}: {verdict(p)}" for eps, p in mine) + ".")
     lines += ["", "## IABF lambda on validation (seed 0)", "", "| eps | lambda | val l2 (3 draws) | test | best epoch / run |",
               "|---|---|---|---|---|"]
     lines += [f"| {r['eps']:g} | {r['lam']:g}{' (chosen)' if chosen.get(r['eps']) == r['lam'] else ''} | {r['val']:.2f} | "

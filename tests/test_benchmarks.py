@@ -78,6 +78,7 @@ def test_table1_report_from_records(tmp_path):
     text = (tmp_path / "table1_quick.md").read_text()
     assert "| 0.2 | necst | 50.00 ± – | 50.01 | 1 |" in text and "22.556" in text  # ours beside the paper's
     assert "| 0.2 | iabf - necst | 1 | -1.00 |" in text and "| 0.2 | abf - necst | 1 | +1.00 |" in text
+    assert "- iabf against necst: eps 0.2: better by 1.00" in text and "- abf against necst: eps 0.2: worse by 1.00" in text
     frame = pd.read_csv(tmp_path / "table1_quick.csv")
     assert sorted(frame["codec"]) == ["abf", "iabf", "necst"] and set(frame["role"]) == {"main"}
 

@@ -58,16 +58,18 @@ def plan(args) -> list[list[dict]]:
     def series(eps, seeds):
         out = []
         for seed in seeds:
-            out += [spec("necst", eps, seed, recipe="onecycle", estimator="st", epochs=args.epochs),
-                    spec("necst", eps, seed, recipe="onecycle", estimator="gumbel", epochs=args.epochs),
+            out += [spec("necst", eps, seed, recipe="paper", estimator="vimco", epochs=args.old_epochs),
                     spec("necst", eps, seed, recipe="onecycle", estimator="vimco", epochs=args.vimco_epochs),
-                    spec("necst", eps, seed, recipe="paper", estimator="vimco", epochs=args.old_epochs)]
+                    spec("necst", eps, seed, recipe="onecycle", estimator="gumbel", epochs=args.epochs),
+                    spec("necst", eps, seed, recipe="onecycle", estimator="st", epochs=args.epochs)]
         return out
 
     first, rest = args.eps[0], args.eps[1:]
-    groups = [series(first, range(args.seeds))]
+    # one pool for seed 0 of the first eps, the references, then the other seeds (priority order, no idle
+    # worker between them); the 2-thread run alone; then the other eps
+    groups = [series(first, [0]) + [spec("necst", e, 0, recipe="onecycle", estimator="st", epochs=args.reference_epochs)
+                                    for e in args.eps] + series(first, range(1, args.seeds))]
     groups.append([spec("necst", first, 0, recipe="onecycle", estimator="st", epochs=args.epochs, threads=2)])
-    groups.append([spec("necst", e, 0, recipe="onecycle", estimator="st", epochs=args.reference_epochs) for e in args.eps])
     for e in rest:
         groups.append(series(e, [0]) + series(e, range(1, args.seeds)))
     return groups

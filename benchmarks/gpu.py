@@ -63,13 +63,13 @@ def parity(source, epochs: int, limit: int) -> list[dict]:
     gen = make_generator(0)
     with torch.no_grad():
         llr = BSC()(codec.encode(x, gen), gen, eps=0.1)
-        reference = codec.decode(llr)
+        reference, _ = codec.decode(llr)
     rows = []
     for device in devices():
         model = codec.to(device)
         with torch.no_grad():
             out = model.decode(llr.to(device))
-        out = out[0] if isinstance(out, tuple) else out
+        out, _ = out
         l2 = Pipeline(source, model, BSC()).evaluate("test", seed=0, limit=limit, eps=0.1).metrics["l2_per_image"]
         rows.append({"section": "parity", "device": device, "max_abs_diff_vs_cpu": float((out.cpu() - reference).abs().max()),
                      "l2_per_image": round(l2.mean, 4), "l2_low": round(l2.low, 4), "l2_high": round(l2.high, 4),

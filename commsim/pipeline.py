@@ -35,6 +35,10 @@ class EvalResult:
     seed: int
     split: str
     params: dict = field(default_factory=dict)
+    per_image: dict[str, torch.Tensor] = field(default_factory=dict)
+    """The per-image values behind the image-averaged metrics (``l2_per_image``, ``mse_per_pixel``, and
+    ``bce_per_pixel`` on binary data), each ``[images]`` float on the CPU in the split's order: for paired
+    comparisons of two codecs evaluated with the same seed (the same channel and sampling draws)."""
 
     def row(self) -> dict:
         """A flat dict (one tidy-CSV row) of all metrics with their intervals and counts."""
@@ -118,16 +122,20 @@ class Pipeline(torch.nn.Module):
             errors += M.bit_errors(out.bits, out.llr)
             nbits += out.bits.numel()
         self.codec.train(was_training)
-        mse_est = M.mean_ci(torch.cat(mse))
-        metrics = {"l2_per_image": M.mean_ci(torch.cat(l2)), "mse_per_pixel": mse_est, "psnr_db": M.psnr_from_mse(mse_est)}
+        per_image = {"l2_per_image": torch.cat(l2).cpu(), "mse_per_pixel": torch.cat(mse).cpu()}
         if self.source.binary:
-            metrics["bce_per_pixel"] = M.mean_ci(torch.cat(bce))
+            per_image["bce_per_pixel"] = torch.cat(bce).cpu()
+        mse_est = M.mean_ci(per_image["mse_per_pixel"])
+        metrics = {"l2_per_image": M.mean_ci(per_image["l2_per_image"]), "mse_per_pixel": mse_est,
+                   "psnr_db": M.psnr_from_mse(mse_est)}
+        if self.source.binary:
+            metrics["bce_per_pixel"] = M.mean_ci(per_image["bce_per_pixel"])
         metrics["ber"] = M.binomial_ci(errors, nbits)
         if self.codec.flags_failures:
             fails = torch.cat(failures)
             metrics["failure_rate"] = M.binomial_ci(float(fails.sum()), fails.numel())
         return EvalResult(metrics, images=mse_est.count, bits=nbits, seconds=time.perf_counter() - start,
-                          seed=seed, split=split, params={k: _plain(v) for k, v in params.items()})
+                          seed=seed, split=split, params={k: _plain(v) for k, v in params.items()}, per_image=per_image)
 
 
 def _device_of(codec: Codec) -> torch.device:

@@ -1,26 +1,160 @@
-"""The benchmark scripts' quick modes run and write what they promise."""
+"""The benchmark scripts' quick modes run and write what they promise; their reports say what the records hold."""
+import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import convergence  # noqa: E402
+import runlib  # noqa: E402
+import table1  # noqa: E402
 
 
+def script(name, *args, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def fake_record(s: dict, test: float, seconds: float = 60.0, per_image=None) -> dict:
+    """A record as ``runlib.train_one`` writes it, with made-up numbers (no training)."""
+    n = s["epochs"]
+    history = [{"epoch": i, "train_loss": 1.0, "val_l2_per_image": test + 10 / i, "lr": 1e-3, "train_seconds": seconds / n,
+                "val_seconds": 0.0, "cpu_seconds": seconds / n, "test_l2_per_image": test + 10 / i} for i in range(1, n + 1)]
+    evals = {f"{e:g}": {"val": test + 100 * abs(e - s["eps"]), "test_draws": [test] * 3, "test": test + 100 * abs(e - s["eps"]),
+                        "test_single_low": test - 1, "test_single_high": test + 1} for e in {*runlib.EVAL_EPS, s["eps"]}}
+    per_image = per_image if per_image is not None else [test] * 50
+    return {**s, "metric": "l2_per_image", "val": test, "best_epoch": n, "epochs_run": n, "stop": "budget", "lr": 3e-3,
+            "patience": 20, "test": test, "test_single": test + 0.01, "test_draws": [test] * 3, "train_seconds": seconds,
+            "train_cpu_seconds": seconds, "started_utc": "12:00:00", "load_before": 1.0, "load_after": 1.0,
+            "evals": evals, "history": history, "per_image": list(per_image)}
+
+
+def write(runs: Path, record: dict) -> None:
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / f"{record['name']}.json").write_text(json.dumps(record))
+
+
+def test_run_names_spell_out_every_non_default_field():
+    base = runlib.spec("iabf", 0.1, 0, lam=0.01)
+    assert base["name"] == "mnist-iabf-eps0.1-s0-onecycle-st-e100-lam0.01"
+    variants = [runlib.spec("iabf", 0.1, 0, lam=0.01, infomax_on="noisy"), runlib.spec("iabf", 0.1, 0, lam=0.01, threads=2),
+                runlib.spec("iabf", 0.1, 0, lam=0.01, estimator="vimco", vimco="official"),
+                runlib.spec("iabf", 0.1, 0, lam=0.01, estimator="vimco"), runlib.spec("iabf", 0.1, 1, lam=0.01)]
+    names = {v["name"] for v in variants}
+    assert len(names) == len(variants) and base["name"] not in names
+    assert runlib.spec("iabf", 0.1, 0, lam=0.01)["name"] == base["name"]
+    with pytest.raises(ValueError, match="unknown run fields"):
+        runlib.spec("necst", 0.1, 0, colour="red")
+
+
+def test_paired_comparison_over_images_and_seeds():
+    rng = np.random.default_rng(0)
+    base = rng.normal(20, 3, size=200)
+    a = [{"seed": s, "test": 19.0 + s, "per_image": list(base - 1 + rng.normal(0, 0.1, 200))} for s in range(3)]
+    b = [{"seed": s, "test": 20.0 + s + 0.01 * s, "per_image": list(base)} for s in range(3)]
+    p = table1.paired(a, b)
+    assert p["seeds"] == 3 and p["images"] == 200
+    assert p["diff"] == pytest.approx(-1.0, abs=0.05) and p["low"] < p["diff"] < p["high"] < 0
+    assert p["wilcoxon_p"] < 1e-6 and p["better"] > 190
+    assert table1.paired(a[:1], b[1:]) == {}  # no common seed: nothing to pair
+
+
+def test_table1_report_from_records(tmp_path):
+    runs = tmp_path / "table1_runs_quick"
+    rng = np.random.default_rng(1)
+    base = rng.normal(50, 2, size=50)
+    train = {"epochs": 1, "recipe": "onecycle", "estimator": "st"}
+    write(runs, fake_record(runlib.spec("necst", 0.2, 0, **train), 50.0, per_image=base))
+    write(runs, fake_record(runlib.spec("abf", 0.2, 0, **train), 51.0, per_image=base + 1))
+    write(runs, fake_record(runlib.spec("iabf", 0.2, 0, lam=0.01, **train), 49.0, per_image=base - 1))
+    assert table1.main(["--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "table1_quick.md").read_text()
+    assert "| 0.2 | necst | 50.00 ± – | 50.01 | 1 |" in text and "22.556" in text  # ours beside the paper's
+    assert "| 0.2 | iabf - necst | 1 | -1.00 |" in text and "| 0.2 | abf - necst | 1 | +1.00 |" in text
+    assert "- iabf against necst: eps 0.2: better by 1.00" in text and "- abf against necst: eps 0.2: worse by 1.00" in text
+    frame = pd.read_csv(tmp_path / "table1_quick.csv")
+    assert sorted(frame["codec"]) == ["abf", "iabf", "necst"] and set(frame["role"]) == {"main"}
+
+
+def test_convergence_report_from_records(tmp_path):
+    runs = tmp_path / "runs"
+    args = argparse.Namespace(eps=[0.1], seeds=1, epochs=2, vimco_epochs=1, old_epochs=1,
+                                                            reference_epochs=3)
+    scores = {("onecycle", "st", 2, 1): (16.0, 100.0), ("onecycle", "gumbel", 2, 1): (17.0, 100.0),
+              ("onecycle", "vimco", 1, 1): (18.0, 100.0), ("paper", "vimco", 1, 1): (19.0, 100.0),
+              ("onecycle", "st", 2, 2): (16.0, 80.0), ("onecycle", "st", 3, 1): (15.5, 300.0)}
+    for group in convergence.plan(args):
+        for s in group:
+            test, seconds = scores[(s["recipe"], s["estimator"], s["epochs"], s["threads"])]
+            write(runs, fake_record(s, test, seconds))
+    assert convergence.main(["--quick", "--out", str(tmp_path), "--runs", str(runs)]) == 0
+    text = (tmp_path / "convergence_quick.md").read_text()
+    assert "onecycle+st, 1 seeds: test (3 draws) 16.00 (single draw 16.01) in 100 CPU s" in text
+    assert "target (<= 16.45 in <= 120 s) met by 1 of 1 seeds" in text
+    assert "onecycle+gumbel, 1 seeds" in text and "NOT met by 0 of 1" in text
+    assert "gap +3.2 % -> within 5 %" in text
+    curves = pd.read_csv(tmp_path / "convergence_quick.csv")
+    assert set(curves["series"]) == {"onecycle+st", "onecycle+gumbel", "onecycle+vimco", "paper+vimco",
+                                     "onecycle+st, 2 threads", "onecycle+st, reference"}
+    assert curves.groupby("series")["cpu_seconds"].max()["onecycle+st, reference"] == pytest.approx(300.0)
+    assert (tmp_path / "convergence_quick.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("name, args", [("table1.py", ["--epochs", "0"]), ("table1.py", ["--estimator", "nope"]),
+                                        ("convergence.py", ["--eps", "0.7"]), ("convergence.py", ["--deadline", "noon"])])
+def test_bad_arguments_exit_2_before_any_work(tmp_path, name, args):
+    done = script(name, *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and done.stderr.startswith("Error: "), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
 def test_table1_quick(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table1.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = script("table1.py", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     frame = pd.read_csv(tmp_path / "table1_quick.csv")
     assert sorted(frame["codec"]) == ["abf", "iabf", "necst"]
-    assert (frame["test"] > 0).all() and (frame["test_count"] == 1000).all()
+    assert (frame["test"] > 0).all() and (frame["epochs_run"] == 1).all()
+    record = json.loads((tmp_path / "table1_runs_quick" / "mnist-necst-eps0.2-s0-onecycle-st-e1.json").read_text())
+    assert len(record["per_image"]) == 1000 and len(record["history"]) == 1 and record["test"] > 0
+    assert record["test"] == pytest.approx(np.mean(record["test_draws"])) and record["test_single"] == record["test_draws"][0]
+    assert np.mean(record["per_image"]) == pytest.approx(record["test"], abs=1e-3)
+    assert set(record["evals"]) == {"0.1", "0.2", "0.3", "0.4"}
     text = (tmp_path / "table1_quick.md").read_text()
-    assert "| necst | 0.2 |" in text and "22.556" in text  # our number beside the paper's
-    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table1.py"), "--quick", "--out", str(tmp_path)],
-                           capture_output=True, text=True, timeout=300)
+    assert "| 0.2 | necst |" in text and "22.556" in text and "| 0.2 | iabf - necst | 1 |" in text
+    again = script("table1.py", "--quick", "--out", str(tmp_path))
     assert again.returncode == 0 and "trainings to run" not in again.stdout  # resumed: nothing left to train
+
+
+@pytest.mark.slow
+def test_table1_quick_ablations(tmp_path):
+    done = script("table1.py", "--quick", "--ablations", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_csv(tmp_path / "table1_quick.csv")
+    ablation = frame[frame["role"] == "ablation"]
+    assert {"noisy"} <= set(ablation["infomax_on"]) and {"paper", "official"} <= set(ablation["vimco"])
+    assert sorted(ablation[ablation["codec"] == "necst"]["eps"]) == [0.1, 0.15, 0.2]  # 0.5x, 0.75x, gumbel at 1x
+    text = (tmp_path / "table1_quick.md").read_text()
+    assert "### NECST with its training eps chosen on validation" in text and "VIMCO, reference code's form" in text
+
+
+@pytest.mark.slow
+def test_convergence_quick(tmp_path):
+    done = script("convergence.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    curves = pd.read_csv(tmp_path / "convergence_quick.csv")
+    assert len(curves) == 2 + 2 + 1 + 1 + 2 + 3  # epochs of st, gumbel, vimco, old, 2-thread st, reference
+    assert (curves["cpu_seconds"] > 0).all() and curves["test_l2_single"].notna().all()
+    summary = pd.read_csv(tmp_path / "convergence_quick_summary.csv")
+    assert (summary["test"] > 0).all() and len(summary) == 6
+    assert (tmp_path / "convergence_quick.png").exists() and "## Targets" in (tmp_path / "convergence_quick.md").read_text()
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
 """Training recipes, gradient estimators and the objectives' variants (issue 10)."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -251,3 +253,38 @@ def test_sweep_trains_with_the_asked_estimator_and_reports_the_config(small, tmp
     assert len(lines) == 2 and len(next(csv.reader([lines[1]]))) == len(old_columns)
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         SweepSpec(codecs=["necst"], channel="bsc", param="eps", values=[0.1], epochs=0)
+
+
+def test_on_epoch_hook_adds_to_history_without_changing_training_or_seconds(small):
+    def run(hook):
+        codec = build_codec("necst", small, 16, seed=1)
+        result = train_codec(codec, small, TrainConfig(eps=0.1, epochs=2, batch_size=200, recipe="onecycle"),
+                             progress=False, val_limit=50, on_epoch=hook)
+        return codec, result
+
+    calls = []
+
+    def hook(codec, row):
+        calls.append(row["epoch"])
+        time.sleep(0.5)  # slow hooks do not count as training time
+        return {"extra": row["epoch"] * 10}
+
+    plain_codec, plain = run(None)
+    hooked_codec, hooked = run(hook)
+    assert calls == [1, 2] and [h["extra"] for h in hooked.history] == [10, 20]
+    assert torch.equal(weights(plain_codec), weights(hooked_codec))  # the hook draws from no training stream
+    assert hooked.seconds < sum(h["train_seconds"] + h["val_seconds"] for h in hooked.history) + 0.5
+    assert all(h["cpu_seconds"] > 0 for h in hooked.history) and hooked.cpu_seconds > 0
+    assert "extra" not in plain.history[0]
+
+
+def test_evaluate_returns_the_per_image_values_behind_the_means(small):
+    from commsim.channels import BSC
+    from commsim.pipeline import Pipeline
+
+    codec = build_codec("necst", small, 16, seed=1)
+    result = Pipeline(small, codec, BSC()).evaluate("test", seed=5, eps=0.2)
+    per_image = result.per_image["l2_per_image"]
+    assert per_image.shape == (200,)
+    assert per_image.mean().item() == pytest.approx(result.metrics["l2_per_image"].mean, rel=1e-6)
+    assert result.per_image["mse_per_pixel"].mean().item() == pytest.approx(result.metrics["mse_per_pixel"].mean, rel=1e-6)

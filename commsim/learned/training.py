@@ -34,6 +34,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -213,6 +214,9 @@ class TrainResult:
     seconds: float
     stop: str = "budget"
     """Why training ended: ``"budget"`` (all epochs run) or ``"plateau"`` (``patience`` epochs without gain)."""
+    cpu_seconds: float = 0.0
+    """This process's CPU time over the training (all its threads; equal to ``seconds`` with one thread on an
+    uncontended core). Neither counts the ``on_epoch`` hook."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -277,8 +281,17 @@ def stream_seed(sequence: np.random.SeedSequence) -> int:
 
 
 def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, progress: bool = True,
-                val_limit: int | None = None) -> TrainResult:
-    """Train ``codec`` in place on ``source``; keep the weights of the best validation epoch."""
+                val_limit: int | None = None,
+                on_epoch: Callable[[LearnedCodec, dict], dict | None] | None = None) -> TrainResult:
+    """Train ``codec`` in place on ``source``; keep the weights of the best validation epoch.
+
+    Each epoch adds a row to ``history``: ``train_loss``, the validation distortion, ``lr``, and the wall
+    (``train_seconds``, ``val_seconds``) and CPU (``cpu_seconds``: this process's, training and validation)
+    time of the epoch. ``on_epoch(codec, row)``, if given, runs after the epoch's validation with the current
+    (not the best) weights, e.g. for a test-set learning curve; the entries of the dict it returns are added
+    to the row, and its time counts in no seconds (it must not draw from the training's random streams,
+    which it cannot reach anyway).
+    """
     device = codec.device
     streams = seed_streams(config.seed)
     generator = make_generator(stream_seed(streams["noise"]), device)
@@ -292,7 +305,7 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     best_value, best_epoch, best_state = float("inf"), 0, None
     history: list[dict] = []
     stop = "budget"
-    start = time.perf_counter()
+    start, cpu_start, hook_seconds, hook_cpu = time.perf_counter(), time.process_time(), 0.0, 0.0
     if codec.decoder_input != config.decoder_input:
         raise ValueError(f"the codec reads {codec.decoder_input} decoder input but the config trains {config.decoder_input}; "
                          "build it with decoder_input=config.decoder_input")
@@ -301,7 +314,7 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     for epoch in bar:
         codec.train()
         total, steps = 0.0, 0
-        epoch_start = time.perf_counter()
+        epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
         for x, _ in source.batches("train", config.batch_size, shuffle=True, generator=data_generator):
             logs = train_step(codec, objective, optimizer, x.to(device), config.eps, generator)
             if scheduler is not None:
@@ -311,8 +324,16 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
         lr = optimizer.param_groups[0]["lr"]
         val_start = time.perf_counter()
         val = validation_distortion(codec, source, config, val_seeds, val_limit)
-        history.append({"epoch": epoch, "train_loss": total / steps, f"val_{metric}": val, "lr": lr,
-                        "train_seconds": val_start - epoch_start, "val_seconds": time.perf_counter() - val_start})
+        row = {"epoch": epoch, "train_loss": total / steps, f"val_{metric}": val, "lr": lr,
+               "train_seconds": val_start - epoch_start, "val_seconds": time.perf_counter() - val_start,
+               "cpu_seconds": time.process_time() - epoch_cpu}
+        if on_epoch is not None:
+            hook_start, hook_cpu_start = time.perf_counter(), time.process_time()
+            row.update(on_epoch(codec, dict(row)) or {})
+            codec.train()
+            hook_seconds += time.perf_counter() - hook_start
+            hook_cpu += time.process_time() - hook_cpu_start
+        history.append(row)
         if val < best_value:
             best_value, best_epoch = val, epoch
             best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
@@ -325,7 +346,8 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     if best_state is not None:
         codec.load_state_dict(best_state)
     codec.eval()
-    return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start, stop)
+    return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start - hook_seconds, stop,
+                       time.process_time() - cpu_start - hook_cpu)
 
 
 __all__ = ["DECODER_INPUTS", "DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",

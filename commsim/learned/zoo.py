@@ -71,15 +71,17 @@ def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: 
 
 
 def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfig, out: str | Path | None = None,
-                   device: str = "auto", architecture: str | None = None, progress: bool = True) -> tuple[LearnedCodec, TrainResult, Path]:
+                   device: str = "auto", architecture: str | None = None, progress: bool = True,
+                   on_epoch: Callable | None = None) -> tuple[LearnedCodec, TrainResult, Path]:
     """Train a codec and write its checkpoint (to ``out`` or the cache). Returns codec, result, path.
 
-    The destination is checked for writing before the training starts."""
+    The destination is checked for writing before the training starts. ``on_epoch`` is
+    :func:`~commsim.learned.training.train_codec`'s per-epoch hook."""
     codec = build_codec(name, source, bits, architecture, seed=config.seed, decoder_input=config.decoder_input)
     codec = codec.to(resolve_device(device))
     path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture)
     check_writable(path)
-    result = train_codec(codec, source, config, progress=progress)
+    result = train_codec(codec, source, config, progress=progress, on_epoch=on_epoch)
     metadata = {**codec.config(), "dataset": source.name, "train_eps": config.eps, "seed": config.seed,
                 "train_channel": config.channel, "train_channel_params": config.channel_kwargs(),
                 "train": config.record(), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,

@@ -1,0 +1,177 @@
+"""Training runs shared by ``table1.py`` and ``convergence.py``: one JSON record per run, resumable.
+
+A run is a dict of plain fields (:func:`spec`): codec, training eps, seed and the training
+configuration (budget, recipe, estimator, IABF's lambda, the VIMCO and infomax forms, torch threads).
+Its name (:func:`run_name`) spells out every field that is not the default, so the same
+configuration has the same name in every runs folder and a benchmark can reuse another's records.
+
+:func:`train_one` trains one model and writes ``RUNS/NAME.json`` with:
+
+- ``history``: per epoch, the training loss, the validation distortion (the recipe's draws), the wall
+  and CPU seconds of training + validation, and the test distortion of the current weights with one
+  channel draw (test seed 0; for learning curves only, never for model selection);
+- ``evals``: the best-validation weights at each eps of :data:`EVAL_EPS` and the training eps:
+  validation (:data:`VAL_DRAWS` draws) and test distortion per test draw (seeds :data:`TEST_SEEDS`);
+- ``per_image``: the per-image test distortion at the training eps, averaged over the test draws (the
+  same seeds give every codec the same channel and sampling draws: paired comparisons).
+
+:func:`run_specs` trains the runs that have no record yet in a pool of single-threaded worker
+processes (:func:`commsim.core.workers.worker_pool` with :func:`commsim.core.threads.worker_init`); with a
+``deadline`` it starts no run after it (the records written so far stay).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+EVAL_EPS = (0.1, 0.2, 0.3, 0.4)
+"""Every run is also evaluated at these eps (cheap next to training): mismatch ablations need no retraining."""
+TEST_SEEDS = (0, 1, 2)
+"""Test draws: the first one alone is the single-draw score of the earlier tables."""
+VAL_DRAWS = 3
+DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": 100, "recipe": "onecycle", "estimator": "st", "lam": None,
+            "vimco": "paper", "infomax_on": "clean", "threads": 1}
+
+
+def spec(codec: str, eps: float, seed: int, **fields) -> dict:
+    """A run: ``codec`` trained at ``eps`` from ``seed``, the other fields from :data:`DEFAULTS`."""
+    unknown = set(fields) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown run fields {sorted(unknown)}")
+    out = {"codec": codec, "eps": float(eps), "seed": int(seed), **DEFAULTS, **fields}
+    out["name"] = run_name(out)
+    return out
+
+
+def run_name(s: dict) -> str:
+    """``mnist-necst-eps0.1-s0-onecycle-st-e100`` plus every other non-default field."""
+    name = f"{s['dataset']}-{s['codec']}-eps{s['eps']:g}-s{s['seed']}-{s['recipe']}-{s['estimator']}-e{s['epochs']}"
+    if s["lam"] is not None:
+        name += f"-lam{s['lam']:g}"
+    if s["estimator"] == "vimco" and s["vimco"] != DEFAULTS["vimco"]:
+        name += f"-vimco_{s['vimco']}"
+    if s["codec"] == "iabf" and s["infomax_on"] != DEFAULTS["infomax_on"]:
+        name += f"-infomax_{s['infomax_on']}"
+    if s["threads"] != 1:
+        name += f"-t{s['threads']}"
+    return name
+
+
+def train_one(task: dict, runs: str) -> dict:
+    """Train and evaluate one run (in a worker process); write ``runs/NAME.json`` and return the record."""
+    import tempfile
+
+    import torch
+
+    from commsim.channels import BSC
+    from commsim.learned.training import TrainConfig, seed_streams
+    from commsim.learned.zoo import train_and_save
+    from commsim.data import load_dataset
+    from commsim.pipeline import Pipeline, distortion_metric
+
+    torch.set_num_threads(task["threads"])
+    source = load_dataset(task["dataset"])
+    metric = distortion_metric(source)
+    objective = {"lam": task["lam"]} if task["lam"] is not None else {}
+    config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
+                         recipe=task["recipe"], estimator=task["estimator"], vimco=task["vimco"],
+                         infomax_on=task["infomax_on"])
+
+    def test_curve(codec, row):
+        pipeline = Pipeline(source, codec, BSC())
+        return {f"test_{metric}": pipeline.evaluate("test", seed=TEST_SEEDS[0], eps=task["eps"]).metrics[metric].mean}
+
+    started = dt.datetime.now(dt.timezone.utc)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
+                                          device="cpu", progress=False, on_epoch=test_curve)
+    pipeline = Pipeline(source, codec, BSC())
+    # validation draws of the evaluation: the training's own validation stream (the same draws it selected on)
+    val_seeds = [int(v) for v in seed_streams(task["seed"])["validation"].generate_state(VAL_DRAWS)]
+    evals, per_image = {}, None
+    for eps in sorted({*EVAL_EPS, task["eps"]}):
+        val = float(np.mean([pipeline.evaluate("val", seed=v, eps=eps).metrics[metric].mean for v in val_seeds]))
+        tests = [pipeline.evaluate("test", seed=t, eps=eps) for t in TEST_SEEDS]
+        evals[f"{eps:g}"] = {"val": val, "test_draws": [r.metrics[metric].mean for r in tests],
+                             "test": float(np.mean([r.metrics[metric].mean for r in tests])),
+                             "test_single_low": tests[0].metrics[metric].low,
+                             "test_single_high": tests[0].metrics[metric].high}
+        if eps == task["eps"]:
+            per_image = torch.stack([r.per_image[metric] for r in tests]).mean(0)
+    own = evals[f"{task['eps']:g}"]
+    record = {**task, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
+              "epochs_run": len(result.history), "stop": result.stop, "lr": config.lr, "patience": config.patience,
+              "test": own["test"], "test_single": own["test_draws"][0], "test_draws": own["test_draws"],
+              "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds,
+              "started_utc": started.strftime("%H:%M:%S"), "load_before": load_before, "load_after": os.getloadavg()[0],
+              "evals": evals, "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in h.items()}
+                                          for h in result.history], "per_image": [round(float(v), 4) for v in per_image]}
+    path = Path(runs) / f"{task['name']}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+    return record
+
+
+def load_done(*folders: Path) -> dict:
+    """The records in ``folders`` by name (the first folder wins a name found twice)."""
+    done = {}
+    for folder in reversed([Path(f) for f in folders]):
+        if folder.is_dir():
+            done.update({p.stem: json.loads(p.read_text()) for p in folder.glob("*.json") if not p.stem.startswith("_")})
+    return done
+
+
+def parse_deadline(text: str | None) -> float | None:
+    """``"13:05"`` (UTC, today) -> a ``time.time()`` value; ``None`` -> no deadline."""
+    if not text:
+        return None
+    try:
+        hours, minutes = (int(v) for v in text.split(":"))
+        when = dt.datetime.now(dt.timezone.utc).replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    except ValueError:
+        raise ValueError(f"--deadline takes HH:MM (UTC), got {text!r}") from None
+    return when.timestamp()
+
+
+def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: float | None = None) -> list[str]:
+    """Train the ``specs`` without a record in ``done`` (which gains the new ones), ``jobs`` at a time,
+    in the given order; start none after ``deadline``. Returns the names left untrained."""
+    from commsim.core.threads import worker_init
+    from commsim.core.workers import worker_pool
+
+    todo = [s for s in dict((s["name"], s) for s in specs).values() if s["name"] not in done]
+    if not todo:
+        return []
+    runs.mkdir(parents=True, exist_ok=True)
+    print(f"{len(todo)} trainings to run ({len(specs) - len(todo)} already done)", flush=True)
+    start, finished, queue, running = time.perf_counter(), 0, list(todo), {}
+    with worker_pool(jobs, initializer=worker_init) as pool:
+        while queue or running:
+            while queue and len(running) < jobs and (deadline is None or time.time() < deadline):
+                task = queue.pop(0)
+                running[pool.submit(train_one, task, str(runs))] = task
+            if not running:
+                break
+            finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                running.pop(future)
+                record = future.result()
+                done[record["name"]] = record
+                finished += 1
+                print(f"[{finished}/{len(todo)}] {record['name']}: test {record['metric']} {record['test']:.3f} "
+                      f"(single draw {record['test_single']:.3f}, val {record['val']:.3f}, best epoch "
+                      f"{record['best_epoch']}/{record['epochs_run']} {record['stop']}, {record['train_seconds']:.0f} s) "
+                      f"elapsed {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    left = [t["name"] for t in queue]
+    if left:
+        print(f"deadline: {len(left)} trainings not started: {', '.join(left)}", flush=True)
+    return left

@@ -33,6 +33,9 @@ from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.core.device import make_generator  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runlib import write_report  # noqa: E402
+
 
 def lr_range_test(codec_name: str, source, config: TrainConfig, lr_min: float = 1e-5, lr_max: float = 1.0,
                   steps: int = 400, smoothing: float = 0.98, diverge: float = 4.0, bits: int = 100) -> dict:
@@ -104,8 +107,7 @@ def main(argv=None) -> int:
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['codec']} | {r['estimator']} | {r['lr_min_loss']:.2g} | "
               f"{r['suggested_peak']:.2g} | {r['min_smoothed_loss']:.2f} | {r['seconds']:.0f} |" for r in rows]
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / (name + '.md')}")
+    write_report(args.out, name, lines)
     return 0
 
 

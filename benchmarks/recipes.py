@@ -29,6 +29,9 @@ from commsim.learned.zoo import build_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.pipeline import Pipeline, distortion_metric  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runlib import write_report  # noqa: E402
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,8 +85,7 @@ def main(argv=None) -> int:
     lines += [f"| {r['eps']:g} | {r['recipe']} | {r['estimator']} | {r['lr']:g} | {r['test']:.2f} | "
               f"[{r['test_low']:.2f}, {r['test_high']:.2f}] | {r['best_epoch']}/{r['epochs_run']} | {r['stop']} | "
               f"{r['seconds']:.0f} |" for r in rows]
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / (name + '.md')}")
+    write_report(args.out, name, lines)
     return 0
 
 

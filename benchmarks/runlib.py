@@ -175,3 +175,11 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     if left:
         print(f"deadline: {len(left)} trainings not started: {', '.join(left)}", flush=True)
     return left
+
+
+def write_report(folder: Path, name: str, lines: list[str]) -> Path:
+    """Write ``lines`` as ``folder/name.md`` (one shared place for the benchmarks' reports) and say so."""
+    path = Path(folder) / f"{name}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+    return path

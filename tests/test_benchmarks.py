@@ -159,8 +159,7 @@ def test_convergence_quick(tmp_path):
 
 @pytest.mark.slow
 def test_lr_range_quick(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lr_range.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = script("lr_range.py", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     frame = pd.read_csv(tmp_path / "lr_range_quick.csv")
     assert list(frame["estimator"]) == ["st"] and (frame["suggested_peak"] > 0).all()
@@ -169,8 +168,7 @@ def test_lr_range_quick(tmp_path):
 
 @pytest.mark.slow
 def test_soft_decoder_quick(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soft_decoder.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = script("soft_decoder.py", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     frame = pd.read_csv(tmp_path / "soft_decoder_quick.csv")
     assert list(frame["decoder_input"]) == ["hard", "soft"] and (frame["test_count"] == 1000).all()

@@ -242,6 +242,17 @@ def markdown(args, summary: pd.DataFrame, curves: pd.DataFrame, left: list[str],
                      f"{conv:.2f} after {int(ref['epochs_run'].iloc[0])} of {int(ref['epochs'].iloc[0])} epochs (seed 0, best epoch "
                      f"{int(ref['best_epoch'].iloc[0])}): gap " + ", ".join(f"{g:+.1f} %" for g in gaps)
                      + f" -> {'within' if (gaps.abs() <= 5).all() else 'NOT within'} 5 %.")
+    if not args.quick:
+        lines += ["", "## Notes", "",
+                  f"- Caps chosen for time: the old recipe at {args.old_epochs} epochs (past the {TARGET_SECONDS:.0f} s mark), "
+                  f"onecycle+vimco at {args.vimco_epochs}, the converged reference at {args.reference_epochs} epochs "
+                  "(seed 0). The onecycle+st runs at eps 0.1 / 0.3 are Table 1's NECST runs (same configuration, reused).",
+                  "- The machine was shared: another process used up to one core during parts of the run (load average "
+                  "up to ~3.8 on 2 cores; per-run load in the summary CSV), so wall seconds are inflated there; CPU "
+                  "seconds are not.",
+                  "- CPU seconds per epoch grow after the first ~15 epochs in every record of this run and of Table 1's "
+                  "(NECST about 0.8 s -> 1.25 s, ABF 1.1 -> 1.45, IABF 1.5 -> 1.9, means over epochs 1-15 and 31-); "
+                  "not investigated (denormal floats are a candidate)."]
     return lines + [""]
 
 

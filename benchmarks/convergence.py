@@ -226,8 +226,8 @@ def markdown(args, summary: pd.DataFrame, curves: pd.DataFrame, left: list[str],
         lines.append(f"- NECST eps 0.1, {series}, {len(g)} seeds: test (3 draws) "
                      + ", ".join(f"{t:.2f} (single draw {t1:.2f}) in {c:.0f} CPU s / {w:.0f} wall s"
                                  for t, t1, c, w in zip(g["test"], g["test_single"], g["cpu_seconds"], g["wall_seconds"]))
-                     + f": target (<= {ANCHOR} in <= {TARGET_SECONDS:.0f} s) {'met' if ok.all() else 'NOT met'} "
-                     f"by {int(ok.sum())} of {len(g)} seeds.")
+                     + f": target (<= {ANCHOR} in <= {TARGET_SECONDS:.0f} CPU s) {'met' if ok.all() else 'NOT met'} "
+                     f"(met by {int(ok.sum())} of {len(g)} seeds).")
     for eps in args.eps:
         default = summary[(summary["eps"] == eps) & (summary["series"] == "onecycle+st") & (summary["epochs"] == args.epochs)
                           & (summary["threads"] == 1)]
@@ -242,6 +242,23 @@ def markdown(args, summary: pd.DataFrame, curves: pd.DataFrame, left: list[str],
                      f"{conv:.2f} after {int(ref['epochs_run'].iloc[0])} of {int(ref['epochs'].iloc[0])} epochs (seed 0, best epoch "
                      f"{int(ref['best_epoch'].iloc[0])}): gap " + ", ".join(f"{g:+.1f} %" for g in gaps)
                      + f" -> {'within' if (gaps.abs() <= 5).all() else 'NOT within'} 5 %.")
+    if not args.quick:
+        lines += ["", "## Notes", "",
+                  f"- Caps chosen for time: the old recipe at {args.old_epochs} epochs (past the {TARGET_SECONDS:.0f} s mark), "
+                  f"onecycle+vimco at {args.vimco_epochs}, the converged reference at {args.reference_epochs} epochs "
+                  "(seed 0). The onecycle+st runs at eps 0.1 / 0.3 are Table 1's NECST runs (same configuration, reused).",
+                  "- The machine was shared: another process used up to one core during parts of the run (load average "
+                  "up to ~3.8 on 2 cores; per-run load in the summary CSV), so wall seconds are inflated there; CPU "
+                  "seconds are not.",
+                  "- CPU seconds per epoch grow after the first ~15 epochs in every record of this run and of Table 1's "
+                  "(NECST about 0.8 s -> 1.25 s, ABF 1.1 -> 1.45, IABF 1.5 -> 1.9, means over epochs 1-15 and 31-); "
+                  "not investigated (denormal floats are a candidate).",
+                  "- Reading (26 Nov 2026 run; this line is not regenerated): every new-recipe pathwise run reaches "
+                  "14.2-14.4 (3 draws) at eps 0.1 in 110-120 CPU s, and its current weights pass 16.45 after about 41 "
+                  "CPU s; the old recipe is at 18.2 after 50 epochs (107 s) and onecycle+vimco at 17.8 after 40 (88 s). "
+                  "The strict 120 s target misses only on seed 0 of st, by under a second of CPU time (test 14.37). "
+                  "gumbel and st end within 0.05 of each other. The default budget is within 2.6 % (eps 0.1) and "
+                  "0.8 % (eps 0.3) of a 200-epoch run; a 300-epoch reference was not run for time."]
     return lines + [""]
 
 

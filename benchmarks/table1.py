@@ -212,7 +212,7 @@ def markdown(args, main_rows, selection, chosen, ablations, done, left) -> list[
     if frame.empty:
         return lines + ["No finished trainings yet."]
     lines += ["## MNIST, test `l2_per_image` (mean ± std over seeds)", "",
-              "| eps | codec | ours | single draw | seeds | best epoch / run (mean) | train s (mean) | paper | gap to paper |",
+              "| eps | codec | ours | single draw | seeds | best epoch / run (mean) | train wall s (mean) | paper | gap to paper |",
               "|---|---|---|---|---|---|---|---|---|"]
     for (eps, codec), group in frame.groupby(["eps", "codec"]):
         std = group["test"].std(ddof=1) if len(group) > 1 else float("nan")
@@ -252,7 +252,42 @@ def markdown(args, main_rows, selection, chosen, ablations, done, left) -> list[
     lines += [""]
     if ablations or args.ablations:
         lines += ablation_markdown(args, main_rows, ablations, done)
+    if not args.quick and (args.recipe, args.estimator, args.epochs) == ("onecycle", "st", 100):
+        lines += FINDINGS.splitlines()
     return lines
+
+
+FINDINGS = """## Findings (written after the 26 Nov 2026 run; the tables above are regenerated, this text is not)
+
+- **IABF does not beat NECST here.** Trained to the end of the same budget with the same recipe, NECST is
+  better than both ABF and IABF at every eps, with every seed, and the per-image paired tests reject
+  equality at every eps (table above). The gap grows with the noise up to eps 0.3 (IABF minus NECST: +0.48 l2
+  at eps 0.1, +2.4 at 0.2, +5.0 at 0.3, +3.4 at 0.4; ABF about the same; IABF and ABF differ only at eps 0.1, by 0.13). The earlier 30-epoch, old-recipe table
+  ([table1_previous_30epochs.md](table1_previous_30epochs.md)) had the same ordering, so within our set-ups
+  IABF never beat NECST.
+- **What explains the paper's gain: most likely an under-trained NECST baseline.** Our converged NECST, on
+  8,000 training digits against the paper's 50,000, is below the paper's NECST at every eps and below the
+  paper's IABF at eps 0.2-0.4. The margin by which the paper's NECST falls short of ours (about 1.5 / 3.3 /
+  3.7 l2 at eps 0.2 / 0.3 / 0.4) is larger than the gain the paper reports for IABF over NECST (0.5 / 1.2 /
+  1.7). The old recipe (constant Adam 1e-3 + VIMCO, the reference code's) converges slowly: 30 epochs gave
+  NECST 21.6 at eps 0.1 and 200 epochs 16.45 (the anchor line of `convergence.md`), so a baseline trained that
+  way sits far above its converged score, and the ordering in the paper's table is within that margin. At
+  eps 0.1 the paper's NECST (14.44) is about ours and its IABF (13.25) below it: there the paper's 6x larger
+  training set may matter as much, and these runs cannot separate the two. All of this is an inference from
+  these numbers, not a rerun of the paper's code.
+- ABF and IABF train under other noise than the test channel's (adversarial flips of the bits that hurt
+  most, plus IABF's infomax term). Once NECST trains to convergence on the test channel's noise, that
+  regularisation costs distortion instead of buying robustness. The earlier note here ("ABF trains with too
+  few flips") was wrong: the team measured that more flips hurt, and that fewer random flips help in the
+  under-trained regime.
+- IABF's lambda from {0.01, 0.001} on validation (seed 0); 0.1 was never chosen in the earlier table and was
+  left out for time. 0.01, the grid's edge, won at eps 0.1-0.3, so a larger lambda is untested here. Every codec uses the same recipe (onecycle, peak 3e-3 from the LR range test on NECST
+  and IABF) and estimator (st); ABF/IABF-specific tuning beyond lambda was not tried.
+- Not run for lack of time (the main grid, whose IABF epochs cost about 1.8 CPU s against the 1.5 assumed,
+  and `convergence.py` came first): the ablations (NECST with its training eps chosen on validation, the
+  VIMCO forms, infomax on noisy q, the other estimator). They are defined in this script
+  (`--ablations`) and resume from these records.
+"""
 
 
 def ablation_markdown(args, main_rows, ablations, done) -> list[str]:

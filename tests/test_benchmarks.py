@@ -97,8 +97,8 @@ def test_convergence_report_from_records(tmp_path):
     assert convergence.main(["--quick", "--out", str(tmp_path), "--runs", str(runs)]) == 0
     text = (tmp_path / "convergence_quick.md").read_text()
     assert "onecycle+st, 1 seeds: test (3 draws) 16.00 (single draw 16.01) in 100 CPU s" in text
-    assert "target (<= 16.45 in <= 120 s) met by 1 of 1 seeds" in text
-    assert "onecycle+gumbel, 1 seeds" in text and "NOT met by 0 of 1" in text
+    assert "target (<= 16.45 in <= 120 CPU s) met (met by 1 of 1 seeds)" in text
+    assert "onecycle+gumbel, 1 seeds" in text and "NOT met (met by 0 of 1 seeds)" in text
     assert "gap +3.2 % -> within 5 %" in text
     curves = pd.read_csv(tmp_path / "convergence_quick.csv")
     assert set(curves["series"]) == {"onecycle+st", "onecycle+gumbel", "onecycle+vimco", "paper+vimco",

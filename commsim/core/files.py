@@ -68,14 +68,20 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             os.fsync(fh.fileno())
 
 
+def _create_a_file_in(folder: Path) -> None:
+    """Create (and drop) a file in ``folder``, or raise ``OSError``: the only sure test, since
+    ``os.access`` says yes to root even on ``/proc``."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def writable_folder(folder: str | Path) -> Path:
     """Create ``folder`` if needed and check that files can be created in it; a ``ValueError`` that
     names the folder otherwise (before any expensive work)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _create_a_file_in(folder)
     except OSError as exc:
         raise ValueError(f"cannot write to {folder} ({exc.strerror or exc}); choose another output folder") from None
     return folder
@@ -91,11 +97,10 @@ def check_writable(path: str | Path) -> Path:
         probe_dir = probe_dir.parent
     if path.is_dir():
         raise OSError(f"cannot write {path}: it is a folder; give a file name")
-    try:  # really create (and drop) a file: os.access says yes to root even on /proc
+    try:
         if not probe_dir.is_dir():
             raise NotADirectoryError
-        with tempfile.TemporaryFile(dir=probe_dir):
-            pass
+        _create_a_file_in(probe_dir)
     except OSError:
         raise OSError(f"cannot write {path}: {probe_dir} is not a writable folder; choose another path") from None
     if path.exists() and not os.access(path, os.W_OK):

@@ -338,8 +338,9 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
             best_value, best_epoch = val, epoch
             best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
         threads.adapt()  # fewer threads when other processes keep cores busy (see commsim.core.threads)
+        shared = threads.status()
         bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}",
-                        **({"cpu": threads.status()} if threads.status() else {}))
+                        **({"cpu": shared} if shared else {}))
         if config.patience and epoch - best_epoch >= config.patience and epoch < config.epochs:
             stop = "plateau"
             break

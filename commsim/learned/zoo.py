@@ -92,11 +92,6 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     return codec, result, path
 
 
-def train_record(config: TrainConfig) -> dict:
-    """``config`` as a checkpoint's metadata stores it (``metadata["train"]``)."""
-    return config.record()
-
-
 def _ignore(path: Path, reason: str | CheckpointError) -> None:
     if isinstance(reason, CheckpointError):  # "checkpoint PATH is corrupt (...); re-create it ..." -> "it is corrupt (...)"
         reason = str(reason).split(";")[0].replace(str(path), "it").replace("checkpoint it", "it")
@@ -130,7 +125,7 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = N
         prefix = f"{name}-{dataset}-b{bits}-{_channel_tag(record)}{soft}-e{config.epochs}-s{config.seed}-"
     else:
         prefix = f"{name}-{dataset}-b{bits}-{_channel_tag({'eps': eps})}-e"
-    want = train_record(config) if config is not None else None
+    want = config.record() if config is not None else None
     found = []
     for path in sorted(folder.glob(f"{prefix}*.safetensors")):
         try:

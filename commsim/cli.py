@@ -146,10 +146,8 @@ def check_bits(codec: str, bits: int) -> int:
 
 
 def registered_codec(name: str):
-    """The codec class of a registered name (imports the codecs)."""
-    import commsim.separated  # noqa: F401  (registers the separated codecs)
-    import commsim.learned  # noqa: F401,I001  (registers the learned codecs)
-    from commsim.core.registry import CODECS
+    """The codec class of a registered name (the package's ``CODECS`` arrives filled)."""
+    from commsim import CODECS
 
     return CODECS.get(name)
 

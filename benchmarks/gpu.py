@@ -70,10 +70,14 @@ def parity(source, epochs: int, limit: int) -> list[dict]:
         with torch.no_grad():
             out = model.decode(llr.to(device))
         out, _ = out
+        sync(device)
+        begin = time.perf_counter()
         l2 = Pipeline(source, model, BSC()).evaluate("test", seed=0, limit=limit, eps=0.1).metrics["l2_per_image"]
+        sync(device)
+        seconds = time.perf_counter() - begin
         rows.append({"section": "parity", "device": device, "max_abs_diff_vs_cpu": float((out.cpu() - reference).abs().max()),
                      "l2_per_image": round(l2.mean, 4), "l2_low": round(l2.low, 4), "l2_high": round(l2.high, 4),
-                     "images": l2.count})
+                     "images": l2.count, "evaluate_seconds": round(seconds, 3)})
     codec.to("cpu")
     return rows
 

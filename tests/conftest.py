@@ -13,6 +13,12 @@ def pytest_configure(config):
     home = tempfile.mkdtemp(prefix="commsim-tests-")
     os.environ["COMMSIM_HOME"] = home
     config._commsim_home = home
+    if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("OMP_NUM_THREADS"):
+        # pytest -n N starts N workers; each would take every core for torch (N x N threads: on a
+        # 16-core GPU machine, -n 16 made a third of the suite time out). One thread per worker,
+        # also for the subprocesses the tests start (the package's thread policy reads it).
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def pytest_unconfigure(config):

@@ -318,10 +318,45 @@ def test_bp_cpu_and_cuda_agree(wimax, variant):
     gpu = dec(llr.cuda())  # the graph is copied to the input's device
     moved = dec.to("cuda")(llr.cuda())
     assert all(t.device.type == "cuda" for t in gpu + moved)
-    same = (cpu[0] == gpu[0].cpu()).all(dim=1)
-    assert same.float().mean() >= 0.95  # transcendentals differ in the last ulp between devices
     assert torch.equal(gpu[0], moved[0])
-    assert torch.equal(cpu[1][same], gpu[1].cpu()[same])
+    # A frame that BP does not decode within max_iter is chaotic: sums in another order (CUDA's
+    # scatter-adds) or one ulp of a transcendental change its last word, as does a 1e-7 relative
+    # change of its LLRs on the CPU (see test_undecoded_frames_are_chaotic_on_one_device). Plain
+    # min-sum at 1.5 dB decodes only ~64 % of these frames. What must agree: which frames decode,
+    # and, for those, the word and the iteration count.
+    conv_cpu, conv_gpu = cpu[1], gpu[1].cpu()
+    assert int((conv_cpu != conv_gpu).sum()) <= 1
+    both = conv_cpu & conv_gpu
+    assert int(both.sum()) >= 0.6 * len(both)
+    assert torch.equal(cpu[0][both], gpu[0].cpu()[both])
+    assert_iterations_close(cpu[2][both], gpu[2].cpu()[both])
+
+
+def assert_iterations_close(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Decoded frames stop at the same iteration, but for a frame whose parity checks come right
+    at the edge of an iteration (seen: 46 vs 47 after a 1e-7 change of the LLRs)."""
+    gap = (a.long() - b.long()).abs()
+    assert len(gap) == 0 or int(gap.max()) <= 1
+    assert int((gap > 0).sum()) <= max(1, len(a) // 20)
+
+
+@pytest.mark.parametrize("variant", [ALL_VARIANTS[2], ALL_VARIANTS[4]])
+def test_undecoded_frames_are_chaotic_on_one_device(wimax, variant):
+    """Why the CPU/CUDA comparison above compares decoded frames only: on the CPU alone, a 1e-7
+    relative change of the LLRs leaves the decoded frames as they were (all but at most one) and
+    changes the words of the undecoded ones."""
+    H, code = wimax
+    cw = codewords(code, 64, seed=13)
+    llr = torch.tensor(awgn_llr(cw, 0.5, 1.5, np.random.default_rng(13)), dtype=torch.float32)
+    dec = BPDecoder(H, **variant)
+    bits, converged, iterations = dec(llr)
+    bits2, converged2, iterations2 = dec(llr * (1 + 1e-7))
+    assert int((converged != converged2).sum()) <= 1 and 0 < int(converged.sum()) < len(converged)
+    both = converged & converged2
+    assert torch.equal(bits[both], bits2[both])
+    assert_iterations_close(iterations[both], iterations2[both])
+    assert (bits[both] == torch.from_numpy(cw)[both]).all()
+    assert not torch.equal(bits[~converged], bits2[~converged])  # the undecoded ones moved
 
 
 # -- Viterbi ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def test_readme_starts_with_the_two_setup_commands():
 
 def test_readme_sweep_example_runs(tmp_path, necst8_cache):
     """The example in a process of its own (it registers a channel); its codes come from the cache
-    (the sweep's trainings are tested in test_sweep.py and test_training.py)."""
+    (a sweep that trains its codes: test_training.py::test_sweep_trains_with_the_asked_estimator...)."""
     text = README.read_text()
     code = re.search(r"<!-- sweep-example -->\n```python\n(.*?)```", text, re.S).group(1)
     small = code.replace("bits=100", "bits=8").replace("epochs=30", "epochs=1").replace("seeds=2", "seeds=1, limit=100")

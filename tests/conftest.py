@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import train_and_save
+
 
 def pytest_configure(config):
     """Tests never read or write the user's checkpoint cache: a result that depends on what
@@ -39,10 +43,6 @@ def necst8_cache(tmp_path_factory):
 
     Each eps is trained at most once per test session, in a folder of its own that tests never write
     to; a test that checks a training itself trains its own."""
-    from commsim.data import load_dataset
-    from commsim.learned.training import TrainConfig
-    from commsim.learned.zoo import train_and_save
-
     store = tmp_path_factory.mktemp("necst8")
     trained = {}
 

@@ -2,9 +2,14 @@
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig
+from commsim.learned.zoo import train_and_save
 
 
 def pytest_configure(config):
@@ -34,3 +39,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def necst8_cache(tmp_path_factory):
+    """Fills a test's checkpoint cache with NECST codes of 8 bits trained for one epoch on the
+    embedded MNIST (the default recipe and seed) at the given training eps: ``necst8_cache(home, 0.1, 0.2)``
+    copies them under ``home/checkpoints``, as ``commsim run``/``sweep`` would have cached them.
+
+    Each eps is trained at most once per test session, in a folder of its own that tests never write
+    to; a test that checks a training itself trains its own."""
+    store = tmp_path_factory.mktemp("necst8")
+    trained = {}
+
+    def fill(home, *eps_values):
+        folder = Path(home) / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        copies = []
+        for eps in eps_values:
+            if eps not in trained:
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setenv("COMMSIM_HOME", str(store))
+                    trained[eps] = train_and_save("necst", load_dataset("mnist"), 8, TrainConfig(eps=eps, epochs=1),
+                                                  device="cpu", progress=False)[2]
+            copies.append(Path(shutil.copy(trained[eps], folder / trained[eps].name)))
+        return copies
+
+    return fill

@@ -13,6 +13,7 @@ from commsim.learned.training import TrainConfig, train_codec
 from commsim.learned.vimco import vimco_surrogate, vimco_terms
 from commsim.learned.zoo import build_codec, codec_from_checkpoint, train_and_save
 from commsim.core.metrics import l2_per_image
+from commsim.data.sources import ImageSource, split_in_order
 from commsim.pipeline import Pipeline
 
 
@@ -74,10 +75,11 @@ def test_necst_short_training_beats_mean_image(mnist):
 
 
 def test_training_is_reproducible(mnist):
+    few = ImageSource("mnist", mnist.images[:2200], mnist.labels[:2200], split_in_order(2200, 2000, 100, 100))  # 20 steps
     runs = []
     for _ in range(2):
-        codec = build_codec("necst", mnist, 20)
-        train_codec(codec, mnist, TrainConfig(eps=0.2, epochs=1, seed=3), progress=False, val_limit=100)
+        codec = build_codec("necst", few, 20)
+        train_codec(codec, few, TrainConfig(eps=0.2, epochs=1, seed=3), progress=False, val_limit=100)
         runs.append(torch.cat([p.flatten() for p in codec.parameters()]))
     assert torch.equal(runs[0], runs[1])
 
@@ -196,8 +198,6 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path, mnist):
 
 def test_conv_architecture_for_32x32_rgb():
     import numpy as np
-
-    from commsim.data.sources import ImageSource, split_in_order
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(30, 3, 32, 32), dtype=np.uint8)

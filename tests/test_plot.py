@@ -12,9 +12,6 @@ from click.testing import CliRunner
 
 import commsim.plotting as plotting
 from commsim.cli import cli
-from commsim.learned.training import TrainConfig
-from commsim.learned.zoo import train_and_save
-from commsim.data import load_dataset
 from commsim.core.files import atomic_write
 from commsim.core.images import save_grid
 from commsim.core.metrics import mean_ci
@@ -25,13 +22,13 @@ SMALL = ["--bits", "8", "--epochs", "1", "--limit", "100"]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(tmp_path_factory, necst8_cache):
     """A checkpoint cache holding necst, 8 bits, trained at eps 0.1 (one epoch), and a copy of it
     filed under eps 0.3: a lookup by test value would pick that copy."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COMMSIM_HOME", str(home))
-        _, _, path = train_and_save("necst", load_dataset("mnist"), 8, TrainConfig(eps=0.1, epochs=1), device="cpu", progress=False)
+        (path,) = necst8_cache(home, 0.1)
         shutil.copy(path, path.with_name(path.name.replace("-eps0.1-", "-eps0.3-")))
         yield home
 

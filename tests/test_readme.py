@@ -17,13 +17,16 @@ def test_readme_starts_with_the_two_setup_commands():
     assert "pytest" in block[1] and "torch==2.13.0" in block[0] and "torch==2.13.0" in block[1]
 
 
-def test_readme_sweep_example_runs(tmp_path):
+def test_readme_sweep_example_runs(tmp_path, necst8_cache):
+    """The example in a process of its own (it registers a channel); its codes come from the cache
+    (a sweep that trains its codes: test_training.py::test_sweep_trains_with_the_asked_estimator...)."""
     text = README.read_text()
     code = re.search(r"<!-- sweep-example -->\n```python\n(.*?)```", text, re.S).group(1)
     small = code.replace("bits=100", "bits=8").replace("epochs=30", "epochs=1").replace("seeds=2", "seeds=1, limit=100")
     assert small != code
     script = tmp_path / "example.py"
     script.write_text(small)
+    necst8_cache(tmp_path / "home", 0.1, 0.2, 0.3)
     env = {**os.environ, "COMMSIM_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

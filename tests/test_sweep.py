@@ -11,20 +11,18 @@ import pytest
 from click.testing import CliRunner
 
 from commsim.cli import cli
-from commsim.learned.training import TrainConfig
-from commsim.learned.zoo import train_and_save
-from commsim.data import load_dataset
 from commsim.plotting import plot_results
 from commsim.sweep import SweepSpec, parse_values, point_key
 
 SLOW_CHANNEL = '''
+import os
 import time
 from commsim.channels import BSC
 
 class SlowBSC(BSC):
-    """A BSC that takes its time, so that a sweep can be killed mid-way."""
+    """A BSC that takes its time where SLOW_BSC_SECONDS says so, so that a sweep can be killed mid-way."""
     def transmit(self, bits, generator, eps):
-        time.sleep(0.4)
+        time.sleep(float(os.environ.get("SLOW_BSC_SECONDS", "0")))
         return super().transmit(bits, generator, eps)
 
 channel = SlowBSC()
@@ -33,13 +31,12 @@ TIME_COLUMNS = ["wall_seconds"]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(tmp_path_factory, necst8_cache):
+    """A checkpoint cache holding necst, 8 bits, one epoch, trained at eps 0.1 and 0.2."""
     home = tmp_path_factory.mktemp("home")
     old = os.environ.get("COMMSIM_HOME")
     os.environ["COMMSIM_HOME"] = str(home)
-    source = load_dataset("mnist")
-    for eps in (0.1, 0.2):
-        train_and_save("necst", source, 8, TrainConfig(eps=eps, epochs=1), device="cpu", progress=False)
+    necst8_cache(home, 0.1, 0.2)
     yield home
     if old is None:
         os.environ.pop("COMMSIM_HOME")
@@ -47,9 +44,9 @@ def home(tmp_path_factory):
         os.environ["COMMSIM_HOME"] = old
 
 
-def sweep_command(out, channel):
-    return [sys.executable, "-m", "commsim.cli", "sweep", "--codec", "necst", "--channel", channel, "--eps", "0.1,0.2",
-            "--train-eps", "0.1,0.2", "--seeds", "3", "--bits", "8", "--epochs", "1", "--limit", "100", "--out", str(out)]
+def sweep_args(out, channel):
+    return ["sweep", "--codec", "necst", "--channel", channel, "--eps", "0.1,0.2", "--train-eps", "0.1,0.2", "--seeds", "3",
+            "--bits", "8", "--epochs", "1", "--limit", "100", "--out", str(out)]
 
 
 def test_parse_values():
@@ -74,12 +71,16 @@ def test_points_are_unique_and_bounded():
 
 
 def test_resume_after_kill_matches_uninterrupted_run(home, tmp_path):
+    """A sweep process killed with SIGKILL mid-way (its channel slowed down so that it can be), then
+    resumed: the rows are those of an uninterrupted sweep. Only the killed run needs a process of its
+    own; the others run in this one, at full speed."""
     channel = tmp_path / "slow.py"
     channel.write_text(SLOW_CHANNEL)
     spec = f"{channel}:channel"
-    env = {**os.environ, "COMMSIM_HOME": str(home)}
+    env = {**os.environ, "COMMSIM_HOME": str(home), "SLOW_BSC_SECONDS": "0.4"}
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(sweep_command(killed, spec), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "commsim.cli", *sweep_args(killed, spec)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     csv = killed / "results.csv"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -92,13 +93,13 @@ def test_resume_after_kill_matches_uninterrupted_run(home, tmp_path):
     assert 3 <= len(partial) < 12
     with open(csv, "ab") as fh:  # as if the process had died in the middle of a line
         fh.write(b"necst,bsc,eps,0.2,0.2,8,mn")
-    resumed = subprocess.run(sweep_command(killed, spec) + ["--resume"], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    again = subprocess.run(sweep_command(killed, spec) + ["--resume"], env=env, capture_output=True, text=True)
-    assert again.returncode == 0
+    resumed = CliRunner().invoke(cli, sweep_args(killed, spec) + ["--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    again = CliRunner().invoke(cli, sweep_args(killed, spec) + ["--resume"])
+    assert again.exit_code == 0, again.output
     clean = tmp_path / "clean"
-    full = subprocess.run(sweep_command(clean, spec), env=env, capture_output=True, text=True)
-    assert full.returncode == 0, full.stderr
+    full = CliRunner().invoke(cli, sweep_args(clean, spec))
+    assert full.exit_code == 0, full.output
     keys = ["codec", "value", "train_eps", "seed"]
     a = pd.read_csv(csv).drop(columns=TIME_COLUMNS).sort_values(keys).reset_index(drop=True)
     b = pd.read_csv(clean / "results.csv").drop(columns=TIME_COLUMNS).sort_values(keys).reset_index(drop=True)

@@ -150,14 +150,25 @@ def test_help_and_list_start_without_torch():
 
 def test_every_module_imports_first():
     """Each commsim module imports on its own, as the first commsim import of a process (an import
-    cycle shows only in some orders): every module is imported in a fresh commsim namespace."""
+    cycle shows only in some orders): every module is imported in a fresh commsim namespace.
+
+    Each source file is compiled once, as a ``__pycache__`` would have it (none is written when
+    PYTHONDONTWRITEBYTECODE is set), and its module executed afresh every round; the process ends
+    without the interpreter's teardown once it has said what failed."""
     import subprocess
     import sys
 
     code = '''
-import importlib, pkgutil, sys
+import importlib, importlib.machinery, os, pkgutil, sys
 import torch  # kept loaded between rounds (slow to import); commsim is dropped every round
 import commsim
+compiled = {}
+compile_source = importlib.machinery.SourceFileLoader.source_to_code
+def source_to_code(loader, data, path, *, _optimize=-1):
+    if path not in compiled:
+        compiled[path] = compile_source(loader, data, path, _optimize=_optimize)
+    return compiled[path]
+importlib.machinery.SourceFileLoader.source_to_code = source_to_code
 names = [m.name for m in pkgutil.walk_packages(commsim.__path__, "commsim.") if not m.name.endswith("__main__")]
 failed = []
 for name in names:
@@ -167,7 +178,8 @@ for name in names:
         importlib.import_module(name)
     except Exception as exc:
         failed.append(f"{name}: {type(exc).__name__}: {exc}")
-print("\\n".join(failed) or f"ok {len(names)}")
+print("\\n".join(failed) or f"ok {len(names)}", flush=True)
+os._exit(0)
 '''
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout[-3000:] + done.stderr[-2000:]

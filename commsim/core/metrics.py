@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import stats
+from scipy import special  # the t and beta quantiles of scipy.stats, without its import (~0.9 s a process)
 
 CONFIDENCE = 0.95
 
@@ -51,7 +51,7 @@ def mean_ci(values: np.ndarray | torch.Tensor) -> Estimate:
     mean = float(v.mean())
     if n == 1:
         return Estimate(mean, math.nan, math.nan, 1)
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    half = float(special.stdtrit(n - 1, 0.5 + CONFIDENCE / 2) * v.std(ddof=1) / math.sqrt(n))  # t quantile
     return Estimate(mean, mean - half, mean + half, n)
 
 
@@ -61,8 +61,8 @@ def binomial_ci(errors: float, trials: int) -> Estimate:
         return Estimate(math.nan, math.nan, math.nan, 0)
     k = int(round(errors))
     alpha = 1 - CONFIDENCE
-    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, trials - k + 1))
-    high = 1.0 if k == trials else float(stats.beta.ppf(1 - alpha / 2, k + 1, trials - k))
+    low = 0.0 if k == 0 else float(special.betaincinv(k, trials - k + 1, alpha / 2))  # beta quantiles
+    high = 1.0 if k == trials else float(special.betaincinv(k + 1, trials - k, 1 - alpha / 2))
     return Estimate(errors / trials, low, high, trials)
 
 

@@ -289,3 +289,27 @@ def test_evaluate_returns_the_per_image_values_behind_the_means(small):
     assert per_image.shape == (200,)
     assert per_image.mean().item() == pytest.approx(result.metrics["l2_per_image"].mean, rel=1e-6)
     assert result.per_image["mse_per_pixel"].mean().item() == pytest.approx(result.metrics["mse_per_pixel"].mean, rel=1e-6)
+
+
+def test_training_flushes_denormals_and_restores_the_callers_setting(small):
+    """Denormal floats slow CPU training (see commsim.core.device.flush_denormals): training flushes
+    them to zero, and leaves the caller's thread as it found it, whichever way it was set."""
+    from commsim.core.device import denormals_flushed, flush_denormals, flushing_denormals
+
+    def train_and_watch():
+        seen = []
+        codec = build_codec("necst", small, 16, seed=1)
+        train_codec(codec, small, TrainConfig(eps=0.1, epochs=1, batch_size=200), progress=False, val_limit=50,
+                    on_epoch=lambda codec, row: seen.append(flushing_denormals()))
+        return seen
+
+    flush_denormals(False)
+    try:
+        assert not flushing_denormals() and torch.full((1,), 1e-39).mul(1.0).item() > 0
+        assert train_and_watch() == [True] and not flushing_denormals()
+        flush_denormals(True)
+        assert train_and_watch() == [True] and flushing_denormals()
+        with denormals_flushed():
+            assert torch.full((1,), 1e-39).mul(1.0).item() == 0.0
+    finally:
+        flush_denormals(False)

@@ -47,7 +47,7 @@ from commsim.learned.iabf import INFOMAX_ON
 from commsim.learned.codec import DECODER_INPUTS, LearnedCodec, check_decoder_input
 from commsim.learned.vimco import check_form
 from commsim.data.sources import ImageSource
-from commsim.core.device import make_adam, make_generator
+from commsim.core.device import denormals_flushed, make_adam, make_generator
 from commsim.pipeline import Pipeline, distortion_metric
 
 
@@ -291,7 +291,18 @@ def train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, p
     (not the best) weights, e.g. for a test-set learning curve; the entries of the dict it returns are added
     to the row, and its time counts in no seconds (it must not draw from the training's random streams,
     which it cannot reach anyway).
+
+    The training runs with denormal floats flushed to zero on the CPU (:class:`commsim.core.device.denormals_flushed`;
+    the thread's previous setting is restored after).
     """
+    with denormals_flushed():
+        return _train_codec(codec, source, config, progress, val_limit, on_epoch)
+
+
+def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, progress: bool = True,
+                val_limit: int | None = None,
+                on_epoch: Callable[[LearnedCodec, dict], dict | None] | None = None) -> TrainResult:
+    """:func:`train_codec` without the floating-point setting."""
     device = codec.device
     streams = seed_streams(config.seed)
     generator = make_generator(stream_seed(streams["noise"]), device)

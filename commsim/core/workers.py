@@ -13,18 +13,27 @@ its pipe (the driver and the workers) is gone.
 
 The pool must be created and used from a thread that outlives it (the parent-death signal follows
 the thread that started the worker), e.g. in a ``with worker_pool(...)`` block.
+
+Processes that a library starts for us, and their own children (an embedded Ray's GCS server,
+raylet, agents and workers), are guarded by :func:`reaped_with_this_process`: they inherit a tag in
+their environment, and a small reaper process (this file run as a script) kills every process that
+carries the tag once this process is gone (its stdin pipe reaches EOF, even after ``kill -9``), or
+when the block ends.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Callable
+from typing import Callable, Iterator
 
 MAX_JOBS = 64
 """Most worker processes of one pool: each holds its own copy of the data and models (about 0.5 GB)."""
@@ -72,3 +81,76 @@ def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple 
     """A pool of ``jobs`` spawned processes that die with this one (then runs ``initializer(*initargs)``)."""
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker,
                                initargs=(os.getpid(), initializer, initargs))
+
+
+REAP_ENV = "COMMSIM_REAP_TAG"
+"""The environment variable whose value tags the processes a reaper ends."""
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Processes (other than this one) whose environment holds ``REAP_ENV=tag`` (Linux ``/proc``; else none)."""
+    marker = f"{REAP_ENV}={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:  # gone, or another user's
+                pass
+    return found
+
+
+def reap(tag: str, rounds: int = 20) -> None:
+    """SIGKILL every process tagged ``tag``, again until none is left (one may start another meanwhile)."""
+    for _ in range(rounds):
+        pids = tagged_processes(tag)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def reaped_with_this_process(scratch: str | None = None) -> Iterator[str]:
+    """Within the block, every process started from here (and its descendants, whatever session or
+    process group they move to) is tagged; all are killed, and the folder ``scratch`` (theirs) is
+    removed, when the block ends, or when this process dies before that, even by ``kill -9``.
+    Yields the tag."""
+    tag = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if k != REAP_ENV}
+    reaper = subprocess.Popen([sys.executable, os.path.abspath(__file__), tag, *([scratch] if scratch else [])],
+                              stdin=subprocess.PIPE, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    previous = os.environ.get(REAP_ENV)
+    os.environ[REAP_ENV] = tag
+    try:
+        yield tag
+    finally:
+        if previous is None:
+            os.environ.pop(REAP_ENV, None)
+        else:
+            os.environ[REAP_ENV] = previous
+        reaper.stdin.close()  # EOF: the reaper kills what is left and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            reaper.wait(timeout=10)
+
+
+def _reaper_main(tag: str, scratch: str | None = None) -> None:
+    """The reaper: wait for EOF on stdin (the starting process closed it, or died), then reap ``tag``
+    and remove ``scratch``."""
+    import shutil
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C for the terminal's job is the driver's to handle
+    while sys.stdin.buffer.read(1 << 16):
+        pass
+    reap(tag)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    _reaper_main(*sys.argv[1:3])

@@ -246,15 +246,28 @@ class RayCluster:
             slots = min(slots, resources.get("GPU", 0) / self.gpus_per_task)
         return max(1, int(slots + 1e-9))
 
-    def remote(self, ray, function: Callable):
-        """``function`` as a Ray task with this cluster's resources per task and retries."""
-        return ray.remote(function).options(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task,
-                                            max_retries=self.max_retries)
+    def remote(self, ray, function: Callable, **options):
+        """``function`` as a Ray task with this cluster's resources per task and retries (``options``
+        override them)."""
+        defaults = {"num_cpus": self.cpus_per_task, "num_gpus": self.gpus_per_task, "max_retries": self.max_retries}
+        return ray.remote(function).options(**{**defaults, **options})
+
+
+def task_result(ray, ref, what: str, others=()):
+    """``ray.get(ref)``; if the task failed, cancel ``others`` and raise :class:`TaskFailed` naming
+    ``what`` and the error in one line."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        for other in others:
+            with contextlib.suppress(Exception):
+                ray.cancel(other, force=True)
+        raise TaskFailed(f"{what} failed on a Ray worker: {task_error(exc)}") from None
 
 
 def finished(ray, refs: list, describe: Callable[[object], str]) -> Iterator[tuple[object, object]]:
-    """``(ref, result)`` for each task of ``refs`` as it finishes; a task that failed cancels the
-    others and raises :class:`TaskFailed` naming it (``describe(ref)``) and its error in one line."""
+    """``(ref, result)`` for each task of ``refs`` as it finishes (:func:`task_result`: a failed task
+    cancels the others and raises :class:`TaskFailed`, ``describe(ref)`` naming it)."""
     waiting = list(refs)
     while waiting:
         ready, waiting = ray.wait(waiting, num_returns=1)
@@ -262,14 +275,7 @@ def finished(ray, refs: list, describe: Callable[[object], str]) -> Iterator[tup
             more, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=0)
             ready += more
         for ref in ready:
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                for other in waiting:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(other, force=True)
-                raise TaskFailed(f"{describe(ref)} failed on a Ray worker: {task_error(exc)}") from None
-            yield ref, result
+            yield ref, task_result(ray, ref, describe(ref), waiting)
 
 
 def task_error(exc: BaseException) -> str:

@@ -296,6 +296,9 @@ class RayExecutor:
 
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
+        if not todo:  # a finished sweep resumed: nothing to start Ray for
+            yield iter(())
+            return
         with self.cluster.connect() as ray:
             if progress:
                 tqdm.write(f"sweep: {len(points)} points ({len(todo)} to run), {len(missing_trainings(spec, todo))} "
@@ -336,6 +339,6 @@ class RayExecutor:
                 path = store_checkpoint(result, cache_entry(codec, source, spec.bits, spec.train_config(eps)))
                 if progress:
                     tqdm.write(f"trained {path.name} on {result['host']} "
-                               f"({time.perf_counter() - start:.0f} s into the sweep)")
+                               f"({time.perf_counter() - start:.0f} s into the sweep)", file=sys.stderr)
             else:
                 yield result

@@ -155,6 +155,19 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
                          "`ray start --head` and pass the address it prints (or auto on one of its nodes)") from None
 
 
+@contextlib.contextmanager
+def stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 (where Ray's C++ core logs) goes to /dev/null within the block."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @dataclasses.dataclass
 class RayCluster:
     """Where and how tasks run. ``address=None``: an embedded Ray on this machine with ``num_cpus``
@@ -215,11 +228,18 @@ class RayCluster:
                 ray.init(num_cpus=self.num_cpus or available_cores(), object_store_memory=OBJECT_STORE_BYTES,
                          _temp_dir=temp, **quiet)
             else:
+                # an address that answers but is not a Ray head (a web server, the dashboard's port) makes
+                # Ray retry once a second, each with a C++ warning on stderr: a few tries, silenced
+                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(int(CONNECT_TIMEOUT)))
                 try:
-                    ray.init(address=self.address, **quiet)
-                except ConnectionError as exc:
-                    raise ValueError(f"cannot join a Ray cluster at {self.address} ({str(exc).splitlines()[0]}); "
-                                     "start one with `ray start --head`") from None
+                    with stderr_silenced():
+                        ray.init(address=self.address, **quiet)
+                except (ConnectionError, RuntimeError) as exc:
+                    causes = f"{exc} {exc.__cause__} {getattr(exc.__cause__, '__cause__', '')}"
+                    hint = ("it asks for its token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or copy the head's "
+                            "~/.ray/auth_token)" if "AuthToken" in causes or "Authentication" in causes else
+                            "give the address `ray start --head` printed (port 6379 by default)")
+                    raise ValueError(f"cannot join a Ray cluster at {self.address} ({str(exc).splitlines()[0]}); {hint}") from None
             self.check_resources(ray)
             yield ray
 

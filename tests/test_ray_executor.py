@@ -160,23 +160,46 @@ def test_a_corrupt_checkpoint_is_refused(tmp_path, home, digits):
     assert not (home / "checkpoints").exists()
 
 
-def session_processes(home: Path) -> dict[int, str]:
-    """Live processes (not zombies) whose environment carries ``COMMSIM_HOME=home``: a driver's Ray
-    (GCS, raylet, agents, workers) and its reaper all inherit it."""
+def session_processes(home: Path, driver: int | None = None) -> dict[int, str]:
+    """Live processes (not zombies) whose environment carries ``COMMSIM_HOME=home`` (a driver's Ray:
+    GCS, raylet, agents, workers, and its reaper, inherit it), and the descendants of ``driver``
+    (a process that renames itself may hide its environment)."""
     marker = f"COMMSIM_HOME={home}".encode()
-    found = {}
+    table = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                table[int(entry)] = (fields[0], int(fields[1]))
+            except (OSError, IndexError, ValueError):
+                pass
+    found = set()
+    for pid in table:
         try:
-            if marker not in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                continue
-            if Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+            if pid != os.getpid() and marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
         except OSError:
             pass
-    return found
+    stack = [pid for pid, (_, ppid) in table.items() if ppid == driver] if driver else []
+    while stack:
+        pid = stack.pop()
+        found.add(pid)
+        stack += [p for p, (_, ppid) in table.items() if ppid == pid and p not in found]
+    out = {}
+    for pid in found:
+        try:
+            if table[pid][0] != "Z":
+                out[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+        except OSError:
+            pass
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_for(condition, timeout: float) -> bool:
@@ -205,16 +228,18 @@ def test_driver_killed_mid_sweep_then_resumed(digits, embedded_ray, tmp_path):
     seen: dict[int, str] = {}
     try:
         def some_rows():
-            seen.update(session_processes(home))
+            seen.update(session_processes(home, driver.pid))
             return csv.exists() and csv.read_text().count("\n") >= 4  # header + 3 rows
         assert wait_for(some_rows, 120), driver.stderr.read().decode() if driver.poll() is not None else "no rows"
         driver.kill()
         driver.wait()
-        assert any("raylet" in cmd for cmd in seen.values()), seen  # the driver had started its own Ray
-        assert wait_for(lambda: not session_processes(home), 5), session_processes(home)
+        assert any("raylet" in cmd for cmd in seen.values()) and any("Agent" in cmd for cmd in seen.values()), seen
+        assert wait_for(lambda: not session_processes(home) and not any(alive(p) for p in seen), 5), \
+            {p: cmd for p, cmd in seen.items() if alive(p)}
     finally:
-        for pid in session_processes(home):
-            os.kill(pid, signal.SIGKILL)
+        for pid in [*session_processes(home), *seen]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
     partial = rows(csv)
     assert 3 <= len(partial) < 12
     # resume (in this process, on the module's Ray: the same run_sweep as `commsim sweep --resume`)

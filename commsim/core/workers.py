@@ -16,9 +16,10 @@ the thread that started the worker), e.g. in a ``with worker_pool(...)`` block.
 
 Processes that a library starts for us, and their own children (an embedded Ray's GCS server,
 raylet, agents and workers), are guarded by :func:`reaped_with_this_process`: they inherit a tag in
-their environment, and a small reaper process (this file run as a script) kills every process that
-carries the tag once this process is gone (its stdin pipe reaches EOF, even after ``kill -9``), or
-when the block ends.
+their environment, and a small reaper process (this file run as a script) records the tagged
+processes and their descendants while the block runs (a process that renames itself may hide its
+environment), then kills them all once this process is gone (its stdin pipe reaches EOF, even after
+``kill -9``) or the block ends.
 """
 from __future__ import annotations
 
@@ -85,6 +86,22 @@ def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple 
 
 REAP_ENV = "COMMSIM_REAP_TAG"
 """The environment variable whose value tags the processes a reaper ends."""
+REAP_POLL_SECONDS = 0.25
+"""How often the reaper records the tagged processes and their descendants while the block runs."""
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, start time)}`` of every process (Linux ``/proc``; else empty)."""
+    out = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                out[int(entry)] = (int(fields[1]), fields[19])  # ppid, starttime (clock ticks after boot)
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                pass
+    return out
 
 
 def tagged_processes(tag: str) -> list[int]:
@@ -102,13 +119,33 @@ def tagged_processes(tag: str) -> list[int]:
     return found
 
 
-def reap(tag: str, rounds: int = 20) -> None:
-    """SIGKILL every process tagged ``tag``, again until none is left (one may start another meanwhile)."""
+def guarded_processes(tag: str) -> dict[int, str]:
+    """``{pid: start time}`` of the processes tagged ``tag`` and all their descendants (a process that
+    renames itself may overwrite the environment that ``/proc`` shows, e.g. with setproctitle)."""
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = {}, [p for p in tagged_processes(tag) if p in table]
+    while stack:
+        pid = stack.pop()
+        if pid not in found and pid != os.getpid():
+            found[pid] = table[pid][1]
+            stack += children.get(pid, [])
+    return found
+
+
+def reap(tag: str, known: dict[int, str] | None = None, rounds: int = 20) -> None:
+    """SIGKILL every process tagged ``tag``, their descendants and the ``known`` ones (``{pid: start
+    time}``, skipped if the pid now names another process), again until none is left."""
+    known = dict(known or {})
     for _ in range(rounds):
-        pids = tagged_processes(tag)
-        if not pids:
+        table = _processes()
+        targets = {**known, **guarded_processes(tag)}
+        alive = [pid for pid, start in targets.items() if pid in table and table[pid][1] == start and pid != os.getpid()]
+        if not alive:
             return
-        for pid in pids:
+        for pid in alive:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
@@ -140,14 +177,23 @@ def reaped_with_this_process(scratch: str | None = None) -> Iterator[str]:
 
 
 def _reaper_main(tag: str, scratch: str | None = None) -> None:
-    """The reaper: wait for EOF on stdin (the starting process closed it, or died), then reap ``tag``
-    and remove ``scratch``."""
+    """The reaper: until EOF on stdin (the starting process closed it, or died), record the guarded
+    processes every :data:`REAP_POLL_SECONDS`; then kill them (and any tagged one) and remove ``scratch``."""
     import shutil
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C for the terminal's job is the driver's to handle
-    while sys.stdin.buffer.read(1 << 16):
-        pass
-    reap(tag)
+    ended = threading.Event()
+
+    def wait_for_eof():
+        while sys.stdin.buffer.read(1 << 16):
+            pass
+        ended.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
+    known: dict[int, str] = {}
+    while not ended.wait(REAP_POLL_SECONDS):
+        known.update(guarded_processes(tag))
+    reap(tag, known)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
 

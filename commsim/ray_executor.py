@@ -308,6 +308,15 @@ def task_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
+def task_spec(spec: SweepSpec, device: str) -> SweepSpec:
+    """``spec`` as the tasks get it: on ``device``, with a user channel file and the data path made
+    absolute (a worker's folder is not the driver's; the rows keep the names as given)."""
+    module, sep, name = spec.channel.rpartition(":")
+    channel = f"{os.path.abspath(module)}:{name}" if sep and module.endswith(".py") else spec.channel
+    data_path = os.path.abspath(spec.data_path) if spec.data_path else spec.data_path
+    return dataclasses.replace(spec, device=device, channel=channel, data_path=data_path)
+
+
 class RayExecutor:
     """A sweep's trainings and points as Ray tasks (see the module doc)."""
 
@@ -323,7 +332,7 @@ class RayExecutor:
             if progress:
                 tqdm.write(f"sweep: {len(points)} points ({len(todo)} to run), {len(missing_trainings(spec, todo))} "
                            f"codecs to train, on {self.cluster.describe()}", file=sys.stderr)
-            rows = self._rows(ray, dataclasses.replace(spec, device=self.cluster.device), todo, progress)
+            rows = self._rows(ray, task_spec(spec, self.cluster.device), todo, progress)
             try:
                 yield rows
             finally:

@@ -233,7 +233,7 @@ def test_driver_killed_mid_sweep_then_resumed(digits, embedded_ray, tmp_path):
         assert wait_for(some_rows, 120), driver.stderr.read().decode() if driver.poll() is not None else "no rows"
         driver.kill()
         driver.wait()
-        assert any("raylet" in cmd for cmd in seen.values()) and any("Agent" in cmd for cmd in seen.values()), seen
+        assert any("raylet" in cmd for cmd in seen.values()), seen  # the driver had started its own Ray
         assert wait_for(lambda: not session_processes(home) and not any(alive(p) for p in seen), 5), \
             {p: cmd for p, cmd in seen.items() if alive(p)}
     finally:

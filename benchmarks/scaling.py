@@ -191,6 +191,26 @@ def thousand_point_tasks(eval_seconds: dict, train_seconds: dict) -> list[dict]:
     return tasks
 
 
+def gpu_speedups(path: Path, default: float) -> tuple[dict, str]:
+    """Speed of a GPU task over one CPU thread per codec's training and for a learned codec's evaluation,
+    from ``benchmarks/gpu.py``'s CSV (ABF as IABF, the slower of the two measured), else ``default``."""
+    speed = {"necst": default, "abf": default, "iabf": default, "eval": 1.0}
+    if not path.is_file():
+        return speed, (f"assumed {default:g}x for training, 1x for evaluation (not measured: no {path.name}; "
+                       "run benchmarks/gpu.py on a CUDA machine)")
+    frame = pd.read_csv(path)
+    train = frame[frame["section"] == "training"].pivot_table(index="codec", columns="device", values="seconds_per_epoch")
+    for codec in ("necst", "iabf"):
+        if codec in train.index and {"cpu", "cuda"} <= set(train.columns):
+            speed[codec] = float(train.loc[codec, "cpu"] / train.loc[codec, "cuda"])
+    speed["abf"] = speed["iabf"]
+    parity = frame[frame["section"] == "parity"].set_index("device")["evaluate_seconds"]
+    if {"cpu", "cuda"} <= set(parity.index):
+        speed["eval"] = float(parity["cpu"] / parity["cuda"])
+    return speed, (f"measured by benchmarks/gpu.py ({path.name}: CUDA against one CPU thread of the same machine; training: NECST {speed['necst']:.2f}x, IABF {speed['iabf']:.2f}x, ABF taken "
+                   f"as IABF; a 1,000-image evaluation {speed['eval']:.2f}x)")
+
+
 def machine_line() -> str:
     load = os.getloadavg()
     try:
@@ -206,8 +226,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny budget (a smoke test)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--gpu-csv", type=Path, default=HERE / "results" / "gpu.csv",
+                        help="benchmarks/gpu.py's CSV: measured CPU vs CUDA seconds per epoch and per evaluation")
     parser.add_argument("--gpu-speedup", type=float, default=3.0,
-                        help="assumed speed of one GPU task over one CPU thread, for the 8-GPU estimate (not measured here)")
+                        help="speed of one GPU task over one CPU thread where --gpu-csv has no measurement")
     args = parser.parse_args(argv)
     try:
         from commsim.ray_executor import import_ray
@@ -221,6 +243,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     spec = sweep_spec(args.quick)
+    load_at_start = os.getloadavg()[0]
     results, frames, homes = [], {}, {}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="commsim-scaling-") as scratch:
@@ -248,13 +271,14 @@ def main(argv=None) -> int:
     startup = overhead["startup_seconds"] + overhead["shutdown_seconds"]
     eval_cpu = {"learned": local1.get("eval_seconds_mean[necst]", 0.1), "separated": local1.get("eval_seconds_mean[vq+ideal]", 0.5)}
     train_cpu = {t["id"].split("-")[0]: t["seconds"] for t in table1}
-    g = args.gpu_speedup
+    gpu, gpu_source = gpu_speedups(args.gpu_csv, args.gpu_speedup)
+    cpu_speed = dict.fromkeys(gpu, 1.0)
     estimates = []
-    for label, slots, speed in [("this machine, ray 2 CPUs", 2, 1.0), ("8 nodes x 1 GPU, 1 GPU per task", 8, g),
-                                ("8 nodes x 1 GPU, 0.25 GPU per task (4 tasks share a GPU)", 32, g)]:
-        t1 = schedule([{**t, "seconds": t["seconds"] / speed} for t in table1], slots, per_task) + startup
-        sweep = thousand_point_tasks({"learned": eval_cpu["learned"] / speed, "separated": eval_cpu["separated"]},
-                                     {c: s / speed for c, s in train_cpu.items()})
+    for label, slots, speed in [("this machine, ray 2 CPUs", 2, cpu_speed), ("8 nodes x 1 GPU, 1 GPU per task", 8, gpu),
+                                ("8 nodes x 1 GPU, 0.25 GPU per task (4 tasks share a GPU)", 32, gpu)]:
+        t1 = schedule([{**t, "seconds": t["seconds"] / speed[t["id"].split("-")[0]]} for t in table1], slots, per_task) + startup
+        sweep = thousand_point_tasks({"learned": eval_cpu["learned"] / speed["eval"], "separated": eval_cpu["separated"]},
+                                     {c: s / speed[c] for c, s in train_cpu.items()})
         t2 = schedule(sweep, slots, per_task) + startup
         estimates.append((label, t1, t2))
 
@@ -264,8 +288,13 @@ def main(argv=None) -> int:
     lines = [
         "# Scaling: the same sweep on the local and Ray executors",
         "",
-        f"Written by `python benchmarks/scaling.py{' --quick' if args.quick else ''}` in {total / 60:.1f} min; {machine_line()}.",
+        f"Written by `{' '.join(['python benchmarks/scaling.py', *(sys.argv[1:] if argv is None else argv)])}` "
+        f"in {total / 60:.1f} min; {machine_line()}.",
         "",
+        *([f"**The machine was busy** (load average {load_at_start:.1f} at the start on {os.cpu_count()} cores): the "
+           "parallel runs shared its cores with other jobs, so their ratios understate what 2 cores give; rerun on an idle "
+           "machine for the scaling ratios (the overheads and per-task times are less affected).", ""]
+          if load_at_start > 0.5 * (os.cpu_count() or 1) else []),
         f"The sweep: {len(frames['local --jobs 1'])} points (necst trained at eps {', '.join(f'{e:g}' for e in spec.train_eps)} "
         f"for {spec.epochs} epoch{'s' if spec.epochs > 1 else ''}, {spec.bits} bits, tested at eps {', '.join(f'{v:g}' for v in spec.values)} x {spec.seeds} "
         f"seed{'s' if spec.seeds > 1 else ''}; vq+ideal at the same eps and seeds), {results[0]['trainings']} trainings, fresh cache per run, one torch "
@@ -306,9 +335,8 @@ def main(argv=None) -> int:
         f"50 points per trained codec (600) at {eval_cpu['learned']:.3f} s each, and 400 separated-codec points at "
         f"{eval_cpu['separated']:.3f} s each (the mean point times of `local --jobs 1` above"
         f"{', full test set' if not args.quick else ''}).",
-        f"- Assumed, not measured here (no GPU on this machine): a task on one GPU runs {g:g}x faster than on one CPU thread "
-        "(small MLPs are launch-bound on a GPU; `benchmarks/gpu.py` measures it on a CUDA machine, pass --gpu-speedup), "
-        "4 tasks sharing a GPU (0.25 each) each keep that speed, separated codecs' points stay on CPU speed, each node has "
+        f"- GPU speed over one CPU thread: {gpu_source}. Assumed: 4 tasks sharing a GPU (0.25 each) each keep that speed "
+        "(small models leave a GPU mostly idle), separated codecs' points stay at this machine's CPU speed, each node has "
         "CPUs for its tasks, and the cluster is started beforehand (joining it costs about the embedded start-up).",
         "",
         "| where | converged Table 1 | 1,000-point sweep |",

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from runlib import load_done, parse_deadline, run_specs, spec  # noqa: E402
+from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec  # noqa: E402
 
 ANCHOR = 16.45
 """Test l2 of NECST after 200 epochs of the old recipe at eps 0.1 (786 s on one thread; table1_previous_30epochs.md)."""
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-run JSON records (resume)")
     parser.add_argument("--reuse", type=Path, nargs="*", default=None,
                         help="other runs folders whose records of the same configuration count (default: Table 1's)")
+    add_executor_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.eps, args.seeds, args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs = [0.1], 1, 2, 1, 1, 3
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
                 and all(1 <= v <= 10_000 for v in (args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs))):
             raise ValueError("eps must be in (0, 0.5], --seeds in [1, 100], --jobs in [1, 64], epochs in [1, 10000]")
         deadline = parse_deadline(args.deadline)
+        cluster = cluster_from_args(args)
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
     left = []
     for group in groups:
         jobs = 1 if any(s["threads"] > 1 for s in group) else args.jobs
-        left += run_specs(group, runs, jobs, done, deadline)
+        left += run_specs(group, runs, jobs, done, deadline, cluster)
     records = [done[s["name"]] for group in groups for s in group if s["name"] in done]
     args.out.mkdir(parents=True, exist_ok=True)
     curves = curves_frame(records, args.epochs)

@@ -16,14 +16,18 @@ configuration has the same name in every runs folder and a benchmark can reuse a
   same seeds give every codec the same channel and sampling draws: paired comparisons).
 
 :func:`run_specs` trains the runs that have no record yet in a pool of single-threaded worker
-processes (:func:`commsim.core.workers.worker_pool` with :func:`commsim.core.threads.worker_init`); with a
-``deadline`` it starts no run after it (the records written so far stay).
+processes (:func:`commsim.core.workers.worker_pool` with :func:`commsim.core.threads.worker_init`), or
+as Ray tasks (``--executor ray``, :func:`add_executor_options`: each task returns its record and this
+process writes it, so no shared folder is needed); with a ``deadline`` it starts no run after it (the
+records written so far stay).
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
@@ -66,6 +70,20 @@ def run_name(s: dict) -> str:
 
 def train_one(task: dict, runs: str) -> dict:
     """Train and evaluate one run (in a worker process); write ``runs/NAME.json`` and return the record."""
+    return save_record(train_record(task), runs)
+
+
+def save_record(record: dict, runs: str | Path) -> dict:
+    """Write ``runs/NAME.json`` (whole or not at all) and return the record."""
+    path = Path(runs) / f"{record['name']}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+    return record
+
+
+def train_record(task: dict, device: str = "cpu") -> dict:
+    """Train and evaluate one run on ``device`` (in a worker process or a Ray task) and return its record."""
     import tempfile
 
     import torch
@@ -92,7 +110,7 @@ def train_one(task: dict, runs: str) -> dict:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
-                                          device="cpu", progress=False, on_epoch=test_curve)
+                                          device=device, progress=False, on_epoch=test_curve)
     pipeline = Pipeline(source, codec, BSC())
     # validation draws of the evaluation: the training's own validation stream (the same draws it selected on)
     val_seeds = [int(v) for v in seed_streams(task["seed"])["validation"].generate_state(VAL_DRAWS)]
@@ -107,18 +125,61 @@ def train_one(task: dict, runs: str) -> dict:
         if eps == task["eps"]:
             per_image = torch.stack([r.per_image[metric] for r in tests]).mean(0)
     own = evals[f"{task['eps']:g}"]
-    record = {**task, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
+    record = {**task, "device": device, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
               "epochs_run": len(result.history), "stop": result.stop, "lr": config.lr, "patience": config.patience,
               "test": own["test"], "test_single": own["test_draws"][0], "test_draws": own["test_draws"],
               "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds,
               "started_utc": started.strftime("%H:%M:%S"), "load_before": load_before, "load_after": os.getloadavg()[0],
               "evals": evals, "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in h.items()}
                                           for h in result.history], "per_image": [round(float(v), 4) for v in per_image]}
-    path = Path(runs) / f"{task['name']}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, path)
     return record
+
+
+def _may_start(deadline: float | None) -> bool:
+    return deadline is None or time.time() < deadline
+
+
+def _locally(queue: list[dict], runs: Path, jobs: int, deadline: float | None):
+    """Records of the runs of ``queue`` (popped as they start) from ``jobs`` worker processes."""
+    from commsim.core.threads import worker_init
+    from commsim.core.workers import worker_pool
+
+    running = {}
+    with worker_pool(jobs, initializer=worker_init) as pool:
+        while queue or running:
+            while queue and len(running) < jobs and _may_start(deadline):
+                task = queue.pop(0)
+                running[pool.submit(train_one, task, str(runs))] = task
+            if not running:
+                break
+            finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                running.pop(future)
+                yield future.result()
+
+
+def _on_ray(queue: list[dict], runs: Path, deadline: float | None, cluster):
+    """Records of the runs of ``queue`` (popped as they start) from Ray tasks, as many at once as the
+    cluster holds; this process writes each record."""
+    from commsim.ray_executor import task_result
+
+    running = {}
+    with cluster.connect() as ray:
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not have this file
+        slots, train = cluster.slots(ray), {}
+        while queue or running:
+            while queue and len(running) < slots and _may_start(deadline):
+                task = queue.pop(0)
+                cpus = max(cluster.cpus_per_task, task["threads"])  # a 2-thread run holds 2 CPUs
+                if cpus not in train:
+                    train[cpus] = cluster.remote(ray, train_record, num_cpus=cpus)
+                running[train[cpus].remote(task, cluster.device)] = task
+            if not running:
+                break
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                task = running.pop(ref)
+                yield save_record(task_result(ray, ref, f"training {task['name']}", list(running)), runs)
 
 
 def load_done(*folders: Path) -> dict:
@@ -142,35 +203,47 @@ def parse_deadline(text: str | None) -> float | None:
     return when.timestamp()
 
 
-def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: float | None = None) -> list[str]:
-    """Train the ``specs`` without a record in ``done`` (which gains the new ones), ``jobs`` at a time,
-    in the given order; start none after ``deadline``. Returns the names left untrained."""
-    from commsim.core.threads import worker_init
-    from commsim.core.workers import worker_pool
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--executor local|ray``, ``--ray-address``, ``--cpus-per-task``, ``--gpus-per-task`` (as ``commsim sweep``)."""
+    parser.add_argument("--executor", choices=["local", "ray"], default="local",
+                        help="local: --jobs worker processes; ray: Ray tasks (pip install 'commsim[ray]')")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster to join (HOST:PORT or auto; default: embedded)")
+    parser.add_argument("--cpus-per-task", type=float, default=1.0, help="CPUs per Ray task (at least the run's threads)")
+    parser.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs per Ray task (> 0: the trainings run on CUDA)")
 
+
+def cluster_from_args(args: argparse.Namespace):
+    """``None`` (local) or a checked :class:`commsim.ray_executor.RayCluster`; ``ValueError`` on a bad
+    option, a missing Ray or an address that does not answer (before any training)."""
+    if args.executor == "local":
+        return None
+    from commsim.ray_executor import RayCluster, check_reachable, import_ray
+
+    import_ray()
+    cluster = RayCluster(address=args.ray_address, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
+    if cluster.address:
+        check_reachable(cluster.address)
+    return cluster
+
+
+def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: float | None = None,
+              cluster=None) -> list[str]:
+    """Train the ``specs`` without a record in ``done`` (which gains the new ones), ``jobs`` at a time
+    (with a Ray ``cluster``: as many as it holds), in the given order; start none after ``deadline``.
+    Returns the names left untrained."""
     todo = [s for s in dict((s["name"], s) for s in specs).values() if s["name"] not in done]
     if not todo:
         return []
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(todo)} trainings to run ({len(specs) - len(todo)} already done)", flush=True)
-    start, finished, queue, running = time.perf_counter(), 0, list(todo), {}
-    with worker_pool(jobs, initializer=worker_init) as pool:
-        while queue or running:
-            while queue and len(running) < jobs and (deadline is None or time.time() < deadline):
-                task = queue.pop(0)
-                running[pool.submit(train_one, task, str(runs))] = task
-            if not running:
-                break
-            finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished_now:
-                running.pop(future)
-                record = future.result()
-                done[record["name"]] = record
-                finished += 1
-                print(f"[{finished}/{len(todo)}] {record['name']}: test {record['metric']} {record['test']:.3f} "
-                      f"(single draw {record['test_single']:.3f}, val {record['val']:.3f}, best epoch "
-                      f"{record['best_epoch']}/{record['epochs_run']} {record['stop']}, {record['train_seconds']:.0f} s) "
-                      f"elapsed {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    start, queue = time.perf_counter(), list(todo)
+    records = _on_ray(queue, runs, deadline, cluster) if cluster is not None else _locally(queue, runs, jobs, deadline)
+    for finished, record in enumerate(records, 1):
+        done[record["name"]] = record
+        print(f"[{finished}/{len(todo)}] {record['name']}: test {record['metric']} {record['test']:.3f} "
+              f"(single draw {record['test_single']:.3f}, val {record['val']:.3f}, best epoch "
+              f"{record['best_epoch']}/{record['epochs_run']} {record['stop']}, {record['train_seconds']:.0f} s) "
+              f"elapsed {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     left = [t["name"] for t in queue]
     if left:
         print(f"deadline: {len(left)} trainings not started: {', '.join(left)}", flush=True)

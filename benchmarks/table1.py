@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from runlib import load_done, parse_deadline, run_specs, spec  # noqa: E402
+from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec  # noqa: E402
 
 PAPER = {
     ("mnist", "necst"): [14.439, 22.556, 34.377, 48.291],
@@ -74,6 +74,7 @@ def main(argv=None):
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for table1.md / table1.csv")
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-training JSON records (resume)")
+    add_executor_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.eps, args.lambdas, args.ablation_eps, args.vimco_epochs = 1, 1, [0.2], [0.01], [0.2], 1
@@ -86,6 +87,7 @@ def main(argv=None):
         if not all(0 < e <= 0.5 for e in [*args.eps, *args.ablation_eps]):
             raise ValueError("eps values must be in (0, 0.5]")
         deadline = parse_deadline(args.deadline)
+        cluster = cluster_from_args(args)
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
@@ -98,7 +100,7 @@ def main(argv=None):
     selection = [spec("iabf", e, 0, lam=lam, **train) for e in args.eps for lam in args.lambdas]
     # longest first (IABF, ABF, NECST): two workers finish close together
     baselines = [spec(c, e, s, **train) for c in ("abf", "necst") for s in range(args.seeds) for e in args.eps]
-    left = run_specs(selection + baselines, runs, args.jobs, done, deadline)
+    left = run_specs(selection + baselines, runs, args.jobs, done, deadline, cluster)
     chosen = {}
     for e in args.eps:
         candidates = [done[s["name"]] for s in selection if s["eps"] == e and s["name"] in done]
@@ -106,12 +108,12 @@ def main(argv=None):
             chosen[e] = min(candidates, key=lambda r: r["val"])["lam"]
     # phase 2: IABF with the chosen lambda for the other seeds
     rest = [spec("iabf", e, s, lam=chosen[e], **train) for s in range(1, args.seeds) for e in args.eps if e in chosen]
-    left += run_specs(rest, runs, args.jobs, done, deadline)
+    left += run_specs(rest, runs, args.jobs, done, deadline, cluster)
 
     ablations = []
     if args.ablations:
         ablations = ablation_specs(args, train, chosen)
-        left += run_specs(ablations, runs, args.jobs, done, deadline)
+        left += run_specs(ablations, runs, args.jobs, done, deadline, cluster)
 
     main_rows = [done[s["name"]] for s in baselines + rest if s["name"] in done]
     main_rows += [done[s["name"]] for s in selection if s["name"] in done and s["lam"] == chosen.get(s["eps"])]

@@ -468,26 +468,34 @@ def channel_choice(value: str) -> str:
               help="'same' (train at each test eps) or a list of training eps (mismatch grid).")
 @click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes for the points.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel processes for the points (local executor) [default: 1].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (--jobs processes); ray: Ray tasks, on this machine or a cluster (pip install 'commsim[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join (HOST:PORT or auto) [default: start an embedded Ray on this machine].")
+@click.option("--cpus-per-task", type=float, default=None, help="CPUs (torch threads) per Ray task; fractions share a core [default: 1].")
+@click.option("--gpus-per-task", type=float, default=None, help="GPUs per Ray task (fractions share a GPU; > 0 runs on CUDA) [default: 0].")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Output folder.")
 @training_options
 @dataset_options
 @common_options
-def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, resume, out,
-          recipe, estimator, dataset, data_path, bits, seed, device):
+def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, executor,
+          ray_address, cpus_per_task, gpus_per_task, resume, out, recipe, estimator, dataset, data_path, bits, seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     import torch
 
     from commsim.channels.loading import resolve_channel
-    from commsim.sweep import SweepSpec, parse_values, run_sweep
+    from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep
     from commsim.core.workers import MAX_JOBS
 
+    runner = sweep_executor(executor, jobs, ray_address, cpus_per_task, gpus_per_task, device)
     names = list(dict.fromkeys(c.strip() for c in codecs.split(",") if c.strip()))  # each codec once
     if not names:
         raise click.BadParameter(f"no codec in {codecs!r}; give comma-separated names, e.g. necst,iabf", param_hint="--codec")
     for name in names:
         check_bits(name, bits)
+    jobs = jobs or 1
     if jobs > MAX_JOBS:
         raise click.BadParameter(f"{jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data "
                                  "and models, about 0.5 GB)", param_hint="--jobs")
@@ -514,7 +522,8 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     out_dir = Path(out)
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
-                     train_seed=seed, limit=limit, device=str(start_work(device)), recipe=recipe, estimator=estimator)
+                     train_seed=seed, limit=limit, device=str(start_work(device if runner is None else "cpu")),
+                     recipe=recipe, estimator=estimator)
     spec.points()
     try:  # checked without creating anything: the folder is made only when the sweep starts
         check_writable(out_dir / "results.csv")
@@ -524,8 +533,31 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
         raise click.BadParameter(f"{out_dir / 'results.csv'} exists; pass --resume to continue it or choose another --out",
                                  param_hint="--out")
     open_source(dataset, data_path)
-    path = run_sweep(spec, out_dir / "results.csv", resume=resume, jobs=jobs)
+    path = run_sweep(spec, out_dir / "results.csv", resume=resume, executor=runner or LocalExecutor(jobs))
     click.echo(f"results: {path}")
+
+
+def sweep_executor(executor: str, jobs, ray_address, cpus_per_task, gpus_per_task, device: str):
+    """``None`` for the local executor (``--jobs``), else a :class:`~commsim.ray_executor.RayExecutor`
+    with its options checked (and Ray's presence) before anything starts."""
+    ray_options = {"--ray-address": ray_address, "--cpus-per-task": cpus_per_task, "--gpus-per-task": gpus_per_task}
+    if executor == "local":
+        given = [flag for flag, value in ray_options.items() if value is not None]
+        if given:
+            raise click.BadParameter(f"{given[0]} is an option of --executor ray", param_hint=given[0])
+        return None
+    from commsim.ray_executor import RayCluster, RayExecutor, import_ray
+
+    if jobs is not None:
+        raise click.BadParameter("--jobs is for --executor local; Ray runs as many tasks at once as its CPUs allow "
+                                 "(--cpus-per-task each)", param_hint="--jobs")
+    cluster = RayCluster(address=ray_address, cpus_per_task=1.0 if cpus_per_task is None else cpus_per_task,
+                         gpus_per_task=gpus_per_task or 0.0)
+    if device not in ("auto", cluster.device):
+        raise click.BadParameter(f"with --executor ray the device follows --gpus-per-task ({cluster.device} here); "
+                                 f"pass --gpus-per-task 1 (or a fraction) for cuda", param_hint="--device")
+    import_ray()
+    return RayExecutor(cluster)
 
 
 @cli.command()

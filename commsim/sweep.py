@@ -8,19 +8,26 @@ last line, skips finished points and never writes a duplicate row.
 Learned codecs come from the cache or are trained on demand, once per (codec, bits, training eps)
 and shared by all test values and seeds. ``seed`` is the evaluation seed (encoder sampling and
 channel noise); trainings use ``train_seed``.
+
+Who computes the rows is an executor: :class:`LocalExecutor` (this process, or ``--jobs N`` worker
+processes) or :class:`commsim.ray_executor.RayExecutor` (Ray tasks, on one machine or a cluster).
+The driver alone writes the CSV, whichever executor computed the rows.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import math
 import os
+import socket
 import sys
 import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -204,7 +211,7 @@ class RowWriter:
 
 
 METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
-COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "commsim_version",
+COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "host", "commsim_version",
                                                        "checkpoint", "checkpoint_sha256", "note", "train_config"]
 
 
@@ -229,32 +236,36 @@ def describe_train(train: dict) -> str:
     return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
 
 
-def evaluate_point(point: dict, spec: SweepSpec) -> dict:
-    """Evaluate one point (in this process or a worker) and return its CSV row."""
+def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None = None) -> dict:
+    """Evaluate one point (in this process, a worker process or a Ray task) and return its CSV row.
+
+    A learned codec comes from ``checkpoint`` (a file named as its cache entry), else from the cache."""
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
     params = {**spec.fixed, spec.param: point["value"]}
-    checkpoint, train_config, budget = "", "", None
-    if getattr(CODECS.get(point["codec"]), "learned", False):
+    train_config, budget = "", None
+    checkpoint = str(checkpoint or "")
+    if getattr(CODECS.get(point["codec"]), "learned", False) and not checkpoint:
         paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
         if not paths:
             raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
-        checkpoint = budget = str(paths[0])
+        checkpoint = str(paths[0])
+    budget = checkpoint or None
     try:
         codec = make_codec(point["codec"], source, spec.bits, spec.channel, params, point["seed"], budget,
                            device=spec.device, dataset=spec.dataset).codec
     except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
         return {**point, "metric": distortion_metric(source), "note": str(exc),
                 "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
-                "commsim_version": __version__}
+                "host": socket.gethostname(), "commsim_version": __version__}
     if checkpoint:
         train_config = describe_train(codec.metadata.get("train", {}))
     result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
     return {**point, "metric": distortion_metric(source), **result.row(),
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
-            "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
+            "host": socket.gethostname(), "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
             "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
 
 
@@ -309,8 +320,50 @@ def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress:
     bar.close()
 
 
-def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True) -> Path:
-    """Run every point of ``spec`` not yet in ``out_csv``; return the CSV path."""
+class Executor(Protocol):
+    """Computes a sweep's rows: :class:`LocalExecutor` or :class:`commsim.ray_executor.RayExecutor`."""
+
+    def session(self, spec: SweepSpec, points: list[dict], todo: list[dict],
+                progress: bool) -> contextlib.AbstractContextManager[Iterator[dict]]:
+        """A context whose value yields the rows of ``todo`` (of ``points``) as they finish, in any
+        order. Entering it does the checks that may fail (before the CSV is touched or anything is
+        printed), then with ``progress`` prints one line saying what the sweep will do, and the
+        set-up; leaving it, even early or on an error, ends every process and task it started."""
+
+
+class LocalExecutor:
+    """Trainings first (:func:`ensure_trained`), then the points in this process or in ``jobs``
+    single-threaded worker processes that die with it."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = jobs
+
+    @contextlib.contextmanager
+    def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
+        if progress:
+            tqdm.write(cost_notice(spec, points, todo, self.jobs), file=sys.stderr)
+        ensure_trained(spec, todo, self.jobs, progress)  # into the cache: nothing is written beside the CSV yet
+        rows = self._rows(spec, todo)
+        try:
+            yield rows
+        finally:
+            rows.close()  # ends the worker pool now, even when the caller stopped early
+
+    def _rows(self, spec: SweepSpec, todo: list[dict]) -> Iterator[dict]:
+        if self.jobs <= 1 or len(todo) <= 1:
+            for point in todo:
+                yield evaluate_point(point, spec)
+            return
+        with worker_pool(min(self.jobs, len(todo)), initializer=worker_init) as pool:
+            for future in as_completed([pool.submit(evaluate_point, p, spec) for p in todo]):
+                yield future.result()
+
+
+def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True,
+              executor: Executor | None = None) -> Path:
+    """Run every point of ``spec`` not yet in ``out_csv``; return the CSV path. ``executor`` computes
+    the rows (default: :class:`LocalExecutor` with ``jobs`` processes); this process writes them."""
+    executor = executor or LocalExecutor(jobs)
     out_csv = Path(out_csv)
     points = spec.points()
     resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
@@ -318,24 +371,15 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
     finished = read_finished(out_csv) if resume else set()
     todo = [p for p in points if point_key(p) not in finished]
-    if progress:
-        tqdm.write(cost_notice(spec, points, todo, jobs), file=sys.stderr)
-    ensure_trained(spec, todo, jobs, progress)  # into the cache: nothing is written under out_csv's folder yet
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    writer = RowWriter(out_csv, COLUMNS)
-    bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
-    try:
-        if jobs <= 1 or len(todo) <= 1:
-            for point in todo:
-                writer.write(evaluate_point(point, spec))
+    with executor.session(spec, points, todo, progress) as rows:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        writer = RowWriter(out_csv, COLUMNS)
+        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
+        try:
+            for row in rows:
+                writer.write(row)
                 bar.update()
-        else:
-            with worker_pool(min(jobs, len(todo)), initializer=worker_init) as pool:
-                futures = [pool.submit(evaluate_point, p, spec) for p in todo]
-                for future in as_completed(futures):
-                    writer.write(future.result())
-                    bar.update()
-    finally:
-        bar.close()
-        writer.close()
+        finally:
+            bar.close()
+            writer.close()
     return out_csv

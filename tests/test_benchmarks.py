@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import convergence  # noqa: E402
 import runlib  # noqa: E402
+import scaling  # noqa: E402
 import table1  # noqa: E402
 
 
@@ -108,7 +109,8 @@ def test_convergence_report_from_records(tmp_path):
 
 
 @pytest.mark.parametrize("name, args", [("table1.py", ["--epochs", "0"]), ("table1.py", ["--estimator", "nope"]),
-                                        ("convergence.py", ["--eps", "0.7"]), ("convergence.py", ["--deadline", "noon"])])
+                                        ("convergence.py", ["--eps", "0.7"]), ("convergence.py", ["--deadline", "noon"]),
+                                        ("table1.py", ["--executor", "ray", "--ray-address", "127.0.0.1:1"])])
 def test_bad_arguments_exit_2_before_any_work(tmp_path, capsys, name, args):
     """convergence.py runs as a process (its exit status checked too); table1.py's main runs in this
     process, as table1.py imports torch (1 to 2 s) before it checks its arguments."""
@@ -138,6 +140,37 @@ def test_table1_quick(tmp_path):
     assert "| 0.2 | necst |" in text and "22.556" in text and "| 0.2 | iabf - necst | 1 |" in text
     again = script("table1.py", "--quick", "--out", str(tmp_path))
     assert again.returncode == 0 and "trainings to run" not in again.stdout  # resumed: nothing left to train
+
+
+@pytest.mark.slow
+def test_table1_quick_on_ray_gives_the_local_records(tmp_path):
+    pytest.importorskip("ray")
+    done = script("table1.py", "--quick", "--executor", "ray", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "table1_quick.md").read_text()
+    assert "| 0.2 | necst |" in text and "22.556" in text  # the number test_table1_quick gets locally
+    assert len(list((tmp_path / "table1_runs_quick").glob("*.json"))) == 3  # written by the driver
+
+
+def test_scaling_schedule_respects_slots_and_dependencies():
+    tasks = [{"id": "train", "seconds": 10.0, "after": None}, {"id": "other", "seconds": 4.0, "after": None}]
+    tasks += [{"id": f"p{i}", "seconds": 1.0, "after": "train"} for i in range(4)]
+    assert scaling.schedule(tasks, 1, 0.0) == pytest.approx(18.0)
+    assert scaling.schedule(tasks, 2, 0.0) == pytest.approx(12.0)  # 4 s task beside training, then 4 points on 2 slots
+    assert scaling.schedule(tasks, 8, 0.5) == pytest.approx(10.5 + 1.5)  # points wait for their training
+    assert scaling.schedule([], 4, 0.1) == 0.0
+
+
+@pytest.mark.slow
+def test_scaling_quick(tmp_path):
+    pytest.importorskip("ray")
+    done = script("scaling.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]  # 1: some executor's rows differed
+    frame = pd.read_csv(tmp_path / "scaling_quick.csv")
+    assert list(frame["executor"]) == ["local --jobs 1", "local --jobs 2", "ray, 1 CPU", "ray, 2 CPUs"]
+    assert (frame["points"] == 6).all() and (frame["trainings"] == 2).all() and frame["ratio_to_local_jobs1"].iloc[0] == 1
+    text = (tmp_path / "scaling_quick.md").read_text()
+    assert "no-op task round trip" in text and "| 8 nodes x 1 GPU, 1 GPU per task |" in text
 
 
 @pytest.mark.slow

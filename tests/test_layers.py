@@ -15,6 +15,7 @@ LAYERS = [
     ["commsim.separated", "commsim.bounds"],      # SOURCE+CHANNEL codecs, reference curves
     ["commsim.codecs"],                           # one factory for every registered codec
     ["commsim.sweep", "commsim.sampling"],
+    ["commsim.ray_executor"],                     # sweeps and trainings as Ray tasks (Ray imported when used)
     ["commsim.plotting"],
     ["commsim.cli"],
 ]

@@ -152,7 +152,9 @@ adapt = POLICY.adapt
 status = POLICY.status
 
 
-def worker_init() -> None:
-    """Initializer of sweep / benchmark worker processes: one torch thread each."""
+def worker_init(threads: int = 1) -> None:
+    """Initializer of sweep / benchmark worker processes (and of each Ray task): ``threads`` torch
+    threads each (one by default), whatever the machine's load."""
     os.environ[WORKER_ENV] = "1"
-    torch.set_num_threads(1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -32,7 +32,7 @@ from commsim.core.device import resolve_device
 from commsim.core.files import CacheWarning, cache_dir, check_writable
 from commsim.core.registry import CODECS
 
-__all__ = ["CacheWarning", "cache_dir", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
+__all__ = ["CacheWarning", "cache_dir", "cache_entry", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
            "load_codec", "train_and_save"]
 
 
@@ -53,6 +53,11 @@ def build_codec(name: str, source: ImageSource, bits: int, architecture: str | N
 def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, architecture: str) -> str:
     """The cache file name of a configuration: readable fields and a hash of the whole record."""
     return _entry_name(codec, dataset, bits, config.record(), architecture)
+
+
+def cache_entry(name: str, source: ImageSource, bits: int, config: TrainConfig) -> Path:
+    """Where the cache keeps (or will keep) ``name`` trained on ``source`` with ``config`` (default architecture)."""
+    return cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, default_architecture(source.image_shape))
 
 
 def _channel_tag(train: dict) -> str:
@@ -207,9 +212,7 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
         raise CheckpointError(f"no cached {name} checkpoint for {dataset}, {bits} bits at "
                               f"{describe_training({'train': config.record()})}; run `commsim train` first")
     source = source or load_dataset(dataset)
-    architecture = default_architecture(source.image_shape)
-    path = cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, architecture)
-    check_writable(path)
+    path = check_writable(cache_entry(name, source, bits, config))
     locks = path.parent / ".locks"  # empty lock files stay (removing one would race with a waiter)
     locks.mkdir(parents=True, exist_ok=True)
     lock = FileLock(locks / f"{path.name}.lock")

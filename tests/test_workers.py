@@ -3,12 +3,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import commsim.core.workers
+from processes import alive, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from /proc (Linux)")
 
@@ -28,13 +28,6 @@ def children(pid: int) -> dict[int, str]:
     return out
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def guarded(pid: int) -> bool:
     """Whether ``pid`` runs the watchdog thread (named by :func:`commsim.core.workers.die_with_parent`)."""
     try:
@@ -42,15 +35,6 @@ def guarded(pid: int) -> bool:
                    for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-
-
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_watchdog_alone_ends_an_orphan():

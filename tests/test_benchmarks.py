@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import convergence  # noqa: E402
+import learned_vs_separated  # noqa: E402
 import runlib  # noqa: E402
 import scaling  # noqa: E402
 import table1  # noqa: E402
@@ -82,6 +83,28 @@ def test_table1_report_from_records(tmp_path):
     assert "- iabf against necst: eps 0.2: better by 1.00" in text and "- abf against necst: eps 0.2: worse by 1.00" in text
     frame = pd.read_csv(tmp_path / "table1_quick.csv")
     assert sorted(frame["codec"]) == ["abf", "iabf", "necst"] and set(frame["role"]) == {"main"}
+
+
+
+def test_learned_vs_separated_report_from_records(tmp_path):
+    """The target's verdict comes from the records and the sweep; nothing trains when all are there."""
+    eps = learned_vs_separated.EPS
+    sweep = pd.DataFrame([{"codec": c, "value": e, "l2_per_image": v} for e in eps
+                          for c, v in (("vq+ldpc", 30.0), ("necst", 40.0), ("vq+ideal", 1.0))])
+    sweep.to_csv(tmp_path / "sweep.csv", index=False)
+    runs = tmp_path / "runs"
+    for e in eps:
+        write(runs, fake_record(runlib.spec("necst", e, 0), 35.0 if e == 0.35 else 20.0))
+    args = ["--runs", str(runs), "--sweep", str(tmp_path / "sweep.csv"), "--out", str(tmp_path)]
+    assert learned_vs_separated.main(args) == 0
+    text = (tmp_path / "learned_vs_separated.md").read_text()
+    assert "| 0.35 | 35.00 (1) | 30.00 | 40.00 | – | no | yes |" in text and "| 0.1 | 20.00 (1) | 30.00 | 40.00 | 16.45 | yes | no |" in text
+    assert "**not met**" in text
+    for e in eps:
+        write(runs, fake_record(runlib.spec("necst", e, 0), 15.0))
+    assert learned_vs_separated.main(args) == 0
+    assert "**met**" in (tmp_path / "learned_vs_separated.md").read_text()
+    assert learned_vs_separated.main([*args, "--seeds", "0"]) == 2
 
 
 def test_convergence_report_from_records(tmp_path):

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         lines.append(f"| {r.eps:g} | {num(r.necst_new)} ({r.necst_new_seeds}) | {num(r.vq_ldpc)} | {num(r.necst_old_30)} | "
                      f"{num(r.necst_old_200)} | {verdict(r.below_vq_ldpc, r.necst_new)} | {verdict(r.below_old, r.necst_new)} |")
     complete = len(measured) == len(EPS)
-    lines += ["", f"Target (below vq+ldpc and below the old recipe at every eps in 0.05-0.4): "
+    lines += ["", "Target (below vq+ldpc and below the old recipe at every eps in 0.05-0.4): "
               + ("**met**" if complete and frame["below_vq_ldpc"].all() and frame["below_old"].all() else
                  "**not met**" if complete else f"**not decided**: {len(EPS) - len(measured)} eps not measured") + ".",
               "", "The old recipe's scores are after 30 epochs; trained longer it gets better (at eps 0.1, the only "

@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     name = "convergence_quick" if args.quick else "convergence"
     runs = args.runs or args.out / f"{name}_runs"
     reuse = args.reuse if args.reuse is not None else ([] if args.quick else [args.out / "table1_runs_converged"])
+    args.reuse_folders = [f for f in reuse if Path(f).is_dir()]
     runs.mkdir(parents=True, exist_ok=True)
     done = load_done(runs, *reuse)
     groups = plan(args)
@@ -245,22 +246,25 @@ def markdown(args, summary: pd.DataFrame, curves: pd.DataFrame, left: list[str],
                      f"{int(ref['best_epoch'].iloc[0])}): gap " + ", ".join(f"{g:+.1f} %" for g in gaps)
                      + f" -> {'within' if (gaps.abs() <= 5).all() else 'NOT within'} 5 %.")
     if not args.quick:
+        reused = ("The onecycle+st runs found in " + ", ".join(f"`{Path(f).name}`" for f in args.reuse_folders)
+                  + " (same configuration) were reused, not retrained." if args.reuse_folders else
+                  "Every run was trained for this report (no records reused).")
         lines += ["", "## Notes", "",
                   f"- Caps chosen for time: the old recipe at {args.old_epochs} epochs (past the {TARGET_SECONDS:.0f} s mark), "
                   f"onecycle+vimco at {args.vimco_epochs}, the converged reference at {args.reference_epochs} epochs "
-                  "(seed 0). The onecycle+st runs at eps 0.1 / 0.3 are Table 1's NECST runs (same configuration, reused).",
-                  "- The machine was shared: another process used up to one core during parts of the run (load average "
-                  "up to ~3.8 on 2 cores; per-run load in the summary CSV), so wall seconds are inflated there; CPU "
-                  "seconds are not.",
-                  "- CPU seconds per epoch grow after the first ~15 epochs in every record of this run and of Table 1's "
-                  "(NECST about 0.8 s -> 1.25 s, ABF 1.1 -> 1.45, IABF 1.5 -> 1.9, means over epochs 1-15 and 31-); "
-                  "not investigated (denormal floats are a candidate).",
-                  "- Reading (26 Nov 2026 run; this line is not regenerated): every new-recipe pathwise run reaches "
-                  "14.2-14.4 (3 draws) at eps 0.1 in 110-120 CPU s, and its current weights pass 16.45 after about 41 "
-                  "CPU s; the old recipe is at 18.2 after 50 epochs (107 s) and onecycle+vimco at 17.8 after 40 (88 s). "
-                  "The strict 120 s target misses only on seed 0 of st, by under a second of CPU time (test 14.37). "
-                  "gumbel and st end within 0.05 of each other. The default budget is within 2.6 % (eps 0.1) and "
-                  "0.8 % (eps 0.3) of a 200-epoch run; a 300-epoch reference was not run for time."]
+                  f"(seed 0). {reused}",
+                  "- Training flushes denormal floats to zero (`commsim.core.device.denormals_flushed`, since 26 Nov "
+                  "2026). Before, CPU seconds per NECST epoch grew from about 0.8 to 1.25 after the first ~15 epochs "
+                  "and the same onecycle+st runs at eps 0.1 took 110-120 CPU s, with the same test scores (14.37 / "
+                  "14.31 / 14.24; that report is in git history, commit e0c25ee).",
+                  "- Reading (26 Nov 2026 rerun, idle machine but for its own 2 trainings; this line is not "
+                  "regenerated): every new-recipe pathwise run reaches 14.2-14.4 (3 draws) at eps 0.1 in 74-83 CPU s, "
+                  "and its current weights pass 16.45 after 32 (st) and 34 (gumbel) CPU s on average; the old recipe is at 18.2 after 50 epochs "
+                  "(100 s) and onecycle+vimco at 17.8 after 40 (85 s). gumbel and st end within 0.05 of each other at "
+                  "both eps. Both cores (2 threads) take the same run from 77 to 46 wall s (91 CPU s). The default "
+                  "budget is within 1.6 % (eps 0.1) and 2.1 % (eps 0.3) of a 300-epoch run, whose best epochs (288, "
+                  "290) are again near its end: with a one-cycle schedule the best epoch sits where the rate has "
+                  "annealed, so the budget, not a plateau stop, ends these runs."]
     return lines + [""]
 
 

@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from commsim.core.files import atomic_path  # noqa: E402
 from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec  # noqa: E402
 
 ANCHOR = 16.45
@@ -182,10 +183,9 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def mean_std(values) -> str:

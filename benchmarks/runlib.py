@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from commsim.core.files import atomic_write
+
 HERE = Path(__file__).resolve().parent
 EVAL_EPS = (0.1, 0.2, 0.3, 0.4)
 """Every run is also evaluated at these eps (cheap next to training): mismatch ablations need no retraining."""
@@ -75,10 +77,8 @@ def train_one(task: dict, runs: str) -> dict:
 
 def save_record(record: dict, runs: str | Path) -> dict:
     """Write ``runs/NAME.json`` (whole or not at all) and return the record."""
-    path = Path(runs) / f"{record['name']}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, path)
+    with atomic_write(Path(runs) / f"{record['name']}.json", "w") as fh:
+        fh.write(json.dumps(record))
     return record
 
 
@@ -187,7 +187,8 @@ def load_done(*folders: Path) -> dict:
     done = {}
     for folder in reversed([Path(f) for f in folders]):
         if folder.is_dir():
-            done.update({p.stem: json.loads(p.read_text()) for p in folder.glob("*.json") if not p.stem.startswith("_")})
+            done.update({p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")
+                         if not p.stem.startswith(("_", "."))})  # ".NAME-*.json": a write cut short
     return done
 
 

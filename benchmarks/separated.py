@@ -38,6 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from commsim.core.files import atomic_path
+
 HERE = Path(__file__).resolve().parent
 SOURCES = ("jpeg", "webp", "jpeg2000", "vq", "pca", "neural")
 FAMILIES = ("ldpc", "conv", "rep", "ideal", "ideal-fbl")
@@ -77,10 +79,8 @@ class Table:
     def add(self, row: dict) -> dict:
         row = {**self.settings, **row}
         self.rows.append(row)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        pd.DataFrame(self.rows).to_csv(tmp, index=False)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            pd.DataFrame(self.rows).to_csv(tmp, index=False)
         return row
 
     def current(self) -> pd.DataFrame:

@@ -244,7 +244,7 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
     params = {**spec.fixed, spec.param: point["value"]}
-    train_config, budget = "", None
+    train_config = ""
     checkpoint = str(checkpoint or "")
     if getattr(CODECS.get(point["codec"]), "learned", False) and not checkpoint:
         paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))

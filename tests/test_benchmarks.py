@@ -56,6 +56,15 @@ def test_run_names_spell_out_every_non_default_field():
         runlib.spec("necst", 0.1, 0, colour="red")
 
 
+
+def test_records_are_written_whole_and_a_cut_write_is_not_read(tmp_path):
+    record = fake_record(runlib.spec("necst", 0.1, 0, epochs=1), 20.0)
+    runlib.save_record(record, tmp_path)
+    (tmp_path / f".{record['name']}-k2j3.json").write_text('{"name": "cut sh')  # a write killed midway
+    assert list(runlib.load_done(tmp_path)) == [record["name"]]
+    assert json.loads((tmp_path / f"{record['name']}.json").read_text()) == record
+
+
 def test_paired_comparison_over_images_and_seeds():
     rng = np.random.default_rng(0)
     base = rng.normal(20, 3, size=200)

@@ -1,4 +1,4 @@
-"""Channel codes of the separated baselines: LDPC, convolutional, repetition and ideal codes.
+"""Channel codes of the separated baselines: LDPC, 5G NR LDPC, convolutional, repetition and ideal codes.
 
 Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``decode(llr [F, n]) ->
 (info_hat [F, k], ok [F])``, LLRs ``log P1/P0``). Families are registered in :data:`CHANNEL_CODES`::
@@ -8,16 +8,20 @@ Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``de
 """
 from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
 from commsim.fec.convolutional import ConvCode, ConvFamily
+from commsim.fec.decoders import OSDDecoder, generator_matrix
 from commsim.fec.ideal import (
     IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity,
     normal_approximation_bits, z_capacity,
 )
 from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
+from commsim.fec.nrldpc import NRLDPCCode, NRLDPCFamily
+from commsim.fec.osd import OSDCode
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
 
 __all__ = [
     "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
-    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
-    "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "load_design",
+    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "NRLDPCCode", "NRLDPCFamily", "OSDCode", "OSDDecoder",
+    "RepetitionCode", "RepetitionFamily", "awgn_capacity",
+    "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "generator_matrix", "load_design",
     "normal_approximation_bits", "regular_ldpc", "register_channel_code", "z_capacity",
 ]

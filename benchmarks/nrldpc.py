@@ -1,0 +1,258 @@
+"""5G NR LDPC and OSD on BPSK-AWGN: BLER vs Eb/N0, the gap to the normal approximation, CPU throughput.
+
+- BLER (block = frame error rate) of NR LDPC (128, 64) and (1024, 512), layered sum-product BP with
+  20 iterations, and OSD of order 2 (and 3, fewer frames) on the NR LDPC (128, 64) code's generator
+  matrix of its transmitted bits. ``R = k / n``, ``sigma^2 = 1 / (2 R Eb/N0)``, LLRs ``2 r / sigma^2``
+  clipped to +-30. Each point runs until ``--errors`` frame errors or ``--max-frames`` frames; the
+  intervals are 95 % Clopper-Pearson.
+- The Eb/N0 at BLER 1e-3 is interpolated linearly in ``log10(BLER)`` between the two points around
+  1e-3, and compared with the normal approximation of the BI-AWGN channel,
+  ``log2 M = n C - sqrt(n V) Q^-1(eps) + log2(n) / 2``, with ``C`` and ``V`` (mean and variance of
+  the information density ``1 - log2(1 + e^-L)``, ``L ~ N(4 Es/N0, 8 Es/N0)`` the LLR of the sent
+  bit) by numerical integration: the Eb/N0 at which the best code of length ``n`` carries ``k`` bits
+  at BLER 1e-3.
+- Throughput: information bits decoded per second (``time.perf_counter`` around ``decode_tensor``
+  only) of NR LDPC (1024, 512) BP at Eb/N0 = 2 dB with 1 and 2 torch threads, and OSD codewords per
+  second on (128, 64) at Eb/N0 = 3 dB.
+
+Usage::
+
+    python benchmarks/nrldpc.py            # ~10 minutes on one core
+    python benchmarks/nrldpc.py --quick    # ~1 minute, fewer frames (intervals wide)
+
+Writes ``benchmarks/results/nrldpc.md`` and ``nrldpc.csv`` (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import integrate, optimize, special
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from commsim.channels.base import LLR_LIMIT  # noqa: E402
+from commsim.core.files import atomic_write  # noqa: E402
+from commsim.core.metrics import binomial_ci  # noqa: E402
+from commsim.fec import NRLDPCCode, OSDCode  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TARGET = 1e-3
+
+
+# Normal approximation ---------------------------------------------------------------------------
+
+def biawgn_capacity_dispersion(esn0: float) -> tuple[float, float]:
+    """``(C, V)`` in bits and bits^2 per channel use of BPSK on AWGN at linear Es/N0."""
+    mean = 4.0 * esn0
+    std = math.sqrt(2.0 * mean)
+    density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    info = lambda z: 1.0 - np.logaddexp(0.0, -(mean + std * z)) / math.log(2)  # noqa: E731
+    c = integrate.quad(lambda z: density(z) * info(z), -np.inf, np.inf, epsabs=1e-12)[0]
+    m2 = integrate.quad(lambda z: density(z) * info(z) ** 2, -np.inf, np.inf, epsabs=1e-12)[0]
+    return c, m2 - c * c
+
+
+def normal_approximation_ebno(n: int, k: int, eps: float = TARGET) -> float:
+    """Eb/N0 (dB) at which the normal approximation of an ``n``-bit code carries ``k`` bits at ``eps``."""
+    def excess(ebno_db: float) -> float:
+        c, v = biawgn_capacity_dispersion(k / n * 10 ** (ebno_db / 10))
+        return n * c - math.sqrt(n * v) * special.ndtri(1 - eps) + 0.5 * math.log2(n) - k
+    return optimize.brentq(excess, -2.0, 10.0, xtol=1e-4)
+
+
+# Monte Carlo ------------------------------------------------------------------------------------
+
+def bler_point(code, ebno_db: float, max_errors: int, max_frames: int, batch: int, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    sigma2 = 1 / (2 * code.rate * 10 ** (ebno_db / 10))
+    errors = frames = 0
+    start = time.perf_counter()
+    while errors < max_errors and frames < max_frames:
+        f = min(batch, max_frames - frames)
+        info = torch.randint(0, 2, (f, code.k), generator=gen, dtype=torch.uint8)
+        x = 2 * torch.from_numpy(code.encode(info.numpy())).float() - 1
+        llr = (2 * (x + torch.randn(x.shape, generator=gen) * math.sqrt(sigma2)) / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+        decoded, _ = code.decode_tensor(llr)
+        errors += int((decoded != info).any(dim=1).sum())
+        frames += f
+    est = binomial_ci(errors, frames)
+    return {"ebno_db": ebno_db, "frames": frames, "errors": errors, "bler": est.mean, "low": est.low,
+            "high": est.high, "seconds": time.perf_counter() - start}
+
+
+def crossing(points: list[dict], target: float = TARGET, key: str = "bler") -> float:
+    """Eb/N0 where ``key`` crosses ``target`` (log-linear interpolation), NaN if not bracketed."""
+    pts = sorted(points, key=lambda p: p["ebno_db"])
+    for a, b in zip(pts, pts[1:]):
+        if a[key] >= target >= b[key] > 0 and a[key] > 0:
+            la, lb = math.log10(a[key]), math.log10(b[key])
+            return a["ebno_db"] + (math.log10(target) - la) / (lb - la) * (b["ebno_db"] - a["ebno_db"])
+    return math.nan
+
+
+def curve(label, code, grid, args, batch, max_frames, seed) -> list[dict]:
+    out = []
+    for ebno in grid:
+        p = bler_point(code, ebno, args.errors, max_frames, batch, seed + int(round(100 * ebno)))
+        p["curve"] = label
+        out.append(p)
+        print(f"  {label} {ebno:.2f} dB: {p['errors']}/{p['frames']} = {p['bler']:.3g} "
+              f"[{p['low']:.3g}, {p['high']:.3g}] ({p['seconds']:.1f} s)", flush=True)
+        if p["high"] < TARGET / 3 or p["errors"] == 0:
+            break
+    return out
+
+
+# Throughput ---------------------------------------------------------------------------------------
+
+def throughput(code, ebno_db: float, frames: int, threads: int, repeats: int = 3, seed: int = 0) -> dict:
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(seed)
+        sigma2 = 1 / (2 * code.rate * 10 ** (ebno_db / 10))
+        info = torch.randint(0, 2, (frames, code.k), generator=gen, dtype=torch.uint8)
+        x = 2 * torch.from_numpy(code.encode(info.numpy())).float() - 1
+        llr = (2 * (x + torch.randn(x.shape, generator=gen) * math.sqrt(sigma2)) / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+        code.decode_tensor(llr[: min(frames, 64)])  # warm-up
+        best = math.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            decoded, _ = code.decode_tensor(llr)
+            best = min(best, time.perf_counter() - t)
+        fer = float((decoded != info).any(dim=1).float().mean())
+    finally:
+        torch.set_num_threads(old)
+    return {"code": code.name, "threads": threads, "ebno_db": ebno_db, "frames": frames, "seconds": best,
+            "codewords_per_s": frames / best, "info_mbit_per_s": frames * code.k / best / 1e6, "fer": fer}
+
+
+# Report ------------------------------------------------------------------------------------------
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames (wide intervals)")
+    parser.add_argument("--errors", type=int, default=100, help="frame errors per point (default 100)")
+    parser.add_argument("--osd3-frames", type=int, default=6000, help="most frames per OSD-3 point")
+    parser.add_argument("--out", default=str(HERE / "results"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.errors = min(args.errors, 20)
+        args.osd3_frames = min(args.osd3_frames, 300)
+    torch.set_num_threads(1)
+    command = "python benchmarks/nrldpc.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load_before = os.getloadavg()
+    scale = 0.1 if args.quick else 1.0
+
+    na = {(n, k): normal_approximation_ebno(n, k) for n, k in ((128, 64), (1024, 512))}
+    print(f"normal approximation at BLER 1e-3: (128,64) {na[(128, 64)]:.3f} dB, (1024,512) {na[(1024, 512)]:.3f} dB")
+
+    short, long_ = NRLDPCCode(64, 128, max_iters=20), NRLDPCCode(512, 1024, max_iters=20)
+    points = []
+    points += curve("NR LDPC (128,64) BP-20", short, np.arange(3.0, 5.51, 0.5), args, 20000, int(600000 * scale), args.seed)
+    points += curve("NR LDPC (1024,512) BP-20", long_, np.arange(1.5, 2.76, 0.25), args, 4000, int(150000 * scale),
+                    args.seed + 1)
+    osd2 = OSDCode(short, order=2)
+    points += curve("NR LDPC (128,64) OSD-2", osd2, np.arange(2.5, 4.01, 0.5), args, 2000, int(60000 * scale),
+                    args.seed + 2)
+    osd3 = OSDCode(short, order=3)
+    points += curve("NR LDPC (128,64) OSD-3", osd3, (2.0, 2.5, 3.0), args, 500, args.osd3_frames, args.seed + 3)
+
+    summary = []
+    for label, (n, k) in (("NR LDPC (128,64) BP-20", (128, 64)), ("NR LDPC (1024,512) BP-20", (1024, 512)),
+                          ("NR LDPC (128,64) OSD-2", (128, 64)), ("NR LDPC (128,64) OSD-3", (128, 64))):
+        pts = [p for p in points if p["curve"] == label]
+        at = crossing(pts)
+        lo, hi = crossing(pts, key="low"), crossing(pts, key="high")  # interval of the crossing
+        summary.append({"curve": label, "ebno_at_1e-3": at, "ci_low": lo, "ci_high": hi,
+                        "normal_approximation": na[(n, k)], "gap_db": at - na[(n, k)]})
+        print(f"{label}: {at:.2f} dB at BLER 1e-3 [{lo:.2f}, {hi:.2f}], gap {at - na[(n, k)]:.2f} dB")
+
+    speed = [throughput(long_, 2.0, 4000, t) for t in (1, 2)]
+    for s in speed:
+        print(f"BP (1024,512) 2 dB, {s['threads']} thread(s): {s['info_mbit_per_s']:.2f} Mbit/s")
+    for order, frames in ((1, 4000), (2, 4000), (3, 300 if args.quick else 1000)):
+        s = throughput(OSDCode(short, order=order), 3.0, frames, 1, repeats=1 if order == 3 else 2)
+        s["code"] = f"OSD-{order} (128,64)"
+        speed.append(s)
+        print(f"OSD-{order} (128,64): {s['codewords_per_s']:.0f} codewords/s")
+    load_after = os.getloadavg()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["# commit", git_commit()])
+    writer.writerow(["# command", command])
+    writer.writerow(["kind", "curve_or_code", "ebno_db", "frames", "errors", "bler", "low", "high", "threads",
+                     "info_mbit_per_s", "codewords_per_s"])
+    for p in points:
+        writer.writerow(["bler", p["curve"], p["ebno_db"], p["frames"], p["errors"], f"{p['bler']:.4g}",
+                         f"{p['low']:.4g}", f"{p['high']:.4g}", 1, "", ""])
+    for s in summary:
+        writer.writerow(["ebno_at_1e-3", s["curve"], f"{s['ebno_at_1e-3']:.3f}", "", "", "", f"{s['ci_low']:.3f}",
+                         f"{s['ci_high']:.3f}", "", "", ""])
+    for s in speed:
+        writer.writerow(["throughput", s["code"], s["ebno_db"], s["frames"], "", f"{s['fer']:.4g}", "", "",
+                         s["threads"], f"{s['info_mbit_per_s']:.3f}", f"{s['codewords_per_s']:.1f}"])
+    with atomic_write(out / "nrldpc.csv", "w") as fh:
+        fh.write(buf.getvalue())
+
+    lines = [
+        "# 5G NR LDPC and OSD on BPSK-AWGN",
+        "",
+        f"Commit `{git_commit()}`, command `{command}`, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
+        f"torch {torch.__version__}, {os.cpu_count()} logical cores; load average before / after "
+        f"{' '.join(f'{v:.1f}' for v in load_before)} / {' '.join(f'{v:.1f}' for v in load_after)} "
+        "(other jobs share this machine: throughput is a lower bound).",
+        "",
+        "BLER = frame error rate of the information bits; intervals 95 % Clopper-Pearson; each point runs to "
+        f"{args.errors} frame errors or its frame cap. Eb/N0 at BLER 1e-3 interpolated log-linearly; its interval "
+        "from the crossings of the interval bounds. Normal approximation: BI-AWGN, "
+        "`log2 M = nC - sqrt(nV) Q^-1(1e-3) + log2(n)/2`, C and V by numerical integration.",
+        "",
+        "## Eb/N0 at BLER 1e-3",
+        "",
+        "| curve | Eb/N0 at 1e-3 (dB) | interval | normal approximation (dB) | gap (dB) |",
+        "|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(f"| {s['curve']} | {s['ebno_at_1e-3']:.2f} | [{s['ci_low']:.2f}, {s['ci_high']:.2f}] | "
+                     f"{s['normal_approximation']:.2f} | {s['gap_db']:.2f} |")
+    lines += ["", "## BLER points", "", "| curve | Eb/N0 (dB) | errors / frames | BLER | interval |", "|---|---|---|---|---|"]
+    for p in points:
+        lines.append(f"| {p['curve']} | {p['ebno_db']:.2f} | {p['errors']} / {p['frames']} | {p['bler']:.3g} | "
+                     f"[{p['low']:.3g}, {p['high']:.3g}] |")
+    lines += ["", "## CPU throughput (decode_tensor only, best of repeats)", "",
+              "| decoder | Eb/N0 (dB) | threads | frames | info Mbit/s | codewords/s | FER |", "|---|---|---|---|---|---|---|"]
+    for s in speed:
+        lines.append(f"| {s['code']} | {s['ebno_db']} | {s['threads']} | {s['frames']} | {s['info_mbit_per_s']:.2f} | "
+                     f"{s['codewords_per_s']:.0f} | {s['fer']:.3g} |")
+    with atomic_write(out / "nrldpc.md", "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {out / 'nrldpc.md'} and {out / 'nrldpc.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -575,6 +575,62 @@ def plot(results, out, no_recon):
         click.echo(f"wrote {path}")
 
 
+@cli.command()
+@click.option("--code", "codes", multiple=True, required=True, metavar="FAMILY(N,K)",
+              help="A channel code, repeatable: e.g. 'polar(128,64)', 'ldpc(128,64,max_iters=20)', 'conv(140,64)'.")
+@click.option("--channel", "channel_name", default="awgn", show_default=True,
+              help="Registered channel or a user channel as module:NAME or path/file.py:NAME.")
+@click.option("--ebno-db", "ebno_range", default=None, help="Eb/N0 values in dB per information bit (awgn): START:STOP:STEP or a list.")
+@click.option("--snr-db", "snr_range", default=None, help="Es/N0 values in dB per channel bit (awgn), same syntax.")
+@click.option("--eps", "eps_range", default=None, help="eps values (bsc, bec, z), same syntax.")
+@click.option("--vary", default=None, metavar="NAME=RANGE", help="Any other channel parameter to sweep.")
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Fixed channel parameters.")
+@click.option("--errors", type=int, default=100, show_default=True, help="Stop a point after this many block errors.")
+@click.option("--max-frames", type=int, default=100_000, show_default=True, help="Stop a point after this many frames.")
+@click.option("--no-early-stop", is_flag=True, help="Simulate every value (default: a curve stops after an error-free point).")
+@click.option("--resume", is_flag=True, help="Continue an existing ber.csv: skip finished points.")
+@click.option("--out", type=click.Path(file_okay=False), default="results/ber", show_default=True,
+              help="Output folder (ber.csv and the BLER figure).")
+@click.option("--no-plot", is_flag=True, help="Write the CSV only.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--device", type=click.Choice(catalog.names("devices")), default="auto", show_default=True,
+              help="auto = CUDA when available, else CPU.")
+def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, errors, max_frames, no_early_stop, resume,
+        out, no_plot, seed, device):
+    """Bit and block error rates of channel codes alone: every code at every channel value (CSV + figure)."""
+    from commsim.ber import BerSpec, run_ber
+    from commsim.plotting import plot_ber
+    from commsim.sweep import parse_values
+
+    channel_choice(channel_name)
+    given = [(n, r) for n, r in (("ebno_db", ebno_range), ("snr_db", snr_range), ("eps", eps_range)) if r is not None]
+    if vary:
+        name, sep, text = vary.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
+        given.append((name.strip(), text))
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --ebno-db, --snr-db, --eps or --vary NAME=RANGE")
+    fixed = parse_param_assignments(extra)
+    if given[0][0] in fixed:
+        raise click.BadParameter(f"{given[0][0]} is swept; do not fix it with --param too", param_hint="--param")
+    csv_path = Path(out) / "ber.csv"
+    try:  # checked without creating anything
+        check_writable(csv_path)
+    except OSError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from None
+    if csv_path.exists() and not resume:
+        raise click.BadParameter(f"{csv_path} exists; pass --resume to continue it or choose another --out", param_hint="--out")
+    spec = BerSpec(codes=[c for text in codes for c in text.split(";")], channel=channel_name, param=given[0][0],
+                   values=parse_values(given[0][1]), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
+                   early_stop=not no_early_stop, seed=seed, device=str(start_work(device)))
+    path = run_ber(spec, csv_path, resume=resume)
+    click.echo(f"results: {path}")
+    if not no_plot:
+        for written in plot_ber(path)["files"]:
+            click.echo(f"wrote {written}")
+
+
 MAX_CHAIN_STEPS = 100_000
 """Most steps of a ``sample`` chain (each step codes and decodes every chain once)."""
 MAX_CHAIN_ROWS = 64

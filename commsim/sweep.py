@@ -169,18 +169,23 @@ def point_key(row: dict) -> tuple:
     return tuple(norm(row[k]) for k in KEY_COLUMNS)
 
 
-def read_finished(path: Path) -> set[tuple]:
-    """Keys of the complete rows in ``path``; a partial last line (crash mid-write) is cut off."""
+def read_complete_rows(path: Path) -> list[dict]:
+    """The complete rows of a results CSV written by :class:`RowWriter`; a partial last line (crash
+    mid-write) is cut off the file."""
     if not path.exists():
-        return set()
+        return []
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         with open(path, "r+b") as fh:
             fh.truncate(cut)
         data = data[:cut]
-    rows = list(csv.DictReader(io.StringIO(data.decode())))
-    return {point_key(r) for r in rows}
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def read_finished(path: Path) -> set[tuple]:
+    """Keys of the complete rows in ``path`` (:func:`read_complete_rows`)."""
+    return {point_key(r) for r in read_complete_rows(path)}
 
 
 class RowWriter:

@@ -75,6 +75,9 @@ def inputs(tmp_path_factory):
     files["finished"].mkdir()
     (files["finished"] / "results.csv").write_text("codec,channel\n")
     files["missing"] = root / "missing"
+    files["ber_done"] = root / "ber_done"
+    files["ber_done"].mkdir()
+    (files["ber_done"] / "ber.csv").write_text("code,value\n")
     return {k: str(v) for k, v in files.items()}
 
 
@@ -266,6 +269,29 @@ SAMPLE_CASES = [
     (SAMPLE + ["--dataset", "npz", "--data-path", "{crc_npz}"], ["not a readable .npz"]),
 ]
 
+BER = ["ber", "--code", "ldpc(128,64)", "--ebno-db", "1,2"]
+BER_CASES = [
+    (["ber", "--code", "nosuch(128,64)", "--ebno-db", "1"], ["unknown channel code", "nosuch"]),
+    (["ber", "--code", "ldpc(64,128)", "--ebno-db", "1"], ["K <= N", "K=128"]),
+    (["ber", "--code", "ldpc128,64", "--ebno-db", "1"], ["malformed code", "FAMILY(N,K)"]),
+    (["ber", "--code", "ldpc(128,x)", "--ebno-db", "1"], ["whole numbers"]),
+    (["ber", "--code", "ldpc(128,64,bogus=1)", "--ebno-db", "1"], ["no such option", "bogus"]),
+    (["ber", "--code", "ideal(128,64)", "--ebno-db", "1"], ["ideal", "no decodable code"]),
+    (["ber", "--code", "conv(100,64)", "--ebno-db", "1"], ["conv", "not 100"]),
+    (["ber", "--code", "rep(100,64)", "--ebno-db", "1"], ["multiple of 64"]),
+    (BER + ["--max-frames", "0"], ["frame cap", "got 0"]),
+    (BER + ["--errors", "0"], ["block-error target", "got 0"]),
+    (["ber", "--code", "ldpc(128,64)", "--ebno-db", "0:1000:0.01"], ["100,001 values", "1,000"]),
+    (["ber", "--code", "ldpc(128,64)", "--ebno-db", "1", "--eps", "0.1"], ["exactly one of"]),
+    (["ber", "--code", "ldpc(128,64)"], ["exactly one of"]),
+    (["ber", "--code", "ldpc(128,64)", "--eps", "0.1"], ["awgn", "no parameter 'eps'"]),
+    (["ber", "--code", "ldpc(128,64)", "--channel", "bsc", "--eps", "0.1,2"], ["eps", "[0, 1]"]),
+    (["ber", "--code", "ldpc(128,64)", "--channel", "nope", "--eps", "0.1"], ["nope"]),
+    (BER + ["--param", "ebno_db=3"], ["ebno_db is swept"]),
+    (BER + ["--out", "{a_file}"], ["--out"]),
+    (BER + ["--out", "{ber_done}"], ["exists", "--resume"]),
+]
+
 OTHER_CASES = [
     (["nope"], ["nope"]),
     (["plot", "{missing}.csv"], ["missing.csv", "does not exist"]),
@@ -274,7 +300,7 @@ OTHER_CASES = [
 ]
 
 CASES = [("run", c) for c in RUN_CASES] + [("train", c) for c in TRAIN_CASES] + [("sweep", c) for c in SWEEP_CASES] \
-    + [("sample", c) for c in SAMPLE_CASES] + [("other", c) for c in OTHER_CASES]
+    + [("sample", c) for c in SAMPLE_CASES] + [("ber", c) for c in BER_CASES] + [("other", c) for c in OTHER_CASES]
 
 
 @pytest.mark.parametrize("args, fragments", [c for _, c in CASES],

@@ -36,12 +36,17 @@ LLR_LIMIT = 30.0
 
 @dataclass(frozen=True)
 class Param:
-    """One channel parameter: its closed range, default (``None`` = required) and meaning."""
+    """One channel parameter: its closed range, default (``None`` = required) and meaning.
+
+    ``better``: ``"higher"`` or ``"lower"`` if the channel gets better (fewer errors) as the parameter
+    rises or falls (Eb/N0; a crossover probability up to 1/2), else ``None``; a BER simulation stops a
+    curve after an error-free point only in a known direction."""
 
     low: float = -math.inf
     high: float = math.inf
     default: float | None = None
     doc: str = ""
+    better: str | None = None
 
 
 def check_bits(bits: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,13 @@ Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``de
     from commsim.fec import channel_code_family
     codes = channel_code_family("ldpc").codes_for(1000)   # several rates, each code.n <= 1000
 """
-from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
+from commsim.fec.base import (
+    CHANNEL_CODES, CRC, ChannelCode, build_code, channel_code_family, parse_code_spec, register_channel_code,
+)
 from commsim.fec.convolutional import ConvCode, ConvFamily
 from commsim.fec.ideal import (
-    IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity,
-    normal_approximation_bits, z_capacity,
+    IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity, channel_information,
+    normal_approximation_bits, normal_approximation_bler, normal_approximation_ebno_db, z_capacity,
 )
 from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
@@ -18,6 +20,7 @@ from commsim.fec.repetition import RepetitionCode, RepetitionFamily
 __all__ = [
     "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
     "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
-    "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "load_design",
-    "normal_approximation_bits", "regular_ldpc", "register_channel_code", "z_capacity",
+    "bp_decode", "bsc_capacity", "build_code", "capacity", "channel_code_family", "channel_information",
+    "commpy_bp_decode", "load_design", "normal_approximation_bits", "normal_approximation_bler",
+    "normal_approximation_ebno_db", "parse_code_spec", "regular_ldpc", "register_channel_code", "z_capacity",
 ]

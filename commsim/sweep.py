@@ -39,7 +39,7 @@ from commsim.learned.zoo import cached_checkpoints, cached_or_trained
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.codecs import make_codec
-from commsim.separated import SchemeError  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.separated import SchemeError, SeparatedCodec  # importing it registers the SOURCE+CHANNEL codecs
 from commsim.core.metrics import METRICS
 from commsim.core.registry import CODECS
 from commsim.core.threads import worker_init
@@ -217,7 +217,8 @@ class RowWriter:
 
 METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "host", "commsim_version",
-                                                       "checkpoint", "checkpoint_sha256", "note", "train_config"]
+                                                       "checkpoint", "checkpoint_sha256", "note", "train_config",
+                                                       "channel_code"]
 
 
 def _sha(path) -> str:
@@ -271,7 +272,8 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
             "host": socket.gethostname(), "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
-            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
+            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config,
+            "channel_code": codec.accounting()["code"] if isinstance(codec, SeparatedCodec) else ""}
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:

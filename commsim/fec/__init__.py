@@ -16,11 +16,12 @@ from commsim.fec.ideal import (
 )
 from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
+from commsim.fec.best import BestFamily, member_families
 
 __all__ = [
-    "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
+    "BestFamily", "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
     "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
     "bp_decode", "bsc_capacity", "build_code", "capacity", "channel_code_family", "channel_information",
-    "commpy_bp_decode", "load_design", "normal_approximation_bits", "normal_approximation_bler",
+    "commpy_bp_decode", "load_design", "member_families", "normal_approximation_bits", "normal_approximation_bler",
     "normal_approximation_ebno_db", "parse_code_spec", "regular_ldpc", "register_channel_code", "z_capacity",
 ]

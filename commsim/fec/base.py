@@ -140,7 +140,7 @@ def build_code(text: str) -> ChannelCode:
     family_class = CHANNEL_CODES.get(name)
     if not hasattr(family_class, "build"):
         raise ValueError(f"channel-code family {name!r} has no decodable code of a given (n, k) (ideal codes are "
-                         "references without a decoder); choose a family with a decoder")
+                         "references without a decoder, best is a choice among families); choose a family with a decoder")
     try:
         family = family_class(**options)
     except TypeError as exc:

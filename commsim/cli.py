@@ -564,11 +564,14 @@ def sweep_executor(executor: str, jobs, ray_address, cpus_per_task, gpus_per_tas
 @click.argument("results", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the figures (default: beside the CSV).")
 @click.option("--no-recon", is_flag=True, help="Skip the grids of example reconstructions.")
-def plot(results, out, no_recon):
-    """Plot distortion vs channel parameter (PNG + PDF), the mismatch heat map and reconstructions."""
+@click.option("--channel", "channels", multiple=True, metavar="FILE.py:NAME",
+              help="A user channel module the reconstructions may load (a CSV never loads one by itself); repeatable.")
+def plot(results, out, no_recon, channels):
+    """Plot distortion vs channel parameter (PNG + PDF), the mismatch heat map and reconstructions;
+    BER/BLER curves for a `commsim ber` CSV."""
     from commsim.plotting import plot_results
 
-    written = plot_results(results, out, reconstructions=not no_recon)
+    written = plot_results(results, out, reconstructions=not no_recon, channels=channels)
     for note in written["notes"]:
         click.echo(f"note: {note}")
     for path in written["files"]:

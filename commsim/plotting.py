@@ -322,11 +322,13 @@ def plot_ber(path: str | Path, out: str | Path | None = None) -> dict:
     return {"files": [target for target, _ in outputs], "notes": notes, "approximation": approximation}
 
 
-def plot_results(path: str | Path, out: str | Path | None = None, reconstructions: bool = True) -> dict:
+def plot_results(path: str | Path, out: str | Path | None = None, reconstructions: bool = True,
+                 channels: tuple[str, ...] = ()) -> dict:
     """Write the figures for a sweep CSV into ``out`` (default: beside the CSV). Returns the curves
     (``pandas.DataFrame``), the zero-information floor, the written files and the notes (codecs or
     points not drawn, reconstruction rows skipped, and why). A ``commsim ber`` CSV gets its BER/BLER
-    figure instead (:func:`plot_ber`)."""
+    figure instead (:func:`plot_ber`). ``channels``: user channel modules (``file.py:NAME``) the
+    reconstructions may load; no other module named in the CSV is ever imported."""
     if is_ber_csv(path):
         return plot_ber(path, out)
     frame = read_results(path)
@@ -348,7 +350,7 @@ def plot_results(path: str | Path, out: str | Path | None = None, reconstruction
             outputs += [(out / f"mismatch_{stem}.csv", csv_writer(grid, index=True)),
                         (out / f"mismatch_{stem}.png", figure_writer(fig))]
         if reconstructions:
-            grids, recon_notes = reconstruction_grids(frame)
+            grids, recon_notes = reconstruction_grids(frame, channels=tuple(channels))
             notes += recon_notes
             outputs += [(out / f"recon_{stem}.png", lambda p, rows=rows, labels=labels: save_grid(rows, p, labels=labels))
                         for stem, rows, labels in grids]
@@ -452,12 +454,24 @@ def pick_row(rows: pd.DataFrame, value: float, param: str) -> pd.Series:
     return rows.sort_values(["train_eps", "seed"]).iloc[0]
 
 
-def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
+def plot_channel(channel_name: str, allowed: tuple[str, ...] = ()):
+    """The channel block of a CSV's ``channel`` cell for the reconstructions: a registered name, or a
+    user module path only when the user named that same path (``allowed``, ``plot --channel``). A
+    CSV is data: reading one never imports the module a cell names."""
+    if ":" in channel_name and channel_name not in allowed:
+        raise ValueError(f"channel {channel_name} is a user module, which a CSV never loads by itself; "
+                         f"pass --channel {channel_name} to load it")
+    return resolve_channel(channel_name)
+
+
+def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
+                         channels: tuple[str, ...] = ()) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
     """Per learned codec (and channel, bits, data set): the first ``count`` test images, then their
     reconstructions at up to ``levels`` test values spread over the sweep, each through the
     checkpoint named in that point's ``checkpoint`` column (in the cache's ``checkpoints`` folder).
     Returns ``([(stem, rows, labels)], notes)``; a row whose checkpoint is gone, changed since the
-    sweep (``checkpoint_sha256``) or unreadable is left out with a note."""
+    sweep (``checkpoint_sha256``) or unreadable is left out with a note, and so is a user channel
+    module that ``channels`` does not name (:func:`plot_channel`)."""
     metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
     folder = cache_dir() / "checkpoints"
     learned = frame[frame["train_eps"].notna() & frame[metric].notna()]
@@ -467,7 +481,7 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -
         target = f"recon_{stem}.png"
         try:
             source = load_dataset(dataset)
-            channel = resolve_channel(channel_name)
+            channel = plot_channel(channel_name, channels)
         except (ValueError, OSError, ImportError) as exc:
             notes.append(f"{target} not written: cannot load data set {dataset} / channel {channel_name} ({str(exc).splitlines()[0]})")
             continue

@@ -19,7 +19,7 @@ EMBEDDED_FILE = "mnist10k.npz"
 @lru_cache(maxsize=1)
 def _embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
     with resources.files("commsim.data").joinpath(EMBEDDED_FILE).open("rb") as fh:
-        with np.load(fh) as data:
+        with np.load(fh, allow_pickle=False) as data:
             images, labels = data["images"], data["labels"]
     images = images[:, None, :, :]
     images.setflags(write=False)

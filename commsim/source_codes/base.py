@@ -120,7 +120,7 @@ def cached_arrays(kind: str, key: dict, compute) -> dict[str, np.ndarray]:
     path = cache_folder() / f"{kind}-{digest}.npz"
     if path.is_file():
         try:
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 return {name: data[name] for name in data.files}
         except (OSError, ValueError):
             pass

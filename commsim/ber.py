@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
+from commsim.core.files import exclusive_writer
 from commsim.fec.base import build_code
 from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, simulate_curve
 from commsim.sweep import MAX_POINTS, RowWriter, read_complete_rows
@@ -116,16 +116,11 @@ def run_ber(spec: BerSpec, out_csv: str | Path, resume: bool = False, progress: 
     out_csv = Path(out_csv)
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out_csv.parent / f".{out_csv.name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise FileExistsError(f"another run is writing {out_csv}; wait for it or choose another --out") from None
-    try:
-        rows = read_complete_rows(out_csv) if resume else []
+    with exclusive_writer(out_csv):  # one writer per CSV: a second run on the same file is refused
+        rows = read_complete_rows(out_csv, ["code", "value"]) if resume else []
         check_resumable(spec, rows, out_csv)
         done = {(r["code"], _norm(r["value"])): r for r in rows}
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
         writer = RowWriter(out_csv, COLUMNS)
         total = len(spec.codes) * len(spec.values)
         bar = tqdm(total=total, initial=len(done), desc="ber", unit="point", disable=not progress)
@@ -154,7 +149,5 @@ def run_ber(spec: BerSpec, out_csv: str | Path, resume: bool = False, progress: 
         finally:
             bar.close()
             writer.close()
-    finally:
-        lock.release()
     return out_csv
 

@@ -40,6 +40,7 @@ from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.codecs import make_codec
 from commsim.separated import SchemeError, SeparatedCodec  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
 from commsim.core.registry import CODECS
 from commsim.core.threads import worker_init
@@ -169,18 +170,43 @@ def point_key(row: dict) -> tuple:
     return tuple(norm(row[k]) for k in KEY_COLUMNS)
 
 
-def read_complete_rows(path: Path) -> list[dict]:
-    """The complete rows of a results CSV written by :class:`RowWriter`; a partial last line (crash
-    mid-write) is cut off the file."""
+def read_complete_rows(path: Path, required: list[str] = KEY_COLUMNS) -> list[dict]:
+    """The complete rows of a results CSV written by :class:`RowWriter`, for ``--resume``.
+
+    A file that is not CSV text or whose header lacks a ``required`` column is refused with a
+    ``ValueError`` naming it, and left as it is. A last line without its newline is a write cut short:
+    if it holds as many fields as the header it is a whole row whose newline was lost (the newline is
+    added and the row kept), else it is cut off the file."""
     if not path.exists():
         return []
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
+    refuse = f"{path} is not a results CSV of this command"
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{refuse} (not text); choose another --out") from None
+    lines = text.splitlines(keepends=True)
+    try:
+        header = next(csv.reader(lines[:1]), [])
+    except csv.Error:
+        header = []
+    missing = [c for c in required if c not in header]
+    if lines and missing:
+        raise ValueError(f"{refuse} (its header lacks {missing[0]!r}); choose another --out")
+    if lines and not lines[-1].endswith("\n"):
+        try:
+            fields = next(csv.reader([lines[-1]]), [])
+        except csv.Error:
+            fields = []
         with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
-    return list(csv.DictReader(io.StringIO(data.decode())))
+            if len(lines) > 1 and len(fields) == len(header):
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+                lines[-1] += "\n"
+            else:
+                fh.truncate(len(data) - len(lines[-1].encode()))
+                lines = lines[:-1]
+    return list(csv.DictReader(io.StringIO("".join(lines))))
 
 
 def read_finished(path: Path) -> set[tuple]:
@@ -376,17 +402,18 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
-    finished = read_finished(out_csv) if resume else set()
-    todo = [p for p in points if point_key(p) not in finished]
-    with executor.session(spec, points, todo, progress) as rows:
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
-        writer = RowWriter(out_csv, COLUMNS)
-        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
-        try:
-            for row in rows:
-                writer.write(row)
-                bar.update()
-        finally:
-            bar.close()
-            writer.close()
+    with exclusive_writer(out_csv):  # one writer per CSV: a second sweep of the same file is refused
+        finished = read_finished(out_csv) if resume else set()
+        todo = [p for p in points if point_key(p) not in finished]
+        with executor.session(spec, points, todo, progress) as rows:
+            out_csv.parent.mkdir(parents=True, exist_ok=True)
+            writer = RowWriter(out_csv, COLUMNS)
+            bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
+            try:
+                for row in rows:
+                    writer.write(row)
+                    bar.update()
+            finally:
+                bar.close()
+                writer.close()
     return out_csv

@@ -1,4 +1,5 @@
 """Sweeps: resume after kill -9, reproducibility, plots from the data, bad input."""
+import io
 import os
 import signal
 import subprocess
@@ -169,3 +170,44 @@ def test_separated_scheme_that_cannot_fit_is_a_noted_point(tmp_path):
     assert frame.loc["vq+ideal", "l2_per_image"] > 0 and pd.isna(frame.loc["vq+ideal", "note"])
     curves = plot_results(tmp_path / "results.csv", tmp_path / "fig", reconstructions=False)["curves"]
     assert list(curves["codec"]) == ["vq+ideal"]
+
+
+def quick_sweep(out, *extra):
+    return CliRunner().invoke(cli, ["sweep", "--codec", "vq+ideal", "--eps", "0.1,0.2", "--bits", "16", "--limit", "20",
+                                    "--out", str(out), *extra])
+
+
+def test_resume_refuses_a_foreign_or_binary_csv_and_leaves_it_as_it_was(tmp_path):
+    for name, content in (("foreign", b"a,b,c\n1,2,3\n"), ("binary", bytes(range(256)) * 4)):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "results.csv").write_bytes(content)
+        result = quick_sweep(out, "--resume")
+        assert result.exit_code == 2 and "not a results CSV" in result.output, result.output
+        assert (out / "results.csv").read_bytes() == content
+
+
+def test_resume_keeps_a_whole_last_row_that_lost_its_newline_and_cuts_a_torn_one(tmp_path):
+    assert quick_sweep(tmp_path).exit_code == 0
+    csv_path = tmp_path / "results.csv"
+    whole = csv_path.read_bytes()
+    csv_path.write_bytes(whole.rstrip(b"\n"))  # the newline of a complete last row lost
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0
+    assert csv_path.read_bytes() == whole  # kept, nothing recomputed
+    csv_path.write_bytes(whole[: whole.rstrip(b"\n").rfind(b"\n") + 30])  # the last row cut mid-write
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0
+    again = pd.read_csv(csv_path)
+    assert len(again) == 2 and again["value"].tolist() == pd.read_csv(io.BytesIO(whole))["value"].tolist()
+
+
+def test_a_second_writer_of_the_same_csv_is_refused(tmp_path):
+    from commsim.core.files import exclusive_writer
+
+    with exclusive_writer(tmp_path / "results.csv"):
+        result = quick_sweep(tmp_path)
+        assert result.exit_code == 2 and "another commsim run is writing" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "results.csv").exists()
+        result = CliRunner().invoke(cli, ["ber", "--code", "rep(32,32)", "--channel", "bsc", "--eps", "0.1",
+                                          "--max-frames", "100", "--out", str(tmp_path), "--no-plot"])
+        assert result.exit_code == 0, result.output  # another file, another lock
+    assert quick_sweep(tmp_path).exit_code == 0  # released

@@ -288,17 +288,10 @@ def train(codec, channel_name, eps, ebno_db, extra, decoder_input, epochs, patie
 
 
 def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:
-    """``--param NAME=VALUE`` options -> ``{NAME: float(VALUE)}``."""
-    params = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        try:
-            params[name.strip()] = float(value)
-        except ValueError:
-            raise click.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--param") from None
-    return params
+    """``--param NAME=VALUE`` options -> ``{NAME: float(VALUE)}`` (:mod:`commsim.channels.params`)."""
+    from commsim.channels.params import parse_assignments
+
+    return parse_assignments(items)
 
 
 def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
@@ -308,16 +301,13 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
     from commsim.channels import get_channel
 
     channel = get_channel(channel_name)
-    params: dict[str, float] = {}
-    if eps is not None:
-        if "eps" not in channel.params:
-            raise click.BadParameter(f"channel {channel_name!r} has no eps; its parameters are {', '.join(channel.params)}", param_hint="--eps")
-        params["eps"] = eps
-    if ebno_db is not None:
-        if "ebno_db" not in channel.params:
-            raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
-        params["ebno_db"] = ebno_db
-    params.update(parse_param_assignments(extra))
+    from commsim.channels.params import merge_params
+
+    if eps is not None and "eps" not in channel.params:
+        raise click.BadParameter(f"channel {channel_name!r} has no eps; its parameters are {', '.join(channel.params)}", param_hint="--eps")
+    if ebno_db is not None and "ebno_db" not in channel.params:
+        raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
+    params = merge_params({"eps": ("--eps", eps), "ebno_db": ("--ebno-db", ebno_db)}, parse_param_assignments(extra))
     required = [n for n, p in channel.params.items() if p.default is None and n not in params]
     if required:
         flag = "--eps" if required[0] == "eps" else f"--param {required[0]}=VALUE"
@@ -513,6 +503,8 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     if param not in channel.params:
         raise click.BadParameter(f"channel {channel_name!r} has no parameter {param!r}; it has {', '.join(channel.params)}")
     fixed = parse_param_assignments(extra)
+    if param in fixed:
+        raise click.BadParameter(f"{param} is swept; do not fix it with --param too", param_hint="--param")
     for value in values:
         channel.check_params({**fixed, param: value}, torch.zeros(1, 1))
     train_list = None if train_eps.strip() == "same" else parse_values(train_eps)

@@ -61,6 +61,12 @@ def inputs(tmp_path_factory):
     files["crc_npz"].write_bytes(bytes(data))
     files["no_images_npz"] = root / "no_images.npz"
     np.savez(files["no_images_npz"], pictures=np.zeros((10, 28, 28), np.uint8))
+    files["nan_npz"] = root / "nan.npz"
+    pixels = np.random.default_rng(1).random((200, 28, 28)).astype(np.float32)
+    pixels[3, 4, 5] = np.nan
+    np.savez(files["nan_npz"], images=pixels)
+    files["rgba_npz"] = root / "rgba.npz"
+    np.savez(files["rgba_npz"], images=np.zeros((200, 28, 28, 4), np.uint8))
     files["empty_dir"] = root / "empty_dir"
     files["empty_dir"].mkdir()
     files["syntax_py"] = root / "syntax_channel.py"
@@ -175,6 +181,9 @@ RUN_CASES = [
     (RUN + ["--dataset", "npz", "--data-path", "{truncated_npz}"], ["truncated.npz", "not a readable .npz"]),
     (RUN + ["--dataset", "npz", "--data-path", "{crc_npz}"], ["crc.npz", "not a readable .npz"]),
     (RUN + ["--dataset", "npz", "--data-path", "{no_images_npz}"], ["no 'images'"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{nan_npz}"], ["nan.npz", "NaN"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{rgba_npz}"], ["rgba.npz", "C = 1 or 3", "alpha"]),
+    (["train", "--codec", "necst", "--dataset", "npz", "--data-path", "{nan_npz}"], ["NaN"]),
     (RUN + ["--save-recon", "out.jpg"], ["--save-recon", ".png"]),
     (RUN + ["--save-recon", "/proc/x.png"], ["--save-recon", "/proc"]),
     (RUN + ["--save-recon", "{a_file}/x.png"], ["--save-recon", "a_file.txt"]),

@@ -88,9 +88,25 @@ class Channel(nn.Module):
     main_param: str | None = None
 
     def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None, **params) -> torch.Tensor:
+        """``bits [B, m]`` -> ``llr [B, m]`` float32, checked: a ``transmit`` that writes into its input
+        (which would corrupt the sender's bits, and the BER counted from them) or returns NaN or
+        infinite LLRs raises ``ValueError`` naming the channel. The finiteness check runs wherever it
+        costs no device synchronisation inside training: always on the CPU, outside autograd on others."""
         bits = check_bits(bits)
         values = self.check_params(params, bits)
+        version = bits._version
         llr = self.transmit(bits, generator, **values)
+        name = getattr(self, "name", None) or type(self).__name__
+        if bits._version != version:
+            raise ValueError(f"channel {name} modified its input bits in place; compute a new tensor instead "
+                             "(e.g. start transmit with bits = bits.clone())")
+        if not isinstance(llr, torch.Tensor) or llr.shape != bits.shape:
+            what = f"a {type(llr).__name__}" if not isinstance(llr, torch.Tensor) else f"shape {list(llr.shape)}"
+            raise ValueError(f"channel {name} returned {what}; transmit must return a torch.Tensor of the bits' shape "
+                             f"{list(bits.shape)}")
+        if (llr.device.type == "cpu" or not torch.is_grad_enabled()) and not bool(torch.isfinite(llr).all()):
+            raise ValueError(f"channel {name} returned LLRs that are NaN or infinite; return finite values "
+                             f"(clip certainty to +-{LLR_LIMIT:g})")
         return llr.to(torch.float32)
 
     def transmit(self, bits: torch.Tensor, generator: torch.Generator | None, **params: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ def parse_assignments(items, flag: str = "--param") -> dict[str, float]:
         name, sep, value = str(item).partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"{flag} expects NAME=VALUE, got {item!r}")
+            raise ValueError(f"{flag}: expected NAME=VALUE, got {item!r}")
         try:
             number = float(value)
         except ValueError:

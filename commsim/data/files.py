@@ -82,9 +82,13 @@ def _as_nchw(images: np.ndarray, where) -> np.ndarray:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
-    elif images.ndim != 4:
-        raise ValueError(f"{where}: images must be [N, H, W], [N, H, W, C] or [N, C, H, W], got {images.shape}")
+    elif images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"{where}: images must be [N, H, W] (grey) or [N, H, W, C] / [N, C, H, W] with C = 1 or 3 "
+                         f"(grey or RGB), got {list(images.shape)}" + (" (drop the alpha channel of RGBA images)"
+                                                                     if images.ndim == 4 and 4 in (images.shape[1], images.shape[-1]) else ""))
     if np.issubdtype(images.dtype, np.floating):
+        if images.size and not np.isfinite(images).all():
+            raise ValueError(f"{where}: float images hold NaN or infinite values; they must be numbers in [0, 1]")
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError(f"{where}: float images must lie in [0, 1]")
         return np.ascontiguousarray(images, dtype=np.float32)

@@ -33,8 +33,10 @@ class ImageSource:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.images.ndim != 4:
-            raise ValueError(f"images must have shape [N, C, H, W], got {self.images.shape}")
+        if self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
+            raise ValueError(f"images must have shape [N, C, H, W] with C = 1 or 3 (grey or RGB), got {list(self.images.shape)}")
+        if np.issubdtype(self.images.dtype, np.floating) and self.images.size and not np.isfinite(self.images).all():
+            raise ValueError(f"data set {self.name!r} holds NaN or infinite pixels; images must be numbers in [0, 1]")
         if self.binarize not in (None, "static", "dynamic"):
             raise ValueError(f"binarize must be None, 'static' or 'dynamic', got {self.binarize!r}")
         for split in SPLITS:

@@ -279,7 +279,8 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
     train_config = ""
     checkpoint = str(checkpoint or "")
     if getattr(CODECS.get(point["codec"]), "learned", False) and not checkpoint:
-        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
+        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]),
+                                   data=source.identity)
         if not paths:
             raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
         checkpoint = str(paths[0])
@@ -312,7 +313,10 @@ def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = Fals
 def missing_trainings(spec: SweepSpec, points: list[dict]) -> list[tuple[str, float]]:
     """``[(codec, training eps)]`` the points need that the cache does not hold yet."""
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
+    if not needed:
+        return []
+    data = load_dataset(spec.dataset, spec.data_path).identity
+    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e), data=data)]
 
 
 SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}

@@ -5,6 +5,8 @@ Binary sources (``binarize`` set) yield 0/1 images.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -42,6 +44,26 @@ class ImageSource:
         for split in SPLITS:
             if split not in self.splits or len(self.splits[split]) == 0:
                 raise ValueError(f"data set {self.name!r} has an empty {split} split")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of what a model trained on this source learns from: the images, labels, splits and
+        binarization (hex digest, computed once)."""
+        h = hashlib.sha256()
+        for array in (self.images, self.labels, *(self.splits[s] for s in SPLITS)):
+            array = np.ascontiguousarray(array)
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(memoryview(array).cast("B"))
+        h.update(f"{self.binarize}:{self.threshold}".encode())
+        return h.hexdigest()
+
+    @property
+    def identity(self) -> str | None:
+        """What names this data in cache entries beside its name: ``None`` for the embedded data sets
+        (their content is fixed by the package), else the first 16 hex digits of :attr:`fingerprint`,
+        so that models trained on other files (or other arrays) under the same data-set name are
+        other entries."""
+        return None if self.info.get("embedded") else self.fingerprint[:16]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -116,6 +116,15 @@ class SweepSpec:
     def __post_init__(self):
         TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
 
+    def settings(self, data: str | None) -> dict[str, str]:
+        """The sweep's settings that change a row but are not in its key (:data:`KEY_COLUMNS`), as text
+        for the ``sweep`` column; ``data`` is the data's :attr:`~commsim.data.ImageSource.identity`. A
+        resumed CSV must have been made with the same (:func:`check_resumable`)."""
+        text = lambda v: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        return {"epochs": text(self.epochs), "train_seed": text(self.train_seed), "limit": text(self.limit),
+                "recipe": text(self.recipe), "estimator": text(self.estimator), "data": text(data),
+                "fixed": ";".join(f"{k}={v:g}" for k, v in sorted(self.fixed.items()))}
+
     def train_config(self, eps: float) -> TrainConfig:
         """The training configuration of the learned codecs at ``eps`` (it names the cache entry)."""
         return TrainConfig(eps=eps, epochs=self.epochs, seed=self.train_seed, estimator=self.estimator, recipe=self.recipe)
@@ -214,6 +223,32 @@ def read_finished(path: Path) -> set[tuple]:
     return {point_key(r) for r in read_complete_rows(path)}
 
 
+def encode_settings(settings: dict[str, str]) -> str:
+    """The ``sweep`` cell: ``key=value`` pairs joined by ``|`` (values may hold ``;`` and ``=``)."""
+    return "|".join(f"{k}={v}" for k, v in settings.items())
+
+
+def check_resumable(spec: SweepSpec, rows: list[dict], settings: dict[str, str], path: Path) -> None:
+    """Raise ``ValueError`` naming the first setting in which a row of ``path`` differs from this sweep
+    among the rows of the same channel, swept parameter, bits and data set (their ``sweep`` cell: the
+    settings that change a row but are not in the key; rows written before that column existed are not
+    checked). Rows of other channels, bits or data sets are other points (their key differs) and may
+    share a CSV, as the README's example does."""
+    mine = point_key({"channel": spec.channel, "param": spec.param, "bits": spec.bits, "dataset": spec.dataset,
+                      **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}})
+    same_group = lambda row: point_key({**row, **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}}) == mine
+    for row in rows:
+        cell = row.get("sweep") or ""
+        if not cell or not same_group(row):
+            continue
+        old = dict(item.partition("=")[::2] for item in cell.split("|"))
+        for field_name, value in settings.items():
+            if old.get(field_name, value) != value:
+                shown = {"fixed": "fixed params", "data": "data (content fingerprint)"}.get(field_name, field_name)
+                raise ValueError(f"{path} was made by a sweep with {shown} = {old[field_name] or 'default'!r}, this one "
+                                 f"has {value or 'default'!r}; resume with the same options or choose another --out")
+
+
 class RowWriter:
     """Appends whole CSV lines with one ``os.write`` each, fsynced (the header once)."""
 
@@ -244,7 +279,7 @@ class RowWriter:
 METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "host", "commsim_version",
                                                        "checkpoint", "checkpoint_sha256", "note", "train_config",
-                                                       "channel_code"]
+                                                       "channel_code", "sweep"]
 
 
 def _sha(path) -> str:
@@ -406,8 +441,11 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
+    settings = spec.settings(load_dataset(spec.dataset, spec.data_path).identity)
     with exclusive_writer(out_csv):  # one writer per CSV: a second sweep of the same file is refused
-        finished = read_finished(out_csv) if resume else set()
+        rows_before = read_complete_rows(out_csv) if resume else []
+        check_resumable(spec, rows_before, settings, out_csv)
+        finished = {point_key(r) for r in rows_before}
         todo = [p for p in points if point_key(p) not in finished]
         with executor.session(spec, points, todo, progress) as rows:
             out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +453,7 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
             bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
             try:
                 for row in rows:
-                    writer.write(row)
+                    writer.write({**row, "sweep": encode_settings(settings)})
                     bar.update()
             finally:
                 bar.close()

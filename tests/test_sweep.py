@@ -211,3 +211,22 @@ def test_a_second_writer_of_the_same_csv_is_refused(tmp_path):
                                           "--max-frames", "100", "--out", str(tmp_path), "--no-plot"])
         assert result.exit_code == 0, result.output  # another file, another lock
     assert quick_sweep(tmp_path).exit_code == 0  # released
+
+
+def test_resume_refuses_a_csv_of_another_sweep_naming_the_field(tmp_path):
+    assert quick_sweep(tmp_path).exit_code == 0
+    before = (tmp_path / "results.csv").read_bytes()
+    for extra, field in ((["--limit", "30"], "limit = '20'"), (["--epochs", "3"], "epochs"), (["--seed", "2"], "train_seed"),
+                         (["--recipe", "paper"], "recipe")):
+        result = quick_sweep(tmp_path, "--resume", *extra) if "--limit" not in extra else CliRunner().invoke(
+            cli, ["sweep", "--codec", "vq+ideal", "--eps", "0.1,0.2", "--bits", "16", "--limit", "30", "--out", str(tmp_path),
+                  "--resume"])
+        assert result.exit_code == 2 and field in result.output and "another --out" in result.output, (extra, result.output)
+        assert (tmp_path / "results.csv").read_bytes() == before
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
+                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.1"])
+    assert result.exit_code == 0, result.output  # another channel: other points in the same CSV
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
+                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.2"])
+    assert result.exit_code == 2 and "fixed params = 'p_gb=0.1'" in result.output, result.output
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0  # the same sweep resumes

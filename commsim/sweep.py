@@ -279,7 +279,7 @@ class RowWriter:
 METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "host", "commsim_version",
                                                        "checkpoint", "checkpoint_sha256", "note", "train_config",
-                                                       "channel_code", "sweep"]
+                                                       "channel_code", "train_threads", "sweep"]
 
 
 def _sha(path) -> str:
@@ -327,15 +327,18 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
         return {**point, "metric": distortion_metric(source), "note": str(exc),
                 "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
                 "host": socket.gethostname(), "commsim_version": __version__}
+    train_threads = ""
     if checkpoint:
         train_config = describe_train(codec.metadata.get("train", {}))
+        train_threads = codec.metadata.get("train_threads", "")
     result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
     return {**point, "metric": distortion_metric(source), **result.row(),
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
             "host": socket.gethostname(), "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
             "checkpoint_sha256": _sha(checkpoint), "train_config": train_config,
-            "channel_code": codec.accounting()["code"] if isinstance(codec, SeparatedCodec) else ""}
+            "channel_code": codec.accounting()["code"] if isinstance(codec, SeparatedCodec) else "",
+            "train_threads": train_threads}
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:

@@ -97,7 +97,7 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
                 "train_channel": config.channel, "train_channel_params": config.channel_kwargs(),
                 "train": config.record(), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
                                             "epochs_run": len(result.history), "stop": result.stop},
-                "train_seconds": result.seconds, "commsim_version": __version__}
+                "train_seconds": result.seconds, "train_threads": result.threads, "commsim_version": __version__}
     if source.identity is not None:
         metadata["data_identity"] = source.identity
     save_checkpoint(path, codec.state_dict(), metadata)

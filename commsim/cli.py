@@ -103,7 +103,7 @@ def build_catalog() -> dict:
     from commsim.fec import CHANNEL_CODES
     from commsim.source_codes import SOURCE_CODES
     from commsim.learned.estimators import ESTIMATORS
-    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, MAX_EPOCHS, RECIPES
 
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES,
                   "source_codes": SOURCE_CODES}
@@ -111,7 +111,8 @@ def build_catalog() -> dict:
              for section in catalog.SECTIONS}
     built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
                         "decoder_inputs": list(DECODER_INPUTS)}
-    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
+    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "max_epochs": MAX_EPOCHS, "recipe": DEFAULT_RECIPE,
+                         "estimator": DEFAULT_ESTIMATOR}
     return built
 
 
@@ -251,7 +252,7 @@ def check_trains_over(codec: str, channel_name: str) -> None:
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
 @training_channel_options
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True,
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True,
               help="Training budget in epochs (the same default as run/sweep; the paper's set-up used 200 with --recipe paper).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
@@ -385,7 +386,7 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, config, se
               help="Channel a learned codec is trained over: the BSC at --train-eps, or the same channel and parameters as the run.")
 @click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
               help="Decoder input of a learned codec that must be trained or looked up in the cache (hard or soft).")
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @training_options
@@ -456,7 +457,7 @@ def channel_choice(value: str) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation seeds per point.")
 @click.option("--train-eps", default="same", show_default=True,
               help="'same' (train at each test eps) or a list of training eps (mismatch grid).")
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel processes for the points (local executor) [default: 1].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -639,7 +640,7 @@ MAX_CHAIN_ROWS = 64
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True, help="Keep a row every N steps.")
 @click.option("--count", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Chains (images per row).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None)
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--out", type=click.Path(dir_okay=False), default="chain.png", show_default=True)
 @dataset_options
 @common_options

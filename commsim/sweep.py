@@ -427,11 +427,35 @@ class LocalExecutor:
     def _rows(self, spec: SweepSpec, todo: list[dict]) -> Iterator[dict]:
         if self.jobs <= 1 or len(todo) <= 1:
             for point in todo:
-                yield evaluate_point(point, spec)
+                with point_failure(point):
+                    row = evaluate_point(point, spec)
+                yield row
             return
         with worker_pool(min(self.jobs, len(todo)), initializer=worker_init) as pool:
-            for future in as_completed([pool.submit(evaluate_point, p, spec) for p in todo]):
-                yield future.result()
+            futures = {pool.submit(evaluate_point, p, spec): p for p in todo}
+            for future in as_completed(futures):
+                with point_failure(futures[future]):
+                    row = future.result()
+                yield row
+
+
+class PointFailed(ValueError):
+    """A point whose evaluation raised something other than a user error: one line naming the point
+    and the error (``__cause__`` holds it, with a worker's traceback)."""
+
+
+@contextlib.contextmanager
+def point_failure(point: dict) -> Iterator[None]:
+    """Turn an unexpected exception of one point (here or in a worker process) into :class:`PointFailed`;
+    user errors (``ValueError``, ``OSError``) pass as they are."""
+    try:
+        yield
+    except (ValueError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line instead of a worker's many-line traceback
+        detail = str(exc).splitlines()[0] if str(exc).strip() else ""
+        raise PointFailed(f"point {point['codec']} {point['param']}={point['value']:g} seed {point['seed']} failed: "
+                          f"{type(exc).__name__}: {detail} (`commsim --traceback ...` shows where)") from exc
 
 
 def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True,

@@ -65,6 +65,16 @@ def inputs(tmp_path_factory):
     pixels = np.random.default_rng(1).random((200, 28, 28)).astype(np.float32)
     pixels[3, 4, 5] = np.nan
     np.savez(files["nan_npz"], images=pixels)
+    files["npy_npz"] = root / "npy.npz"
+    with open(files["npy_npz"], "wb") as fh:
+        np.save(fh, np.zeros((200, 28, 28), np.uint8))
+    files["bad_json"] = root / "bad_json.safetensors"
+    save_file({"w": torch.zeros(3)}, str(files["bad_json"]), metadata={"format": "commsim-checkpoint/1", "commsim": "{oops"})
+    files["exit_py"] = root / "exit_channel.py"
+    files["exit_py"].write_text("import sys\nsys.exit(0)\n")
+    files["needs_py"] = root / "needs_channel.py"
+    files["needs_py"].write_text("from commsim.channels import BSC\n\n\nclass Needs(BSC):\n    def __init__(self, a):\n"
+                                 "        super().__init__()\n")
     files["rgba_npz"] = root / "rgba.npz"
     np.savez(files["rgba_npz"], images=np.zeros((200, 28, 28, 4), np.uint8))
     files["empty_dir"] = root / "empty_dir"
@@ -182,6 +192,9 @@ RUN_CASES = [
     (RUN + ["--dataset", "npz", "--data-path", "{crc_npz}"], ["crc.npz", "not a readable .npz"]),
     (RUN + ["--dataset", "npz", "--data-path", "{no_images_npz}"], ["no 'images'"]),
     (RUN + ["--dataset", "npz", "--data-path", "{nan_npz}"], ["nan.npz", "NaN"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{npy_npz}"], ["npy.npz", "a .npy file", "numpy.savez"]),
+    (RUN + ["--checkpoint", "{bad_json}"], ["bad_json.safetensors", "metadata is not JSON"]),
+    (RUN + ["--epochs", "99999999999999999999"], ["--epochs", "1000000"]),
     (RUN + ["--dataset", "npz", "--data-path", "{rgba_npz}"], ["rgba.npz", "C = 1 or 3", "alpha"]),
     (["train", "--codec", "necst", "--dataset", "npz", "--data-path", "{nan_npz}"], ["NaN"]),
     (RUN + ["--save-recon", "out.jpg"], ["--save-recon", ".png"]),
@@ -256,6 +269,8 @@ SWEEP_CASES = [
     (["sweep", "--codec", "vq+ldpc", "--eps", "0.1", "--bits", "17000"], ["--bits", "16,384"]),
     (SWEEP + ["--eps", "0.1", "--param", "x"], ["--param", "NAME=VALUE"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps=0.3"], ["eps is swept"]),
+    (SWEEP + ["--eps", "0.1", "--channel", "{exit_py}:X"], ["exit_channel.py", "sys.exit(0)"]),
+    (SWEEP + ["--eps", "0.1", "--channel", "{needs_py}:Needs"], ["cannot be built without arguments", "instance"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps_bad=y"], ["--param", "number"]),
     (SWEEP + ["--eps", "0.1", "--out", "/proc/x"], ["--out", "/proc"]),
     (SWEEP + ["--eps", "0.1", "--out", "{a_file}"], ["--out", "a_file.txt"]),

@@ -151,3 +151,18 @@ def test_the_cache_key_holds_the_data_content_not_only_its_name(home, tmp_path):
     again = cached_or_trained("necst", "npz", 8, config, load_dataset("npz", str(copy)), device="cpu", progress=False)
     assert again[1:] == (first[1], False)
     assert cached_checkpoints("necst", "npz", 8, config=config) == []  # no entry for "npz" without its content
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_file(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import commsim.learned.checkpoints as checkpoints
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(checkpoints, "save_file", full)
+    target = tmp_path / "c.safetensors"
+    with pytest.raises(OSError, match="cannot write checkpoint .*c.safetensors .*No space left.*COMMSIM_HOME"):
+        checkpoints.save_checkpoint(target, {"w": torch.zeros(2)}, {"codec": "necst"})
+    assert list(tmp_path.iterdir()) == []

@@ -230,3 +230,22 @@ def test_resume_refuses_a_csv_of_another_sweep_naming_the_field(tmp_path):
                                       "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.2"])
     assert result.exit_code == 2 and "fixed params = 'p_gb=0.1'" in result.output, result.output
     assert quick_sweep(tmp_path, "--resume").exit_code == 0  # the same sweep resumes
+
+
+BOOM = '''from commsim.channels import BSC
+
+
+class Boom(BSC):
+    def transmit(self, bits, generator, eps):
+        raise RuntimeError("the flux capacitor")
+'''
+
+
+def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_path):
+    (tmp_path / "boom.py").write_text(BOOM)
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--channel", str(tmp_path / "boom.py") + ":Boom",
+                                      "--eps", "0.1,0.2", "--train-eps", "0.1", "--bits", "8", "--epochs", "1", "--limit", "20",
+                                      "--jobs", "2", "--out", str(tmp_path / "o")])
+    lines = [line for line in result.output.splitlines() if line.startswith("Error") or "Traceback" in line]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "channel Boom raised RuntimeError: the flux capacitor" in lines[0] and "boom.py, line 6" in lines[0]

@@ -24,6 +24,7 @@ wrapping a function with :class:`LambdaChannel`.
 from __future__ import annotations
 
 import math
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +33,11 @@ from torch import nn
 
 LLR_LIMIT = 30.0
 """Magnitude of the LLR that stands for certainty (sigmoid(30) = 1 - 9e-14)."""
+
+
+class ChannelError(ValueError):
+    """A channel block whose ``transmit`` failed (raised, wrote into its input, returned NaN or a wrong
+    shape): one line naming the channel; ``__cause__`` holds what it raised."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +101,24 @@ class Channel(nn.Module):
         bits = check_bits(bits)
         values = self.check_params(params, bits)
         version = bits._version
-        llr = self.transmit(bits, generator, **values)
         name = getattr(self, "name", None) or type(self).__name__
+        try:
+            llr = self.transmit(bits, generator, **values)
+        except ValueError:
+            raise
+        except Exception as exc:  # a user channel's bug: one line naming it (``--traceback`` shows the cause)
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            raise ChannelError(f"channel {name} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                               f"({frame.filename}, line {frame.lineno}); fix it (`commsim --traceback ...` shows where)") from exc
         if bits._version != version:
-            raise ValueError(f"channel {name} modified its input bits in place; compute a new tensor instead "
+            raise ChannelError(f"channel {name} modified its input bits in place; compute a new tensor instead "
                              "(e.g. start transmit with bits = bits.clone())")
         if not isinstance(llr, torch.Tensor) or llr.shape != bits.shape:
             what = f"a {type(llr).__name__}" if not isinstance(llr, torch.Tensor) else f"shape {list(llr.shape)}"
-            raise ValueError(f"channel {name} returned {what}; transmit must return a torch.Tensor of the bits' shape "
+            raise ChannelError(f"channel {name} returned {what}; transmit must return a torch.Tensor of the bits' shape "
                              f"{list(bits.shape)}")
         if (llr.device.type == "cpu" or not torch.is_grad_enabled()) and not bool(torch.isfinite(llr).all()):
-            raise ValueError(f"channel {name} returned LLRs that are NaN or infinite; return finite values "
+            raise ChannelError(f"channel {name} returned LLRs that are NaN or infinite; return finite values "
                              f"(clip certainty to +-{LLR_LIMIT:g})")
         return llr.to(torch.float32)
 

@@ -245,9 +245,16 @@ def npz(path: str | None = None, binarize: str | None = None, threshold: float =
     """A .npz with images (and optional labels, train_idx/val_idx/test_idx); else 80/10/10 in order."""
     file = _root(path, "npz", "a .npz file with images [N, H, W(, C)] and optional labels")
     try:
-        with np.load(file, allow_pickle=False) as data:
+        data = np.load(file, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file (one array) under an .npz name
+            raise ValueError(f"{file}: a .npy file (one array), not an .npz; write it with numpy.savez(path, images=...)")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError) as err:
+    except ValueError as err:
+        if str(err).startswith(str(file)):
+            raise
+        raise ValueError(f"{file}: not a readable .npz (ValueError: {err}); write it again with numpy.savez") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError) as err:
         raise ValueError(f"{file}: not a readable .npz ({type(err).__name__}: {err}); "
                          "write it again with numpy.savez") from None
     if "images" not in arrays:

@@ -85,6 +85,10 @@ def check_recipe(name: str) -> str:
     return name
 
 
+MAX_EPOCHS = 1_000_000
+"""The largest training budget in epochs (a million epochs of the embedded digits is weeks of CPU)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a trained codec (it names the checkpoint and goes into its metadata).
@@ -127,8 +131,8 @@ class TrainConfig:
     def __post_init__(self):
         self._check_channel()
         self.decoder_input = check_decoder_input(self.decoder_input)
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1 (the training budget), got {self.epochs}")
+        if not 1 <= int(self.epochs) <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS:,} (the training budget), got {self.epochs}")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         self.recipe = check_recipe(self.recipe if self.recipe is not None else DEFAULT_RECIPE)

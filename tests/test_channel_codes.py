@@ -391,7 +391,7 @@ def test_ideal_codes():
 
 
 def test_registry():
-    assert set(CHANNEL_CODES.names()) == {"ldpc", "conv", "rep", "ideal", "ideal-fbl"}
+    assert set(CHANNEL_CODES.names()) == {"ldpc", "conv", "rep", "polar", "ideal", "ideal-fbl"}
     with pytest.raises(UnknownNameError):
         channel_code_family("turbo")
 

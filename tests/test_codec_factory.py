@@ -31,7 +31,7 @@ def all_codecs() -> list:
     names = CODECS.names()
     # the Pillow codes with a real channel code simulate 2,000-bit codes (1-3 s each): the default suite
     # keeps every source code (with the ideal codes) and every channel code (with pca, vq and neural)
-    slow = {n for n in names if n.split("+")[0] in PILLOW and n.split("+")[-1] in ("ldpc", "conv", "rep")}
+    slow = {n for n in names if n.split("+")[0] in PILLOW and n.split("+")[-1] in ("ldpc", "conv", "rep", "polar")}
     return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 

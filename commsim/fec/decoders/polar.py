@@ -85,7 +85,7 @@ class _Tree(nn.Module):
         frozen = np.asarray(frozen, bool)
         n_total = frozen.size
         if n_total < 2 or n_total & (n_total - 1):
-            raise ValueError(f"the frozen mask must have a power-of-two length >= 2, got {n_total}")
+            raise ValueError(f"the frozen mask must have a length N that is a power of two >= 2, got {n_total}")
         if frozen.all():
             raise ValueError("the frozen mask freezes every position: at least one must carry information")
         self.N, self.n = n_total, n_total.bit_length() - 1

@@ -177,6 +177,14 @@ class CRC:
             raise ValueError(f"unknown CRC {name!r}; known: {', '.join(CRC_NAMES)}")
         return CRC_NAMES[key]
 
+    @property
+    def label(self) -> str:
+        """``"11"``, ``"24"`` (the default polynomial of that length) or the name of another one (``"24C"``)."""
+        if self.bits == 0 or self.poly == CRC_POLYNOMIALS.get(self.bits):
+            return str(self.bits)
+        named = [name for name, (bits, poly) in CRC_NAMES.items() if (bits, poly) == (self.bits, self.poly)]
+        return named[0] if named else f"{self.bits}-{self.poly:x}"
+
     def __repr__(self) -> str:
         return f"CRC({self.bits}, poly={self.poly:#x})" if self.bits else "CRC(0)"
 

@@ -12,8 +12,8 @@ information), for ``A = k`` information bits, a CRC of ``c`` bits (``K = A + c``
   ``< N``; the positions that rate matching makes useless are frozen first (puncturing: the ``N - E``
   first interleaved positions and the lowest ``ceil(3N/4 - E/2)`` (``E >= 3N/4``) or ``ceil(9N/16 - E/4)``
   indices; shortening: the last ``N - E`` interleaved positions), then the ``K`` most reliable of the
-  rest carry ``[info, crc]`` in increasing index order. No parity-check (PC) bits (``n_PC = 0``, as for
-  ``K >= 20``... without PC bits for every K here).
+  rest carry ``[info, crc]`` in increasing index order. No parity-check (PC) bits: ``n_PC = 0`` for every
+  ``K`` (5G adds 3 PC bits to uplink codes of 12 <= A <= 19 information bits; not modelled).
 - Encoding (5.3.1.2): ``x = u G_N``, ``G_N`` the n-fold Kronecker power of ``[[1, 0], [1, 1]]``.
 - Rate matching (5.4.1): sub-block interleaver (32 sub-blocks, :data:`SUBBLOCK_PATTERN`), then bit
   selection from the circular buffer: repetition if ``E >= N``, else puncturing (first ``N - E`` dropped)
@@ -204,7 +204,7 @@ class PolarCode(ChannelCode):
                      else SCLDecoder(self.frozen, self.list_size, crc_matrix))
         self.register_buffer("_positions", torch.from_numpy(self.positions), persistent=False)
         self.register_buffer("_shortened", torch.from_numpy(self.shortened), persistent=False)
-        crc_name = f"+crc{self.crc.bits}" if self.crc.bits else ""
+        crc_name = f"+crc{self.crc.label.lower()}" if self.crc.bits else ""
         dec = "sc" if decoder == "sc" else f"scl{self.list_size}"
         self.name = f"polar({self.n},{self.k}){crc_name}-{dec}"
 

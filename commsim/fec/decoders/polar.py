@@ -25,8 +25,8 @@ decoder with the hard-decision metric below.
 SCL (Tal & Vardy 2015) keeps ``L`` paths per frame with the LLR-based path metric of
 Balatsoukas-Stimming et al. 2015, ``PM += |alpha|`` when a decision disagrees with the sign of its
 ``alpha`` (``PM = 0`` best). State is ``[F * L, size]`` per tree level. At a free leaf each path
-forks into two, the ``L`` best of the ``2L`` candidates survive (ties keep ``u = 0`` first, so
-``L = 1`` is SC), and the surviving paths' states are *not* copied at once: each level buffer that
+forks into two, the ``L`` best of the ``2L`` candidates survive (``torch.topk``; with ``L = 1`` a tie
+keeps ``u = 0``, so ``L = 1`` is exactly SC), and the surviving paths' states are *not* copied at once: each level buffer that
 will be read again keeps a pending row index (copy on write), composed cheaply at each fork
 (``[F * L]`` integers) and applied with one ``index_select`` only when the buffer is next read.
 At the start, one path is active and the others carry metric ``inf``.
@@ -141,12 +141,32 @@ class _Tree(nn.Module):
         return [("A", op[1])], [("B", op[1], op[2])]
 
     def _liveness(self) -> None:
-        """For each op, the buffers that are read again before being overwritten (``self.live``)."""
+        """For each op, the buffers that a fork there must re-index (``self.live``): those read again
+        before being overwritten, except the channel LLRs (the same for all paths), the op's own output
+        (written after the fork, in the new order) and partial sums known to be all zero."""
+        zero: set = set()
+        for op in self.ops:
+            if op[0] == "rate0":
+                zero.add(("B", op[1], op[2]))
+            elif op[0] == "combine":
+                if ("B", op[1] + 1, 0) in zero and ("B", op[1] + 1, 1) in zero:
+                    zero.add(("B", op[1], op[2]))
+                else:
+                    zero.discard(("B", op[1], op[2]))
+            elif op[0] in ("leaf", "rep", "rate1", "spc"):
+                zero.discard(("B", op[1], op[2]))
+        # names are reused along the walk: skip only those that hold zeros at every write
+        written_nonzero = {self._access(op)[1][0] for op in self.ops if op[0] in ("leaf", "rep", "rate1", "spc")}
+        for op in self.ops:
+            if op[0] == "combine" and not (("B", op[1] + 1, 0) in zero and ("B", op[1] + 1, 1) in zero):
+                written_nonzero.add(("B", op[1], op[2]))
+        always_zero = zero - written_nonzero
         live: set = set()
-        self.live = [None] * len(self.ops)
+        self.live = [()] * len(self.ops)
         for t in range(len(self.ops) - 1, -1, -1):
             reads, writes = self._access(self.ops[t])
-            self.live[t] = tuple(sorted(x for x in live if x != ("A", 0)))  # live *after* op t
+            skip = {("A", 0), *writes} | always_zero
+            self.live[t] = tuple(sorted(x for x in live if x not in skip))  # live *after* op t
             live = (live - set(writes)) | set(reads)
 
     def node_counts(self) -> dict[str, int]:
@@ -292,8 +312,7 @@ class SCLDecoder(_Tree):
                 bit = (cand[:, 1] < cand[:, 0]).unsqueeze(1)
                 pm = torch.where(bit, cand[:, 1:], cand[:, :1])
                 return bit
-            pm, pos = torch.sort(cand, dim=1, stable=True)  # ties keep the u = 0 extension first
-            pm, pos = pm[:, :L], pos[:, :L]
+            pm, pos = torch.topk(cand, L, dim=1, largest=False, sorted=False)
             bit = pos >= L
             idx = (pos - bit * L + base).view(-1)
             for name in self.live[t]:

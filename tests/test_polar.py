@@ -14,7 +14,7 @@ from scipy.stats import beta
 from commsim.channels.base import LLR_LIMIT
 from commsim.fec import CHANNEL_CODES, CRC, PolarCode, PolarFamily, channel_code_family
 from commsim.fec.decoders import SCDecoder, SCLDecoder, polar_transform
-from commsim.fec.polar import RELIABILITY, mother_length, polar_construction, subblock_interleaver
+from commsim.fec.polar import RELIABILITY, mother_length, subblock_interleaver
 
 REFERENCES = os.path.join(os.path.dirname(__file__), "expected", "polar_references.json")
 
@@ -119,6 +119,19 @@ def test_sc_equals_scl_with_one_path_and_leaf_by_leaf():
         rows = torch.arange(len(m1))[:, None]
         same = (m1[rows, o1] == m2[rows, o2]).all(2)
         assert same[:, 0].float().mean() > 0.99 and same.float().mean() > 0.97  # ties may swap near-equal paths
+
+
+def test_exact_boxplus_option():
+    code = PolarCode(64, 128, crc="11", list_size=1)
+    info = random_info(code, 300, seed=4)
+    mother = code.mother_llr(awgn_llr(code.encode(info), 3.0, 0.5, seed=4))
+    minsum, exact = (SCDecoder(code.frozen, f=f)(mother)[0] for f in ("min-sum", "exact"))
+    assert 0 < (minsum != exact).any(1).sum() < 30  # the two rules disagree on a few noisy frames only
+    a, b = torch.tensor([3.0, -2.0, 0.5, 0.0]), torch.tensor([1.0, 4.0, -0.5, 2.0])
+    expected = 2 * torch.atanh(torch.tanh(a / 2) * torch.tanh(b / 2))
+    np.testing.assert_allclose(SCDecoder(code.frozen, f="exact")._f(a, b), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="f must be"):
+        SCLDecoder(code.frozen, 2, f="max-product")
 
 
 def test_list_decoding_beats_sc():

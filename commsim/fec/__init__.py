@@ -18,7 +18,8 @@ from commsim.fec.repetition import RepetitionCode, RepetitionFamily
 
 __all__ = [
     "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
-    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "PolarCode", "PolarFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
+    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "PolarCode", "PolarFamily", "RepetitionCode",
+    "RepetitionFamily", "awgn_capacity",
     "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "load_design",
     "normal_approximation_bits", "regular_ldpc", "register_channel_code", "z_capacity",
 ]

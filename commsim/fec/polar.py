@@ -196,7 +196,8 @@ class PolarCode(ChannelCode):
         self.k, self.n, self.K = int(k), int(n), int(k) + self.crc.bits
         tables = polar_construction(self.K, self.n, N)
         self.N, self.mode = tables["N"], tables["mode"]
-        self.frozen, self.info_positions, self.positions = tables["frozen"], tables["info_positions"], tables["positions"]
+        self.frozen, self.info_positions = tables["frozen"], tables["info_positions"]
+        self.positions = tables["positions"]
         self.shortened, self.punctured = tables["shortened"], tables["punctured"]
         self.list_size, self.decoder = int(list_size), decoder
         crc_matrix = self.crc.matrix(self.k) if self.crc.bits else None

@@ -26,8 +26,8 @@ SCL (Tal & Vardy 2015) keeps ``L`` paths per frame with the LLR-based path metri
 Balatsoukas-Stimming et al. 2015, ``PM += |alpha|`` when a decision disagrees with the sign of its
 ``alpha`` (``PM = 0`` best). State is ``[F * L, size]`` per tree level. At a free leaf each path
 forks into two, the ``L`` best of the ``2L`` candidates survive (``torch.topk``; with ``L = 1`` a tie
-keeps ``u = 0``, so ``L = 1`` is exactly SC), and the surviving paths' states are *not* copied at once: each level buffer that
-will be read again keeps a pending row index (copy on write), composed cheaply at each fork
+keeps ``u = 0``, so ``L = 1`` is exactly SC), and the surviving paths' states are *not* copied at
+once: each level buffer that will be read again keeps a pending row index (copy on write), composed cheaply at each fork
 (``[F * L]`` integers) and applied with one ``index_select`` only when the buffer is next read.
 At the start, one path is active and the others carry metric ``inf``.
 
@@ -76,12 +76,23 @@ def _f(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.minimum(a.abs(), b.abs()).copysign_(a * b)
 
 
+def _f_exact(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact boxplus ``2 atanh(tanh(a/2) tanh(b/2))`` = min-sum + ``log(1 + e^-|a+b|) - log(1 + e^-|a-b|)``."""
+    return _f(a, b) + torch.nn.functional.softplus(-(a + b).abs()) - torch.nn.functional.softplus(-(a - b).abs())
+
+
+F_RULES = {"min-sum": _f, "exact": _f_exact}
+
+
 class _Tree(nn.Module):
     """The compiled decoding schedule of one frozen set (shared by :class:`SCDecoder` and :class:`SCLDecoder`)."""
 
-    def __init__(self, frozen: np.ndarray, list_mode: bool, spc: bool = False, nodes: bool = True):
+    def __init__(self, frozen: np.ndarray, list_mode: bool, spc: bool = False, nodes: bool = True,
+                 f: str = "min-sum"):
         super().__init__()
-        self.spc, self.nodes = spc, nodes
+        if f not in F_RULES:
+            raise ValueError(f"f must be one of {', '.join(F_RULES)}, got {f!r}")
+        self.spc, self.nodes, self.f_rule, self._f = spc, nodes, f, F_RULES[f]
         frozen = np.asarray(frozen, bool)
         n_total = frozen.size
         if n_total < 2 or n_total & (n_total - 1):
@@ -192,10 +203,11 @@ class SCDecoder(_Tree):
     nodes decoded in one step each.
     """
 
-    def __init__(self, frozen: np.ndarray, spc: bool = False, nodes: bool = True):
+    def __init__(self, frozen: np.ndarray, spc: bool = False, nodes: bool = True, f: str = "min-sum"):
         """``spc=True`` also decodes single-parity-check nodes in one step (their ML decision, which can
-        differ from leaf-by-leaf SC); ``nodes=False`` decodes leaf by leaf (the reference)."""
-        super().__init__(frozen, list_mode=False, spc=spc, nodes=nodes)
+        differ from leaf-by-leaf SC); ``nodes=False`` decodes leaf by leaf (the reference); ``f``:
+        ``"min-sum"`` or ``"exact"`` (boxplus)."""
+        super().__init__(frozen, list_mode=False, spc=spc, nodes=nodes, f=f)
 
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.decode_codeword(llr)
@@ -211,7 +223,7 @@ class SCDecoder(_Tree):
             if kind == "f":
                 a = A[op[1]]
                 h = a.shape[1] // 2
-                A[op[1] + 1] = _f(a[:, :h], a[:, h:])
+                A[op[1] + 1] = self._f(a[:, :h], a[:, h:])
             elif kind == "g":
                 a, s = A[op[1]], B[(op[1] + 1, 0)]
                 h = a.shape[1] // 2
@@ -266,11 +278,12 @@ class SCLDecoder(_Tree):
     """
 
     def __init__(self, frozen: np.ndarray, list_size: int = 8, crc_matrix: np.ndarray | None = None,
-                 nodes: bool = True):
-        """``nodes=False`` decodes leaf by leaf (no Rate-0 / repetition nodes: the reference)."""
+                 nodes: bool = True, f: str = "min-sum"):
+        """``nodes=False`` decodes leaf by leaf (no Rate-0 / repetition nodes: the reference); ``f``:
+        ``"min-sum"`` or ``"exact"`` (boxplus; the node metrics stay the hard-decision ones)."""
         if list_size not in LIST_SIZES:
             raise ValueError(f"list_size must be a power of two in 1..32, got {list_size}")
-        super().__init__(frozen, list_mode=True, nodes=nodes)
+        super().__init__(frozen, list_mode=True, nodes=nodes, f=f)
         self.L = int(list_size)
         if crc_matrix is None:
             crc_matrix = np.zeros((self.K, 0), np.float32)
@@ -325,7 +338,7 @@ class SCLDecoder(_Tree):
             if kind == "f":
                 a = read_a(op[1])
                 h = a.shape[1] // 2
-                A[op[1] + 1] = _f(a[:, :h], a[:, h:])
+                A[op[1] + 1] = self._f(a[:, :h], a[:, h:])
                 pending.pop(("A", op[1] + 1), None)
             elif kind == "g":
                 a, s = read_a(op[1]), read_b(op[1] + 1, 0)

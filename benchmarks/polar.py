@@ -228,6 +228,19 @@ def main(argv: list[str] | None = None) -> None:
             tput.append(r)
             print(r, flush=True)
     rows += tput
+    cow_rows = []
+    for code, batch in ((PolarCode(64, 128, crc=best_crc, list_size=8), 2048),
+                        (PolarCode(512, 1024, crc="24C", list_size=8), 256)):
+        speeds = {}
+        for cow in (True, False):
+            code.tree.copy_on_write = cow
+            speeds[cow] = throughput(code, batch, threads=(1,), rounds=3)[1]
+        code.tree.copy_on_write = True
+        r = {"kind": "list_state", "code": code.name, "batch": batch, "threads": 1,
+             "copy_on_write_cw_per_s": round(speeds[True]), "eager_cw_per_s": round(speeds[False])}
+        cow_rows.append(r)
+        print(r, flush=True)
+    rows += cow_rows
     load_after = " ".join(f"{x:.1f}" for x in os.getloadavg())
 
     # Report -------------------------------------------------------------------------------------
@@ -286,6 +299,11 @@ def main(argv: list[str] | None = None) -> None:
         k = int(r["code"].split(",")[1].split(")")[0])
         w(f"| {r['curve']} | {r['code']} | {r['batch']} | {r['threads']} | {r['codewords_per_s']:,} | "
           f"{r['codewords_per_s'] * k / 1e6:.2f} | {r['load_average']} |\n")
+    w("\nSCL list state, one thread: copy-on-write (a pending row index per level buffer, applied when the buffer "
+      "is next read; the default) against re-indexing every live buffer at each fork (eager):\n\n"
+      "| code | batch | copy-on-write cw/s | eager cw/s |\n|---|---|---|---|\n")
+    for r in cow_rows:
+        w(f"| {r['code']} | {r['batch']} | {r['copy_on_write_cw_per_s']:,} | {r['eager_cw_per_s']:,} |\n")
     with atomic_write(args.out + ".md", "w") as f:
         f.write(out.getvalue())
     fields = sorted({key for r in rows for key in r})

@@ -105,20 +105,28 @@ def test_decoders_are_exact_on_clean_and_low_noise_frames(k, n, crc, list_size):
     np.testing.assert_array_equal(info_np, info)
 
 
-def test_sc_equals_scl_with_one_path_and_leaf_by_leaf():
-    code = PolarCode(64, 128, crc="11", list_size=1)
-    llr = -awgn_llr(code.encode(random_info(code, 400)), 2.0, 0.5, seed=1)  # noisy: many SC errors
+@pytest.mark.parametrize("k, n, crc, ebno", [(64, 128, "11", 2.0), (100, 150, "11", 1.5)])
+def test_sc_equals_scl_with_one_path_and_leaf_by_leaf(k, n, crc, ebno):
+    code = PolarCode(k, n, crc=crc, list_size=1)
+    llr = awgn_llr(code.encode(random_info(code, 300)), ebno, code.k / code.n, seed=1)  # noisy: many SC errors
     mother = code.mother_llr(llr)
     sc = SCDecoder(code.frozen)(mother)[0]
     np.testing.assert_array_equal(sc, SCDecoder(code.frozen, nodes=False)(mother)[0])
     np.testing.assert_array_equal(sc, SCLDecoder(code.frozen, 1)(mother)[0])
+    rows = torch.arange(len(mother))[:, None]
     for L in (2, 8):  # special nodes: the same paths and metrics as leaf by leaf (up to the order of the list)
-        (m1, pm1), (m2, pm2) = (SCLDecoder(code.frozen, L, nodes=nodes).decode_paths(mother) for nodes in (True, False))
-        o1, o2 = pm1.argsort(1), pm2.argsort(1)
-        np.testing.assert_allclose(pm1.gather(1, o1), pm2.gather(1, o2), rtol=1e-5, atol=1e-3)
-        rows = torch.arange(len(m1))[:, None]
-        same = (m1[rows, o1] == m2[rows, o2]).all(2)
-        assert same[:, 0].float().mean() > 0.99 and same.float().mean() > 0.97  # ties may swap near-equal paths
+        m2, pm2 = SCLDecoder(code.frozen, L, nodes=False).decode_paths(mother)
+        o2 = pm2.argsort(1)
+        for options in (dict(), dict(rate1=True)):
+            m1, pm1 = SCLDecoder(code.frozen, L, **options).decode_paths(mother)
+            o1 = pm1.argsort(1)
+            np.testing.assert_allclose(pm1.gather(1, o1), pm2.gather(1, o2), rtol=1e-5, atol=1e-3)
+            same = (m1[rows, o1] == m2[rows, o2]).all(2)
+            assert same[:, 0].all() and same.float().mean() > 0.99  # ties may swap near-equal lower paths
+    eager = SCLDecoder(code.frozen, 8)
+    eager.copy_on_write = False  # re-index every live buffer at each fork: the same paths as copy-on-write
+    for a, b in zip(eager.decode_paths(mother), SCLDecoder(code.frozen, 8).decode_paths(mother)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_exact_boxplus_option():

@@ -17,10 +17,11 @@ and its partial sums ``beta`` (kept as signs ``1 - 2 beta``, so XOR is a product
 fixed by the frozen set, so it is compiled once into a flat list of tensor operations, each applied to
 the whole batch ``[F * L, size]`` (no Python loop over frames). Special nodes are decoded in one step
 (Sarkis et al. 2014, Hashemi et al. 2017): Rate-0 (all frozen: ``beta = 0``), repetition (only the
-last position free) and, for SC, Rate-1 (no frozen position: ``beta`` = hard decision of ``alpha``) and
-single-parity-check nodes (first position frozen, the others free). Each is exactly what the leaf-by-leaf
-decoder decides; for SCL, the path metrics of Rate-0 and repetition nodes are those of the leaf-by-leaf
-decoder with the hard-decision metric below.
+last position free) and, for SC, Rate-1 (no frozen position: ``beta`` = hard decision of ``alpha``) and,
+optionally, single-parity-check nodes (first position frozen, the others free: their ML decision). The
+others are exactly what the leaf-by-leaf decoder decides; for SCL, the path metrics of Rate-0 and
+repetition nodes are those of the leaf-by-leaf decoder with the hard-decision metric below (the tests
+compare them), and Rate-1 nodes can optionally fork on their ``min(L - 1, S)`` least reliable bits.
 
 SCL (Tal & Vardy 2015) keeps ``L`` paths per frame with the LLR-based path metric of
 Balatsoukas-Stimming et al. 2015, ``PM += |alpha|`` when a decision disagrees with the sign of its
@@ -29,7 +30,9 @@ forks into two, the ``L`` best of the ``2L`` candidates survive (``torch.topk``;
 keeps ``u = 0``, so ``L = 1`` is exactly SC), and the surviving paths' states are *not* copied at
 once: each level buffer that will be read again keeps a pending row index (copy on write), composed cheaply at each fork
 (``[F * L]`` integers) and applied with one ``index_select`` only when the buffer is next read.
-At the start, one path is active and the others carry metric ``inf``.
+At the start, one path is active and the others carry metric ``inf``. ``copy_on_write = False``
+re-indexes every live buffer at each fork instead (the same result; 1.6x slower at N = 128 and ~5x at
+N = 1024 on CPU, see ``benchmarks/results/polar.md``).
 
 CRC-aided selection (CA-SCL, ``crc_matrix`` given): among the final ``L`` paths, the best-metric one
 whose CRC holds (the message's last ``c`` bits equal ``m[:K-c] @ G mod 2``); if none holds, the best
@@ -88,11 +91,12 @@ class _Tree(nn.Module):
     """The compiled decoding schedule of one frozen set (shared by :class:`SCDecoder` and :class:`SCLDecoder`)."""
 
     def __init__(self, frozen: np.ndarray, list_mode: bool, spc: bool = False, nodes: bool = True,
-                 f: str = "min-sum"):
+                 f: str = "min-sum", list_rate1: bool = False):
         super().__init__()
         if f not in F_RULES:
             raise ValueError(f"f must be one of {', '.join(F_RULES)}, got {f!r}")
         self.spc, self.nodes, self.f_rule, self._f = spc, nodes, f, F_RULES[f]
+        self.list_rate1 = list_rate1
         frozen = np.asarray(frozen, bool)
         n_total = frozen.size
         if n_total < 2 or n_total & (n_total - 1):
@@ -119,7 +123,7 @@ class _Tree(nn.Module):
             return "leaf"
         if fr[:-1].all():
             return "rep"
-        if not list_mode and not fr.any():
+        if not fr.any() and (not list_mode or self.list_rate1):
             return "rate1"
         if not list_mode and self.spc and size >= 4 and fr[0] and not fr[1:].any():
             return "spc"
@@ -155,23 +159,19 @@ class _Tree(nn.Module):
         """For each op, the buffers that a fork there must re-index (``self.live``): those read again
         before being overwritten, except the channel LLRs (the same for all paths), the op's own output
         (written after the fork, in the new order) and partial sums known to be all zero."""
-        zero: set = set()
+        zero: set = set()          # names whose current value is all zeros (None), walking the schedule
+        written_nonzero: set = set()
         for op in self.ops:
-            if op[0] == "rate0":
-                zero.add(("B", op[1], op[2]))
-            elif op[0] == "combine":
-                if ("B", op[1] + 1, 0) in zero and ("B", op[1] + 1, 1) in zero:
-                    zero.add(("B", op[1], op[2]))
-                else:
-                    zero.discard(("B", op[1], op[2]))
-            elif op[0] in ("leaf", "rep", "rate1", "spc"):
-                zero.discard(("B", op[1], op[2]))
-        # names are reused along the walk: skip only those that hold zeros at every write
-        written_nonzero = {self._access(op)[1][0] for op in self.ops if op[0] in ("leaf", "rep", "rate1", "spc")}
-        for op in self.ops:
-            if op[0] == "combine" and not (("B", op[1] + 1, 0) in zero and ("B", op[1] + 1, 1) in zero):
-                written_nonzero.add(("B", op[1], op[2]))
-        always_zero = zero - written_nonzero
+            kind = op[0]
+            if kind in ("f", "g", "end"):
+                continue
+            name = ("B", op[1], op[2])
+            if kind == "rate0" or (kind == "combine" and {("B", op[1] + 1, 0), ("B", op[1] + 1, 1)} <= zero):
+                zero.add(name)
+            else:
+                zero.discard(name)
+                written_nonzero.add(name)
+        always_zero = {self._access(op)[1][0] for op in self.ops if op[0] in ("rate0", "combine")} - written_nonzero
         live: set = set()
         self.live = [()] * len(self.ops)
         for t in range(len(self.ops) - 1, -1, -1):
@@ -278,13 +278,16 @@ class SCLDecoder(_Tree):
     """
 
     def __init__(self, frozen: np.ndarray, list_size: int = 8, crc_matrix: np.ndarray | None = None,
-                 nodes: bool = True, f: str = "min-sum"):
-        """``nodes=False`` decodes leaf by leaf (no Rate-0 / repetition nodes: the reference); ``f``:
-        ``"min-sum"`` or ``"exact"`` (boxplus; the node metrics stay the hard-decision ones)."""
+                 nodes: bool = True, f: str = "min-sum", rate1: bool = False):
+        """``nodes=False`` decodes leaf by leaf (no special nodes: the reference); ``rate1=True`` also
+        decodes Rate-1 nodes in one step, forking on their ``min(L - 1, S)`` least reliable positions only
+        (Hashemi et al. 2017; the same paths, but not faster on CPU: off by default); ``f``: ``"min-sum"``
+        or ``"exact"`` (boxplus; the node metrics stay the hard-decision ones)."""
         if list_size not in LIST_SIZES:
             raise ValueError(f"list_size must be a power of two in 1..32, got {list_size}")
-        super().__init__(frozen, list_mode=True, nodes=nodes, f=f)
+        super().__init__(frozen, list_mode=True, nodes=nodes, f=f, list_rate1=rate1)
         self.L = int(list_size)
+        self.copy_on_write = True  # False: re-index every live buffer at each fork (for comparison)
         if crc_matrix is None:
             crc_matrix = np.zeros((self.K, 0), np.float32)
         crc_matrix = np.asarray(crc_matrix, np.float32)
@@ -317,10 +320,12 @@ class SCLDecoder(_Tree):
                 B[(d, side)] = B[(d, side)].index_select(0, idx)
             return B[(d, side)]
 
-        def fork(t: int, cost0: torch.Tensor, cost1: torch.Tensor) -> torch.Tensor:
-            """Extend each path by 0 and 1 (costs ``[F, L]``), keep the L best; return the bits ``[F, L]``."""
+        def fork(t: int, cost0: torch.Tensor, cost1: torch.Tensor, local: list | None = None) -> torch.Tensor:
+            """Extend each path by 0 and 1 (costs ``[F, L]``), keep the L best; return the bits ``[F, L]``.
+            ``local``: tensors ``[F * L, ...]`` of the node being decoded, re-indexed in place."""
             nonlocal pm
-            cand = torch.cat([pm + cost0, pm + cost1], 1)
+            cand = (pm + cost0, pm + cost1) if cost0 is not None else (pm, pm + cost1)
+            cand = torch.cat(cand, 1)
             if L == 1:
                 bit = (cand[:, 1] < cand[:, 0]).unsqueeze(1)
                 pm = torch.where(bit, cand[:, 1:], cand[:, :1])
@@ -328,9 +333,18 @@ class SCLDecoder(_Tree):
             pm, pos = torch.topk(cand, L, dim=1, largest=False, sorted=False)
             bit = pos >= L
             idx = (pos - bit * L + base).view(-1)
-            for name in self.live[t]:
-                old = pending.get(name)
-                pending[name] = idx if old is None else old.index_select(0, idx)
+            if self.copy_on_write:
+                for name in self.live[t]:
+                    old = pending.get(name)
+                    pending[name] = idx if old is None else old.index_select(0, idx)
+            else:  # eager: copy every live buffer now
+                for name in self.live[t]:
+                    store = A if name[0] == "A" else B
+                    key = name[1] if name[0] == "A" else name[1:]
+                    if store[key] is not None:
+                        store[key] = store[key].index_select(0, idx)
+            if local is not None:
+                local[:] = [x.index_select(0, idx) for x in local]
             return bit
 
         for t, op in enumerate(self.ops):
@@ -356,6 +370,21 @@ class SCLDecoder(_Tree):
                 if kind == "rate0":
                     pm = pm - a.clamp(max=0).sum(1).view(F, L)
                     B[(op[1], op[2])] = None
+                elif kind == "rate1":
+                    # Hashemi et al. 2017: fork on the min(L - 1, S) least reliable positions only (in order
+                    # of increasing |alpha|); the others keep the hard decision. Flipping costs |alpha|.
+                    forks = min(L - 1, a.shape[1])
+                    s = _signs(a)
+                    if forks:
+                        rel, order = a.abs().topk(forks, dim=1, largest=False, sorted=True)
+                        local = [s, rel, order]
+                        for j in range(forks):
+                            bit = fork(t, None, local[1][:, j].view(F, L), local)
+                            flip = torch.where(bit.view(-1, 1), -1.0, 1.0)
+                            s, order = local[0], local[2]
+                            s.scatter_(1, order[:, j:j + 1], s.gather(1, order[:, j:j + 1]) * flip)
+                        s = local[0]
+                    B[(op[1], op[2])] = s
                 else:  # leaf or rep: one free bit, x = all 0 or all 1
                     total = a.sum(1).view(F, L) if kind == "rep" else a.view(F, L)
                     if kind == "rep":

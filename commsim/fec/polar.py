@@ -7,7 +7,8 @@ information), for ``A = k`` information bits, a CRC of ``c`` bits (``K = A + c``
   CRC-6, CRC-11, CRC-16, CRC-24A/C). The downlink's CRC interleaver is skipped (the CRC sits at the end).
 - Mother code length (5.3.1): ``n1 = ceil(log2 E) - 1`` if ``E <= (9/8) 2^(ceil(log2 E) - 1)`` and
   ``K / E < 9/16``, else ``ceil(log2 E)``; ``n2 = ceil(log2(8 K))`` (rate >= 1/8); ``N = 2^n`` with
-  ``n = max(min(n1, n2, 10), 5)``. ``N`` may also be given (any power of two >= 2 up to 1024).
+  ``n = max(min(n1, n2, 10), 5)`` (``n_max = 10`` as for uplink; the downlink's 9 is not used). ``N`` may
+  also be given (any power of two >= 2 up to 1024).
 - Frozen set (5.3.1.2): the reliability sequence :data:`RELIABILITY` (Table 5.3.1.2-1) restricted to
   ``< N``; the positions that rate matching makes useless are frozen first (puncturing: the ``N - E``
   first interleaved positions and the lowest ``ceil(3N/4 - E/2)`` (``E >= 3N/4``) or ``ceil(9N/16 - E/4)``
@@ -23,6 +24,12 @@ information), for ``A = k`` information bits, a CRC of ``c`` bits (``K = A + c``
 Decoding (:mod:`commsim.fec.decoders.polar`): rate recovery (punctured LLR 0, shortened "certainly 0",
 repeated copies summed), then SC or CRC-aided SCL with list size ``L`` in the LLR domain, batched.
 ``ok`` says whether the CRC of the chosen path holds (True without a CRC).
+
+Checked against published curves (``tests/test_polar.py``, ``benchmarks/results/polar.md``): AFF3CT's
+(1024, 512) SC with the 5G frozen set (FER points) and the 3GPP PUCCH CA-polar codes of
+robmaunder/polar-3gpp-matlab (E = 216, CRC-11, CA-SCL-8: puncturing and shortening, Es/N0 at BLER 1e-3).
+The (128, 64) code with CA-SCL-8 reaches BLER 1e-3 at Eb/N0 = 3.23 dB with CRC-6 (0.75 dB from the
+normal approximation) and 3.58 dB with CRC-11 (1.10 dB).
 
     code = PolarCode(64, 128, crc="11", list_size=8)     # (E = 128, A = 64) + CRC-11, CA-SCL-8
     info_hat, ok = code.decode_tensor(llr)                  # llr [F, 128] (log P1/P0)

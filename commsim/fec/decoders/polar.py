@@ -12,8 +12,8 @@ negated once on entry to the textbook ``alpha = log P(0)/P(1)`` used inside.
 
 Tree schedule. Decoding walks the binary tree of the code: a node at depth ``d`` covers ``N / 2^d``
 consecutive positions of ``u``; its LLRs ``alpha`` come from its parent by ``f`` (left child,
-min-sum ``f(a, b) = sign(a) sign(b) min(|a|, |b|)``) or ``g`` (right child, ``g = b + (1 - 2 beta_left) a``),
-and its partial sums ``beta`` (kept as signs ``1 - 2 beta``, so XOR is a product) go back up. The walk is
+min-sum ``f(a, b) = sign(a) sign(b) min(|a|, |b|)``, or the exact boxplus with ``f="exact"``) or ``g``
+(right child, ``g = b + (1 - 2 beta_left) a``), and its partial sums ``beta`` (kept as signs ``1 - 2 beta``, so XOR is a product) go back up. The walk is
 fixed by the frozen set, so it is compiled once into a flat list of tensor operations, each applied to
 the whole batch ``[F * L, size]`` (no Python loop over frames). Special nodes are decoded in one step
 (Sarkis et al. 2014, Hashemi et al. 2017): Rate-0 (all frozen: ``beta = 0``), repetition (only the
@@ -28,8 +28,9 @@ Balatsoukas-Stimming et al. 2015, ``PM += |alpha|`` when a decision disagrees wi
 ``alpha`` (``PM = 0`` best). State is ``[F * L, size]`` per tree level. At a free leaf each path
 forks into two, the ``L`` best of the ``2L`` candidates survive (``torch.topk``; with ``L = 1`` a tie
 keeps ``u = 0``, so ``L = 1`` is exactly SC), and the surviving paths' states are *not* copied at
-once: each level buffer that will be read again keeps a pending row index (copy on write), composed cheaply at each fork
-(``[F * L]`` integers) and applied with one ``index_select`` only when the buffer is next read.
+once: each level buffer that will be read again (a static liveness analysis of the schedule) keeps a
+pending row index (copy on write), composed cheaply at each fork (``[F * L]`` integers) and applied
+with one ``index_select`` only when the buffer is next read.
 At the start, one path is active and the others carry metric ``inf``. ``copy_on_write = False``
 re-indexes every live buffer at each fork instead (the same result; 1.6x slower at N = 128 and ~5x at
 N = 1024 on CPU, see ``benchmarks/results/polar.md``).

@@ -76,7 +76,7 @@ FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
 SCREEN_LIMIT = 0.5
 """Codes losing at least this fraction of random frames in the screening pass are not simulated further
 (their expected distortion is above half the zero-information one)."""
-CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16)}
+CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16), "polar": (6, 11)}
 """CRC lengths tried per family (the others detect failures by themselves or are ideal)."""
 
 

@@ -391,7 +391,7 @@ def test_ideal_codes():
 
 
 def test_registry():
-    assert {"ldpc", "conv", "rep", "ideal", "ideal-fbl", "best"} <= set(CHANNEL_CODES.names())
+    assert {"ldpc", "conv", "rep", "polar", "ideal", "ideal-fbl", "best"} <= set(CHANNEL_CODES.names())
     with pytest.raises(UnknownNameError):
         channel_code_family("turbo")
 

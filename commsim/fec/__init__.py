@@ -1,4 +1,4 @@
-"""Channel codes of the separated baselines: LDPC, convolutional, repetition and ideal codes.
+"""Channel codes of the separated baselines: LDPC, convolutional, 5G polar, repetition and ideal codes.
 
 Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``decode(llr [F, n]) ->
 (info_hat [F, k], ok [F])``, LLRs ``log P1/P0``). Families are registered in :data:`CHANNEL_CODES`::
@@ -15,13 +15,15 @@ from commsim.fec.ideal import (
     normal_approximation_bits, normal_approximation_bler, normal_approximation_ebno_db, z_capacity,
 )
 from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
+from commsim.fec.polar import PolarCode, PolarFamily
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
 from commsim.fec.best import BestFamily, member_families
 
 __all__ = [
     "BestFamily", "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
-    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "RepetitionCode", "RepetitionFamily", "awgn_capacity",
-    "bp_decode", "bsc_capacity", "build_code", "capacity", "channel_code_family", "channel_information",
-    "commpy_bp_decode", "load_design", "member_families", "normal_approximation_bits", "normal_approximation_bler",
-    "normal_approximation_ebno_db", "parse_code_spec", "regular_ldpc", "register_channel_code", "z_capacity",
+    "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "PolarCode", "PolarFamily", "RepetitionCode",
+    "RepetitionFamily", "awgn_capacity", "bp_decode", "bsc_capacity", "build_code", "capacity", "channel_code_family",
+    "channel_information", "commpy_bp_decode", "load_design", "member_families", "normal_approximation_bits",
+    "normal_approximation_bler", "normal_approximation_ebno_db", "parse_code_spec", "regular_ldpc", "register_channel_code",
+    "z_capacity",
 ]

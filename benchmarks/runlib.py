@@ -251,9 +251,28 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     return left
 
 
+def provenance() -> str:
+    """One line naming the command and the commit that made a result (``+ local changes`` when the
+    work tree differs from it)."""
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short=10", "HEAD") or "unknown"
+    dirty = " + local changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    return f"Made by `{command}` at commit {commit}{dirty}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
+
+
 def write_report(folder: Path, name: str, lines: list[str]) -> Path:
-    """Write ``lines`` as ``folder/name.md`` (one shared place for the benchmarks' reports) and say so."""
+    """Write ``lines`` as ``folder/name.md`` (one shared place for the benchmarks' reports), the
+    :func:`provenance` line after the title, and say so."""
     path = Path(folder) / f"{name}.md"
+    lines = [*lines[:1], "", provenance(), *lines[1:]] if lines else [provenance()]
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
     return path

@@ -103,7 +103,7 @@ def build_catalog() -> dict:
     from commsim.fec import CHANNEL_CODES
     from commsim.source_codes import SOURCE_CODES
     from commsim.learned.estimators import ESTIMATORS
-    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES
+    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, MAX_EPOCHS, RECIPES
 
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES,
                   "source_codes": SOURCE_CODES}
@@ -111,7 +111,8 @@ def build_catalog() -> dict:
              for section in catalog.SECTIONS}
     built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
                         "decoder_inputs": list(DECODER_INPUTS)}
-    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR}
+    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "max_epochs": MAX_EPOCHS, "recipe": DEFAULT_RECIPE,
+                         "estimator": DEFAULT_ESTIMATOR}
     return built
 
 
@@ -251,7 +252,7 @@ def check_trains_over(codec: str, channel_name: str) -> None:
 @cli.command()
 @click.option("--codec", required=True, type=click.Choice(catalog.names("codecs")), help="Learned codec to train.")
 @training_channel_options
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True,
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True,
               help="Training budget in epochs (the same default as run/sweep; the paper's set-up used 200 with --recipe paper).")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
@@ -288,17 +289,10 @@ def train(codec, channel_name, eps, ebno_db, extra, decoder_input, epochs, patie
 
 
 def parse_param_assignments(items: tuple[str, ...]) -> dict[str, float]:
-    """``--param NAME=VALUE`` options -> ``{NAME: float(VALUE)}``."""
-    params = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        try:
-            params[name.strip()] = float(value)
-        except ValueError:
-            raise click.BadParameter(f"{name} must be a number, got {value!r}", param_hint="--param") from None
-    return params
+    """``--param NAME=VALUE`` options -> ``{NAME: float(VALUE)}`` (:mod:`commsim.channels.params`)."""
+    from commsim.channels.params import parse_assignments
+
+    return parse_assignments(items)
 
 
 def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> dict:
@@ -308,16 +302,13 @@ def channel_params(channel_name: str, eps, ebno_db, extra: tuple[str, ...]) -> d
     from commsim.channels import get_channel
 
     channel = get_channel(channel_name)
-    params: dict[str, float] = {}
-    if eps is not None:
-        if "eps" not in channel.params:
-            raise click.BadParameter(f"channel {channel_name!r} has no eps; its parameters are {', '.join(channel.params)}", param_hint="--eps")
-        params["eps"] = eps
-    if ebno_db is not None:
-        if "ebno_db" not in channel.params:
-            raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
-        params["ebno_db"] = ebno_db
-    params.update(parse_param_assignments(extra))
+    from commsim.channels.params import merge_params
+
+    if eps is not None and "eps" not in channel.params:
+        raise click.BadParameter(f"channel {channel_name!r} has no eps; its parameters are {', '.join(channel.params)}", param_hint="--eps")
+    if ebno_db is not None and "ebno_db" not in channel.params:
+        raise click.BadParameter(f"channel {channel_name!r} has no ebno_db", param_hint="--ebno-db")
+    params = merge_params({"eps": ("--eps", eps), "ebno_db": ("--ebno-db", ebno_db)}, parse_param_assignments(extra))
     required = [n for n, p in channel.params.items() if p.default is None and n not in params]
     if required:
         flag = "--eps" if required[0] == "eps" else f"--param {required[0]}=VALUE"
@@ -395,7 +386,7 @@ def build_run_codec(codec, source, bits, channel, params, checkpoint, config, se
               help="Channel a learned codec is trained over: the BSC at --train-eps, or the same channel and parameters as the run.")
 @click.option("--decoder-input", type=click.Choice(catalog.names("decoder_inputs")), default="hard", show_default=True,
               help="Decoder input of a learned codec that must be trained or looked up in the cache (hard or soft).")
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--save-recon", type=click.Path(dir_okay=False), default=None, help="PNG of originals above reconstructions.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @training_options
@@ -466,7 +457,7 @@ def channel_choice(value: str) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation seeds per point.")
 @click.option("--train-eps", default="same", show_default=True,
               help="'same' (train at each test eps) or a list of training eps (mismatch grid).")
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget of on-demand training.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel processes for the points (local executor) [default: 1].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -513,6 +504,8 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     if param not in channel.params:
         raise click.BadParameter(f"channel {channel_name!r} has no parameter {param!r}; it has {', '.join(channel.params)}")
     fixed = parse_param_assignments(extra)
+    if param in fixed:
+        raise click.BadParameter(f"{param} is swept; do not fix it with --param too", param_hint="--param")
     for value in values:
         channel.check_params({**fixed, param: value}, torch.zeros(1, 1))
     train_list = None if train_eps.strip() == "same" else parse_values(train_eps)
@@ -564,15 +557,74 @@ def sweep_executor(executor: str, jobs, ray_address, cpus_per_task, gpus_per_tas
 @click.argument("results", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the figures (default: beside the CSV).")
 @click.option("--no-recon", is_flag=True, help="Skip the grids of example reconstructions.")
-def plot(results, out, no_recon):
-    """Plot distortion vs channel parameter (PNG + PDF), the mismatch heat map and reconstructions."""
+@click.option("--channel", "channels", multiple=True, metavar="FILE.py:NAME",
+              help="A user channel module the reconstructions may load (a CSV never loads one by itself); repeatable.")
+def plot(results, out, no_recon, channels):
+    """Plot distortion vs channel parameter (PNG + PDF), the mismatch heat map and reconstructions;
+    BER/BLER curves for a `commsim ber` CSV."""
     from commsim.plotting import plot_results
 
-    written = plot_results(results, out, reconstructions=not no_recon)
+    written = plot_results(results, out, reconstructions=not no_recon, channels=channels)
     for note in written["notes"]:
         click.echo(f"note: {note}")
     for path in written["files"]:
         click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option("--code", "codes", multiple=True, required=True, metavar="FAMILY(N,K)",
+              help="A channel code, repeatable: e.g. 'polar(128,64)', 'ldpc(128,64,max_iters=20)', 'conv(140,64)'.")
+@click.option("--channel", "channel_name", default="awgn", show_default=True,
+              help="Registered channel or a user channel as module:NAME or path/file.py:NAME.")
+@click.option("--ebno-db", "ebno_range", default=None, help="Eb/N0 values in dB per information bit (awgn): START:STOP:STEP or a list.")
+@click.option("--snr-db", "snr_range", default=None, help="Es/N0 values in dB per channel bit (awgn), same syntax.")
+@click.option("--eps", "eps_range", default=None, help="eps values (bsc, bec, z), same syntax.")
+@click.option("--vary", default=None, metavar="NAME=RANGE", help="Any other channel parameter to sweep.")
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE", help="Fixed channel parameters.")
+@click.option("--errors", type=int, default=100, show_default=True, help="Stop a point after this many block errors.")
+@click.option("--max-frames", type=int, default=100_000, show_default=True, help="Stop a point after this many frames.")
+@click.option("--no-early-stop", is_flag=True, help="Simulate every value (default: a curve stops after an error-free point).")
+@click.option("--resume", is_flag=True, help="Continue an existing ber.csv: skip finished points.")
+@click.option("--out", type=click.Path(file_okay=False), default="results/ber", show_default=True,
+              help="Output folder (ber.csv and the BLER figure).")
+@click.option("--no-plot", is_flag=True, help="Write the CSV only.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--device", type=click.Choice(catalog.names("devices")), default="auto", show_default=True,
+              help="auto = CUDA when available, else CPU.")
+def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, errors, max_frames, no_early_stop, resume,
+        out, no_plot, seed, device):
+    """Bit and block error rates of channel codes alone: every code at every channel value (CSV + figure)."""
+    from commsim.ber import BerSpec, run_ber
+    from commsim.plotting import plot_ber
+    from commsim.sweep import parse_values
+
+    channel_choice(channel_name)
+    given = [(n, r) for n, r in (("ebno_db", ebno_range), ("snr_db", snr_range), ("eps", eps_range)) if r is not None]
+    if vary:
+        name, sep, text = vary.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
+        given.append((name.strip(), text))
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --ebno-db, --snr-db, --eps or --vary NAME=RANGE")
+    fixed = parse_param_assignments(extra)
+    if given[0][0] in fixed:
+        raise click.BadParameter(f"{given[0][0]} is swept; do not fix it with --param too", param_hint="--param")
+    csv_path = Path(out) / "ber.csv"
+    try:  # checked without creating anything
+        check_writable(csv_path)
+    except OSError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from None
+    if csv_path.exists() and not resume:
+        raise click.BadParameter(f"{csv_path} exists; pass --resume to continue it or choose another --out", param_hint="--out")
+    spec = BerSpec(codes=[c for text in codes for c in text.split(";")], channel=channel_name, param=given[0][0],
+                   values=parse_values(given[0][1]), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
+                   early_stop=not no_early_stop, seed=seed, device=str(start_work(device)))
+    path = run_ber(spec, csv_path, resume=resume)
+    click.echo(f"results: {path}")
+    if not no_plot:
+        for written in plot_ber(path)["files"]:
+            click.echo(f"wrote {written}")
 
 
 MAX_CHAIN_STEPS = 100_000
@@ -588,7 +640,7 @@ MAX_CHAIN_ROWS = 64
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True, help="Keep a row every N steps.")
 @click.option("--count", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Chains (images per row).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None)
-@click.option("--epochs", type=click.IntRange(min=1), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
+@click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"), show_default=True, help="Budget if a codec must be trained.")
 @click.option("--out", type=click.Path(dir_okay=False), default="chain.png", show_default=True)
 @dataset_options
 @common_options

@@ -36,6 +36,7 @@ from commsim.data import load_dataset  # noqa: E402
 from commsim.core.files import atomic_write, writable_folder  # noqa: E402
 from commsim.core.images import save_grid  # noqa: E402
 from commsim.core.metrics import CONFIDENCE, bce_per_pixel_from_probs, l2_per_image  # noqa: E402
+from commsim.fec.ideal import normal_approximation_bler  # noqa: E402
 from commsim.pipeline import Pipeline  # noqa: E402
 from commsim.sweep import KEY_COLUMNS, _sha  # noqa: E402
 
@@ -203,10 +204,133 @@ def csv_writer(table: pd.DataFrame, index: bool) -> Callable[[Path], None]:
     return write
 
 
-def plot_results(path: str | Path, out: str | Path | None = None, reconstructions: bool = True) -> dict:
+def is_ber_csv(path: str | Path) -> bool:
+    """Whether ``path`` is a ``commsim ber`` CSV (its header has ``bler`` and ``code``)."""
+    try:
+        with open(path, newline="", errors="replace") as fh:
+            header = fh.readline().strip().split(",")
+    except OSError:
+        return False
+    return "bler" in header and "code" in header
+
+
+BER_NUMBERS = ["value", "k", "n", "frames", "ber", "ber_low", "ber_high", "bler", "bler_low", "bler_high"]
+NORMAL_APPROXIMATION_CHANNELS = ("awgn", "bsc", "bec")
+
+
+def read_ber_results(path: str | Path) -> pd.DataFrame:
+    """A ``commsim ber`` CSV, checked: its columns, one channel and swept parameter, numbers where
+    numbers belong. ``ValueError`` (one line) otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"results file {path} does not exist; run `commsim ber` first")
+    try:
+        frame = pd.read_csv(path, dtype={"code": str, "code_name": str, "channel": str, "param": str, "fixed_params": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable CSV ({str(exc).splitlines()[0][:80]})") from None
+    missing = [c for c in ["code", "channel", "param"] + BER_NUMBERS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {', '.join(missing)}; is it a `commsim ber` CSV?")
+    if frame.empty:
+        raise ValueError(f"{path} has no result rows")
+    for column in ("channel", "param"):
+        if frame[column].nunique() > 1:
+            raise ValueError(f"{path} mixes {column}s ({', '.join(sorted(frame[column].astype(str).unique()))}); "
+                             "plot one at a time")
+    for column in BER_NUMBERS:
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.isna().any():
+            line = converted.isna().idxmax()
+            raise ValueError(f"{path} line {line + 2}: column {column} holds {frame[column][line]!r}, not a number")
+        frame[column] = converted
+    return frame
+
+
+def _fixed(text) -> dict[str, float]:
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    return {k: float(v) for k, _, v in (item.partition("=") for item in text.split(";")) if v}
+
+
+def normal_approximation_table(frame: pd.DataFrame, points: int = 60) -> pd.DataFrame:
+    """The normal approximation's BLER of every ``(n, k)`` in a BER frame over the swept range (AWGN
+    Eb/N0 or Es/N0, BSC/BEC eps); empty for other channels."""
+    channel, param = frame["channel"].iloc[0], frame["param"].iloc[0]
+    if channel not in NORMAL_APPROXIMATION_CHANNELS or param not in ("ebno_db", "snr_db", "eps"):
+        return pd.DataFrame(columns=["n", "k", "value", "bler"])
+    low, high = float(frame["value"].min()), float(frame["value"].max())
+    grid = np.linspace(low, high, points) if high > low else np.array([low])
+    rows = []
+    for (n, k), group in frame.groupby(["n", "k"]):
+        fixed = _fixed(group["fixed_params"].iloc[0]) if "fixed_params" in group else {}
+        fixed.pop(param, None)
+        for value in grid:
+            params = {**fixed, param: float(value)}
+            if channel == "awgn" and param == "ebno_db":
+                params["rate"] = k / n
+            if channel == "awgn" and param == "snr_db":
+                params.pop("rate", None)
+            rows.append({"n": int(n), "k": int(k), "value": float(value),
+                         "bler": normal_approximation_bler(int(n), int(k), channel, **params)})
+    return pd.DataFrame(rows)
+
+
+def ber_figure(frame: pd.DataFrame, approximation: pd.DataFrame):
+    """BLER (left) and BER (right) against the swept parameter, 95 % Clopper-Pearson error bars,
+    and the normal approximation's BLER of each ``(n, k)`` dashed."""
+    param, channel = frame["param"].iloc[0], frame["channel"].iloc[0]
+    fig, (ax_bler, ax_ber) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for code, c in frame.groupby("code", sort=False):
+        c = c.sort_values("value")
+        for ax, rate in ((ax_bler, "bler"), (ax_ber, "ber")):
+            shown = c[c[rate] > 0]
+            err = np.vstack([shown[rate] - shown[f"{rate}_low"], shown[f"{rate}_high"] - shown[rate]])
+            ax.errorbar(shown["value"], shown[rate], yerr=err, marker="o", capsize=2, label=code)
+    observed = frame.loc[frame["bler"] > 0, "bler_low"]
+    floor = 0.1 * float(observed.min()) if len(observed) and observed.min() > 0 else 1e-7
+    for (n, k), a in approximation.groupby(["n", "k"]):
+        a = a[a["bler"] >= floor]
+        ax_bler.plot(a["value"], a["bler"], linestyle="--", color="grey", label=f"normal approximation ({n}, {k})")
+    for ax, what in ((ax_bler, "block error rate"), (ax_ber, "bit error rate (information bits)")):
+        ax.set_yscale("log")
+        ax.set_xlabel(PARAM_LABELS.get(param, param))
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"channel {channel}; bars: {CONFIDENCE:.0%} Clopper-Pearson intervals; empty points (no error) not drawn",
+                 fontsize=9)
+    return fig
+
+
+def plot_ber(path: str | Path, out: str | Path | None = None) -> dict:
+    """Write the BER/BLER figure of a ``commsim ber`` CSV (PNG + PDF) and the normal approximation's
+    numbers behind its dashed curves (``ber_normal_approximation.csv``) into ``out`` (default: beside
+    the CSV)."""
+    frame = read_ber_results(path)
+    out = writable_folder(Path(out) if out else Path(path).parent)
+    approximation = normal_approximation_table(frame)
+    notes = [] if not approximation.empty else [f"no normal approximation for channel {frame['channel'].iloc[0]}"]
+    fig = ber_figure(frame, approximation)
+    param = frame["param"].iloc[0]
+    outputs = [(out / "ber_normal_approximation.csv", csv_writer(approximation, index=False))]
+    outputs += [(out / f"bler_vs_{param}.{suffix}", figure_writer(fig)) for suffix in ("png", "pdf")]
+    try:
+        for target, write in outputs:
+            write(target)
+    finally:
+        plt.close(fig)
+    return {"files": [target for target, _ in outputs], "notes": notes, "approximation": approximation}
+
+
+def plot_results(path: str | Path, out: str | Path | None = None, reconstructions: bool = True,
+                 channels: tuple[str, ...] = ()) -> dict:
     """Write the figures for a sweep CSV into ``out`` (default: beside the CSV). Returns the curves
     (``pandas.DataFrame``), the zero-information floor, the written files and the notes (codecs or
-    points not drawn, reconstruction rows skipped, and why)."""
+    points not drawn, reconstruction rows skipped, and why). A ``commsim ber`` CSV gets its BER/BLER
+    figure instead (:func:`plot_ber`). ``channels``: user channel modules (``file.py:NAME``) the
+    reconstructions may load; no other module named in the CSV is ever imported."""
+    if is_ber_csv(path):
+        return plot_ber(path, out)
     frame = read_results(path)
     curves, notes, undrawn = distortion_curves(frame)
     if curves.empty:
@@ -226,7 +350,7 @@ def plot_results(path: str | Path, out: str | Path | None = None, reconstruction
             outputs += [(out / f"mismatch_{stem}.csv", csv_writer(grid, index=True)),
                         (out / f"mismatch_{stem}.png", figure_writer(fig))]
         if reconstructions:
-            grids, recon_notes = reconstruction_grids(frame)
+            grids, recon_notes = reconstruction_grids(frame, channels=tuple(channels))
             notes += recon_notes
             outputs += [(out / f"recon_{stem}.png", lambda p, rows=rows, labels=labels: save_grid(rows, p, labels=labels))
                         for stem, rows, labels in grids]
@@ -330,12 +454,24 @@ def pick_row(rows: pd.DataFrame, value: float, param: str) -> pd.Series:
     return rows.sort_values(["train_eps", "seed"]).iloc[0]
 
 
-def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
+def plot_channel(channel_name: str, allowed: tuple[str, ...] = ()):
+    """The channel block of a CSV's ``channel`` cell for the reconstructions: a registered name, or a
+    user module path only when the user named that same path (``allowed``, ``plot --channel``). A
+    CSV is data: reading one never imports the module a cell names."""
+    if ":" in channel_name and channel_name not in allowed:
+        raise ValueError(f"channel {channel_name} is a user module, which a CSV never loads by itself; "
+                         f"pass --channel {channel_name} to load it")
+    return resolve_channel(channel_name)
+
+
+def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
+                         channels: tuple[str, ...] = ()) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
     """Per learned codec (and channel, bits, data set): the first ``count`` test images, then their
     reconstructions at up to ``levels`` test values spread over the sweep, each through the
     checkpoint named in that point's ``checkpoint`` column (in the cache's ``checkpoints`` folder).
     Returns ``([(stem, rows, labels)], notes)``; a row whose checkpoint is gone, changed since the
-    sweep (``checkpoint_sha256``) or unreadable is left out with a note."""
+    sweep (``checkpoint_sha256``) or unreadable is left out with a note, and so is a user channel
+    module that ``channels`` does not name (:func:`plot_channel`)."""
     metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
     folder = cache_dir() / "checkpoints"
     learned = frame[frame["train_eps"].notna() & frame[metric].notna()]
@@ -345,7 +481,7 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3) -
         target = f"recon_{stem}.png"
         try:
             source = load_dataset(dataset)
-            channel = resolve_channel(channel_name)
+            channel = plot_channel(channel_name, channels)
         except (ValueError, OSError, ImportError) as exc:
             notes.append(f"{target} not written: cannot load data set {dataset} / channel {channel_name} ({str(exc).splitlines()[0]})")
             continue

@@ -349,7 +349,7 @@ class RayExecutor:
         source = load_dataset(spec.dataset, spec.data_path)
         checkpoints, trainings = {}, {}
         for codec, eps in sorted({(p["codec"], p["train_eps"]) for p in todo if p["train_eps"] is not None}):
-            cached = cached_checkpoints(codec, spec.dataset, spec.bits, config=spec.train_config(eps))
+            cached = cached_checkpoints(codec, spec.dataset, spec.bits, config=spec.train_config(eps), data=source.identity)
             if cached:  # shipped once, shared by the points
                 checkpoints[codec, eps] = ray.put(checkpoint_blob(cached[0]))
             else:

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from commsim.fec import CHANNEL_CODES, capacity, channel_code_family
+from commsim.fec import CHANNEL_CODES, capacity, channel_code_family, member_families
 from commsim.source_codes import SOURCE_CODES, SourceCode, get_source_code
 from commsim.channels import get_channel
 from commsim.core.codec import Codec, checked_bits
@@ -76,7 +76,7 @@ FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
 SCREEN_LIMIT = 0.5
 """Codes losing at least this fraction of random frames in the screening pass are not simulated further
 (their expected distortion is above half the zero-information one)."""
-CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16)}
+CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16), "polar": (6, 11)}
 """CRC lengths tried per family (the others detect failures by themselves or are ideal)."""
 
 
@@ -411,16 +411,19 @@ class SeparatedScheme:
         if self.family_name == "ideal-fbl":
             return [(c, p) for p in FBL_ERROR_RATES
                     for c in channel_code_family("ideal-fbl", p_error=p, **options).codes_for(bits, channel, **params)]
-        crcs = CRC_OPTIONS.get(self.family_name, (None,))
-        if "crc_bits" in options:
-            crcs = (options.pop("crc_bits"),)
+        members = member_families(bits) if self.family_name == "best" else [self.family_name]
         out, seen = [], set()
-        for crc in crcs:
-            family = channel_code_family(self.family_name, **options, **({} if crc is None else {"crc_bits": crc}))
-            for c in family.codes_for(bits):
-                if c.name not in seen:
-                    seen.add(c.name)
-                    out.append((c, 0.0))
+        for member in members:
+            member_options = dict(options)
+            crcs = CRC_OPTIONS.get(member, (None,))
+            if "crc_bits" in member_options:
+                crcs = (member_options.pop("crc_bits"),)
+            for crc in crcs:
+                family = channel_code_family(member, **member_options, **({} if crc is None else {"crc_bits": crc}))
+                for c in family.codes_for(bits):
+                    if c.name not in seen:
+                        seen.add(c.name)
+                        out.append((c, 0.0))
         return out
 
 

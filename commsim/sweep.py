@@ -39,7 +39,8 @@ from commsim.learned.zoo import cached_checkpoints, cached_or_trained
 from commsim.data import load_dataset
 from commsim.pipeline import Pipeline, distortion_metric
 from commsim.codecs import make_codec
-from commsim.separated import SchemeError  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.separated import SchemeError, SeparatedCodec  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
 from commsim.core.registry import CODECS
 from commsim.core.threads import worker_init
@@ -115,6 +116,15 @@ class SweepSpec:
     def __post_init__(self):
         TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
 
+    def settings(self, data: str | None) -> dict[str, str]:
+        """The sweep's settings that change a row but are not in its key (:data:`KEY_COLUMNS`), as text
+        for the ``sweep`` column; ``data`` is the data's :attr:`~commsim.data.ImageSource.identity`. A
+        resumed CSV must have been made with the same (:func:`check_resumable`)."""
+        text = lambda v: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        return {"epochs": text(self.epochs), "train_seed": text(self.train_seed), "limit": text(self.limit),
+                "recipe": text(self.recipe), "estimator": text(self.estimator), "data": text(data),
+                "fixed": ";".join(f"{k}={v:g}" for k, v in sorted(self.fixed.items()))}
+
     def train_config(self, eps: float) -> TrainConfig:
         """The training configuration of the learned codecs at ``eps`` (it names the cache entry)."""
         return TrainConfig(eps=eps, epochs=self.epochs, seed=self.train_seed, estimator=self.estimator, recipe=self.recipe)
@@ -169,18 +179,74 @@ def point_key(row: dict) -> tuple:
     return tuple(norm(row[k]) for k in KEY_COLUMNS)
 
 
-def read_finished(path: Path) -> set[tuple]:
-    """Keys of the complete rows in ``path``; a partial last line (crash mid-write) is cut off."""
+def read_complete_rows(path: Path, required: list[str] = KEY_COLUMNS) -> list[dict]:
+    """The complete rows of a results CSV written by :class:`RowWriter`, for ``--resume``.
+
+    A file that is not CSV text or whose header lacks a ``required`` column is refused with a
+    ``ValueError`` naming it, and left as it is. A last line without its newline is a write cut short:
+    if it holds as many fields as the header it is a whole row whose newline was lost (the newline is
+    added and the row kept), else it is cut off the file."""
     if not path.exists():
-        return set()
+        return []
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
+    refuse = f"{path} is not a results CSV of this command"
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{refuse} (not text); choose another --out") from None
+    lines = text.splitlines(keepends=True)
+    try:
+        header = next(csv.reader(lines[:1]), [])
+    except csv.Error:
+        header = []
+    missing = [c for c in required if c not in header]
+    if lines and missing:
+        raise ValueError(f"{refuse} (its header lacks {missing[0]!r}); choose another --out")
+    if lines and not lines[-1].endswith("\n"):
+        try:
+            fields = next(csv.reader([lines[-1]]), [])
+        except csv.Error:
+            fields = []
         with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
-    rows = list(csv.DictReader(io.StringIO(data.decode())))
-    return {point_key(r) for r in rows}
+            if len(lines) > 1 and len(fields) == len(header):
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+                lines[-1] += "\n"
+            else:
+                fh.truncate(len(data) - len(lines[-1].encode()))
+                lines = lines[:-1]
+    return list(csv.DictReader(io.StringIO("".join(lines))))
+
+
+def read_finished(path: Path) -> set[tuple]:
+    """Keys of the complete rows in ``path`` (:func:`read_complete_rows`)."""
+    return {point_key(r) for r in read_complete_rows(path)}
+
+
+def encode_settings(settings: dict[str, str]) -> str:
+    """The ``sweep`` cell: ``key=value`` pairs joined by ``|`` (values may hold ``;`` and ``=``)."""
+    return "|".join(f"{k}={v}" for k, v in settings.items())
+
+
+def check_resumable(spec: SweepSpec, rows: list[dict], settings: dict[str, str], path: Path) -> None:
+    """Raise ``ValueError`` naming the first setting in which a row of ``path`` differs from this sweep
+    among the rows of the same channel, swept parameter, bits and data set (their ``sweep`` cell: the
+    settings that change a row but are not in the key; rows written before that column existed are not
+    checked). Rows of other channels, bits or data sets are other points (their key differs) and may
+    share a CSV, as the README's example does."""
+    mine = point_key({"channel": spec.channel, "param": spec.param, "bits": spec.bits, "dataset": spec.dataset,
+                      **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}})
+    same_group = lambda row: point_key({**row, **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}}) == mine
+    for row in rows:
+        cell = row.get("sweep") or ""
+        if not cell or not same_group(row):
+            continue
+        old = dict(item.partition("=")[::2] for item in cell.split("|"))
+        for field_name, value in settings.items():
+            if old.get(field_name, value) != value:
+                shown = {"fixed": "fixed params", "data": "data (content fingerprint)"}.get(field_name, field_name)
+                raise ValueError(f"{path} was made by a sweep with {shown} = {old[field_name] or 'default'!r}, this one "
+                                 f"has {value or 'default'!r}; resume with the same options or choose another --out")
 
 
 class RowWriter:
@@ -212,7 +278,8 @@ class RowWriter:
 
 METRIC_COLUMNS = [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high", "_count")]
 COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_seconds", "device", "host", "commsim_version",
-                                                       "checkpoint", "checkpoint_sha256", "note", "train_config"]
+                                                       "checkpoint", "checkpoint_sha256", "note", "train_config",
+                                                       "channel_code", "train_threads", "sweep"]
 
 
 def _sha(path) -> str:
@@ -247,7 +314,8 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
     train_config = ""
     checkpoint = str(checkpoint or "")
     if getattr(CODECS.get(point["codec"]), "learned", False) and not checkpoint:
-        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]))
+        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]),
+                                   data=source.identity)
         if not paths:
             raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
         checkpoint = str(paths[0])
@@ -259,14 +327,18 @@ def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None =
         return {**point, "metric": distortion_metric(source), "note": str(exc),
                 "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
                 "host": socket.gethostname(), "commsim_version": __version__}
+    train_threads = ""
     if checkpoint:
         train_config = describe_train(codec.metadata.get("train", {}))
+        train_threads = codec.metadata.get("train_threads", "")
     result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
     return {**point, "metric": distortion_metric(source), **result.row(),
             "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
             "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
             "host": socket.gethostname(), "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
-            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config}
+            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config,
+            "channel_code": codec.accounting()["code"] if isinstance(codec, SeparatedCodec) else "",
+            "train_threads": train_threads}
 
 
 def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:
@@ -279,7 +351,10 @@ def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = Fals
 def missing_trainings(spec: SweepSpec, points: list[dict]) -> list[tuple[str, float]]:
     """``[(codec, training eps)]`` the points need that the cache does not hold yet."""
     needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e))]
+    if not needed:
+        return []
+    data = load_dataset(spec.dataset, spec.data_path).identity
+    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e), data=data)]
 
 
 SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}
@@ -352,11 +427,35 @@ class LocalExecutor:
     def _rows(self, spec: SweepSpec, todo: list[dict]) -> Iterator[dict]:
         if self.jobs <= 1 or len(todo) <= 1:
             for point in todo:
-                yield evaluate_point(point, spec)
+                with point_failure(point):
+                    row = evaluate_point(point, spec)
+                yield row
             return
         with worker_pool(min(self.jobs, len(todo)), initializer=worker_init) as pool:
-            for future in as_completed([pool.submit(evaluate_point, p, spec) for p in todo]):
-                yield future.result()
+            futures = {pool.submit(evaluate_point, p, spec): p for p in todo}
+            for future in as_completed(futures):
+                with point_failure(futures[future]):
+                    row = future.result()
+                yield row
+
+
+class PointFailed(ValueError):
+    """A point whose evaluation raised something other than a user error: one line naming the point
+    and the error (``__cause__`` holds it, with a worker's traceback)."""
+
+
+@contextlib.contextmanager
+def point_failure(point: dict) -> Iterator[None]:
+    """Turn an unexpected exception of one point (here or in a worker process) into :class:`PointFailed`;
+    user errors (``ValueError``, ``OSError``) pass as they are."""
+    try:
+        yield
+    except (ValueError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line instead of a worker's many-line traceback
+        detail = str(exc).splitlines()[0] if str(exc).strip() else ""
+        raise PointFailed(f"point {point['codec']} {point['param']}={point['value']:g} seed {point['seed']} failed: "
+                          f"{type(exc).__name__}: {detail} (`commsim --traceback ...` shows where)") from exc
 
 
 def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: int = 1, progress: bool = True,
@@ -369,17 +468,21 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
-    finished = read_finished(out_csv) if resume else set()
-    todo = [p for p in points if point_key(p) not in finished]
-    with executor.session(spec, points, todo, progress) as rows:
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
-        writer = RowWriter(out_csv, COLUMNS)
-        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
-        try:
-            for row in rows:
-                writer.write(row)
-                bar.update()
-        finally:
-            bar.close()
-            writer.close()
+    settings = spec.settings(load_dataset(spec.dataset, spec.data_path).identity)
+    with exclusive_writer(out_csv):  # one writer per CSV: a second sweep of the same file is refused
+        rows_before = read_complete_rows(out_csv) if resume else []
+        check_resumable(spec, rows_before, settings, out_csv)
+        finished = {point_key(r) for r in rows_before}
+        todo = [p for p in points if point_key(p) not in finished]
+        with executor.session(spec, points, todo, progress) as rows:
+            out_csv.parent.mkdir(parents=True, exist_ok=True)
+            writer = RowWriter(out_csv, COLUMNS)
+            bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="sweep", unit="point", disable=not progress)
+            try:
+                for row in rows:
+                    writer.write({**row, "sweep": encode_settings(settings)})
+                    bar.update()
+            finally:
+                bar.close()
+                writer.close()
     return out_csv

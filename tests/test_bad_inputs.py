@@ -61,6 +61,22 @@ def inputs(tmp_path_factory):
     files["crc_npz"].write_bytes(bytes(data))
     files["no_images_npz"] = root / "no_images.npz"
     np.savez(files["no_images_npz"], pictures=np.zeros((10, 28, 28), np.uint8))
+    files["nan_npz"] = root / "nan.npz"
+    pixels = np.random.default_rng(1).random((200, 28, 28)).astype(np.float32)
+    pixels[3, 4, 5] = np.nan
+    np.savez(files["nan_npz"], images=pixels)
+    files["npy_npz"] = root / "npy.npz"
+    with open(files["npy_npz"], "wb") as fh:
+        np.save(fh, np.zeros((200, 28, 28), np.uint8))
+    files["bad_json"] = root / "bad_json.safetensors"
+    save_file({"w": torch.zeros(3)}, str(files["bad_json"]), metadata={"format": "commsim-checkpoint/1", "commsim": "{oops"})
+    files["exit_py"] = root / "exit_channel.py"
+    files["exit_py"].write_text("import sys\nsys.exit(0)\n")
+    files["needs_py"] = root / "needs_channel.py"
+    files["needs_py"].write_text("from commsim.channels import BSC\n\n\nclass Needs(BSC):\n    def __init__(self, a):\n"
+                                 "        super().__init__()\n")
+    files["rgba_npz"] = root / "rgba.npz"
+    np.savez(files["rgba_npz"], images=np.zeros((200, 28, 28, 4), np.uint8))
     files["empty_dir"] = root / "empty_dir"
     files["empty_dir"].mkdir()
     files["syntax_py"] = root / "syntax_channel.py"
@@ -75,6 +91,9 @@ def inputs(tmp_path_factory):
     files["finished"].mkdir()
     (files["finished"] / "results.csv").write_text("codec,channel\n")
     files["missing"] = root / "missing"
+    files["ber_done"] = root / "ber_done"
+    files["ber_done"].mkdir()
+    (files["ber_done"] / "ber.csv").write_text("code,value\n")
     return {k: str(v) for k, v in files.items()}
 
 
@@ -157,6 +176,11 @@ RUN_CASES = [
     (["run", "--codec", "necst", "--channel", "awgn", "--ebno-db", "1e308"], ["ebno_db"]),
     (["run", "--codec", "necst", "--channel", "bsc", "--ebno-db", "3"], ["--ebno-db"]),
     (RUN + ["--param", "foo"], ["NAME=VALUE"]),
+    (RUN + ["--param", "eps=0.3"], ["eps is given twice", "--eps 0.1", "--param eps=0.3"]),
+    (["run", "--codec", "necst", "--channel", "awgn", "--ebno-db", "2", "--param", "ebno_db=3"], ["ebno_db is given twice"]),
+    (["run", "--codec", "necst", "--channel", "gilbert_elliott", "--param", "p_gb=0.1", "--param", "p_gb=0.2"],
+     ["p_gb is given twice"]),
+    (["run", "--codec", "necst", "--channel", "gilbert_elliott", "--param", "p_gb=nan"], ["p_gb", "finite"]),
     (RUN + ["--param", "foo=1"], ["foo"]),
     (["run", "--codec", "necst", "--channel", "gilbert_elliott", "--param", "eps_bad=x"], ["eps_bad", "number"]),
     (["run", "--codec", "necst", "--channel", "gilbert_elliott", "--param", "p_gb=2"], ["p_gb"]),
@@ -167,6 +191,12 @@ RUN_CASES = [
     (RUN + ["--dataset", "npz", "--data-path", "{truncated_npz}"], ["truncated.npz", "not a readable .npz"]),
     (RUN + ["--dataset", "npz", "--data-path", "{crc_npz}"], ["crc.npz", "not a readable .npz"]),
     (RUN + ["--dataset", "npz", "--data-path", "{no_images_npz}"], ["no 'images'"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{nan_npz}"], ["nan.npz", "NaN"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{npy_npz}"], ["npy.npz", "a .npy file", "numpy.savez"]),
+    (RUN + ["--checkpoint", "{bad_json}"], ["bad_json.safetensors", "metadata is not JSON"]),
+    (RUN + ["--epochs", "99999999999999999999"], ["--epochs", "1000000"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{rgba_npz}"], ["rgba.npz", "C = 1 or 3", "alpha"]),
+    (["train", "--codec", "necst", "--dataset", "npz", "--data-path", "{nan_npz}"], ["NaN"]),
     (RUN + ["--save-recon", "out.jpg"], ["--save-recon", ".png"]),
     (RUN + ["--save-recon", "/proc/x.png"], ["--save-recon", "/proc"]),
     (RUN + ["--save-recon", "{a_file}/x.png"], ["--save-recon", "a_file.txt"]),
@@ -238,6 +268,9 @@ SWEEP_CASES = [
     (SWEEP + ["--eps", "0.1", "--bits", "100000"], ["--bits", "65,536"]),
     (["sweep", "--codec", "vq+ldpc", "--eps", "0.1", "--bits", "17000"], ["--bits", "16,384"]),
     (SWEEP + ["--eps", "0.1", "--param", "x"], ["--param", "NAME=VALUE"]),
+    (SWEEP + ["--eps", "0.1", "--param", "eps=0.3"], ["eps is swept"]),
+    (SWEEP + ["--eps", "0.1", "--channel", "{exit_py}:X"], ["exit_channel.py", "sys.exit(0)"]),
+    (SWEEP + ["--eps", "0.1", "--channel", "{needs_py}:Needs"], ["cannot be built without arguments", "instance"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps_bad=y"], ["--param", "number"]),
     (SWEEP + ["--eps", "0.1", "--out", "/proc/x"], ["--out", "/proc"]),
     (SWEEP + ["--eps", "0.1", "--out", "{a_file}"], ["--out", "a_file.txt"]),
@@ -266,6 +299,29 @@ SAMPLE_CASES = [
     (SAMPLE + ["--dataset", "npz", "--data-path", "{crc_npz}"], ["not a readable .npz"]),
 ]
 
+BER = ["ber", "--code", "ldpc(128,64)", "--ebno-db", "1,2"]
+BER_CASES = [
+    (["ber", "--code", "nosuch(128,64)", "--ebno-db", "1"], ["unknown channel code", "nosuch"]),
+    (["ber", "--code", "ldpc(64,128)", "--ebno-db", "1"], ["K <= N", "K=128"]),
+    (["ber", "--code", "ldpc128,64", "--ebno-db", "1"], ["malformed code", "FAMILY(N,K)"]),
+    (["ber", "--code", "ldpc(128,x)", "--ebno-db", "1"], ["whole numbers"]),
+    (["ber", "--code", "ldpc(128,64,bogus=1)", "--ebno-db", "1"], ["no such option", "bogus"]),
+    (["ber", "--code", "ideal(128,64)", "--ebno-db", "1"], ["ideal", "no decodable code"]),
+    (["ber", "--code", "conv(100,64)", "--ebno-db", "1"], ["conv", "not 100"]),
+    (["ber", "--code", "rep(100,64)", "--ebno-db", "1"], ["multiple of 64"]),
+    (BER + ["--max-frames", "0"], ["frame cap", "got 0"]),
+    (BER + ["--errors", "0"], ["block-error target", "got 0"]),
+    (["ber", "--code", "ldpc(128,64)", "--ebno-db", "0:1000:0.01"], ["100,001 values", "1,000"]),
+    (["ber", "--code", "ldpc(128,64)", "--ebno-db", "1", "--eps", "0.1"], ["exactly one of"]),
+    (["ber", "--code", "ldpc(128,64)"], ["exactly one of"]),
+    (["ber", "--code", "ldpc(128,64)", "--eps", "0.1"], ["awgn", "no parameter 'eps'"]),
+    (["ber", "--code", "ldpc(128,64)", "--channel", "bsc", "--eps", "0.1,2"], ["eps", "[0, 1]"]),
+    (["ber", "--code", "ldpc(128,64)", "--channel", "nope", "--eps", "0.1"], ["nope"]),
+    (BER + ["--param", "ebno_db=3"], ["ebno_db is swept"]),
+    (BER + ["--out", "{a_file}"], ["--out"]),
+    (BER + ["--out", "{ber_done}"], ["exists", "--resume"]),
+]
+
 OTHER_CASES = [
     (["nope"], ["nope"]),
     (["plot", "{missing}.csv"], ["missing.csv", "does not exist"]),
@@ -274,7 +330,7 @@ OTHER_CASES = [
 ]
 
 CASES = [("run", c) for c in RUN_CASES] + [("train", c) for c in TRAIN_CASES] + [("sweep", c) for c in SWEEP_CASES] \
-    + [("sample", c) for c in SAMPLE_CASES] + [("other", c) for c in OTHER_CASES]
+    + [("sample", c) for c in SAMPLE_CASES] + [("ber", c) for c in BER_CASES] + [("other", c) for c in OTHER_CASES]
 
 
 @pytest.mark.parametrize("args, fragments", [c for _, c in CASES],

@@ -96,23 +96,30 @@ def test_table1_report_from_records(tmp_path):
 
 
 def test_learned_vs_separated_report_from_records(tmp_path):
-    """The target's verdict comes from the records and the sweep; nothing trains when all are there."""
+    """The verdict comes from the NECST records and the separated sweep; nothing trains or runs when all
+    rows are there (the separated sweep resumes a CSV that holds every point)."""
     eps = learned_vs_separated.EPS
-    sweep = pd.DataFrame([{"codec": c, "value": e, "l2_per_image": v} for e in eps
-                          for c, v in (("vq+ldpc", 30.0), ("necst", 40.0), ("vq+ideal", 1.0))])
+    sweep = pd.DataFrame([{"codec": "necst", "value": e, "l2_per_image": 40.0} for e in eps])
     sweep.to_csv(tmp_path / "sweep.csv", index=False)
+    separated = tmp_path / "separated" / "b100"
+    separated.mkdir(parents=True)
+    scores = {"pca+ldpc": (30.0, "ldpc(100,27)"), "vq+ldpc": (29.0, "ldpc(100,27)"), "pca+best": (28.0, "rep3(99,33)"),
+              "vq+best": (31.0, "ldpc(100,27)")}
+    rows = [{"codec": c, "channel": "bsc", "param": "eps", "value": e, "train_eps": "", "bits": 100, "dataset": "mnist",
+             "seed": seed, "metric": "l2_per_image", "l2_per_image": v + seed, "channel_code": code}
+            for c, (v, code) in scores.items() for e in eps for seed in (0, 1)]
+    pd.DataFrame(rows).to_csv(separated / "results.csv", index=False)
     runs = tmp_path / "runs"
     for e in eps:
         write(runs, fake_record(runlib.spec("necst", e, 0), 35.0 if e == 0.35 else 20.0))
-    args = ["--runs", str(runs), "--sweep", str(tmp_path / "sweep.csv"), "--out", str(tmp_path)]
+    args = ["--runs", str(runs), "--sweep", str(tmp_path / "sweep.csv"), "--out", str(tmp_path), "--families", "ldpc,best",
+            "--separated-out", str(tmp_path / "separated"), "--jobs", "1"]
     assert learned_vs_separated.main(args) == 0
     text = (tmp_path / "learned_vs_separated.md").read_text()
-    assert "| 0.35 | 35.00 (1) | 30.00 | 40.00 | – | no | yes |" in text and "| 0.1 | 20.00 (1) | 30.00 | 40.00 | 16.45 | yes | no |" in text
-    assert "**not met**" in text
-    for e in eps:
-        write(runs, fake_record(runlib.spec("necst", e, 0), 15.0))
-    assert learned_vs_separated.main(args) == 0
-    assert "**met**" in (tmp_path / "learned_vs_separated.md").read_text()
+    assert "| 0.35 | 35.00 (1) | 29.50 (vq) | 28.50 (pca) | 28.50 (pca+best: rep3(99,33)) | 40.00 | no |" in text, text
+    assert "| 0.1 | 20.00 (1) | 29.50 (vq) | 28.50 (pca) | 28.50 (pca+best: rep3(99,33)) | 40.00 | yes |" in text
+    assert "below the strongest separated scheme at eps 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4 of 8 measured" in text
+    assert text.splitlines()[2].startswith("Made by `python benchmarks/") and "at commit" in text.splitlines()[2]
     assert learned_vs_separated.main([*args, "--seeds", "0"]) == 2
 
 

@@ -57,13 +57,13 @@ def test_another_seed_or_budget_is_another_entry(home, digits):
 def test_lookup_compares_the_whole_training_configuration(home, digits):
     config = TrainConfig(eps=0.2, epochs=1, seed=0)
     _, path, trained = cached_or_trained("necst", "digits", 8, config, digits, device="cpu", progress=False)
-    assert trained and cached_checkpoints("necst", "digits", 8, config=config) == [path]
+    assert trained and cached_checkpoints("necst", "digits", 8, config=config, data=digits.identity) == [path]
     assert cached_or_trained("necst", "digits", 8, config, digits, device="cpu", progress=False)[1:] == (path, False)
     for other in (TrainConfig(eps=0.2, epochs=1, seed=0, lr=3e-4), TrainConfig(eps=0.2, epochs=2, seed=0),
                   TrainConfig(eps=0.2, epochs=1, seed=3), TrainConfig(eps=0.1, epochs=1, seed=0)):
-        assert cached_checkpoints("necst", "digits", 8, config=other) == []
-    assert cached_checkpoints("necst", "digits", 8, 0.2) == [path]  # eps only: any budget
-    assert cached_checkpoints("necst", "digits", 16, config=config) == []
+        assert cached_checkpoints("necst", "digits", 8, config=other, data=digits.identity) == []
+    assert cached_checkpoints("necst", "digits", 8, 0.2, data=digits.identity) == [path]  # eps only: any budget
+    assert cached_checkpoints("necst", "digits", 16, config=config, data=digits.identity) == []
 
 
 def test_a_bad_cache_entry_is_skipped_with_a_warning(home, digits):
@@ -75,9 +75,9 @@ def test_a_bad_cache_entry_is_skipped_with_a_warning(home, digits):
     corrupt = path.with_name(path.name.replace(path.name.split("-")[-1], "0badc0de.safetensors"))
     corrupt.write_bytes(os.urandom(100))
     with pytest.warns(CacheWarning, match="8 bits.*does not match its name"):
-        assert cached_checkpoints("necst", "digits", 16, config=config) == []
+        assert cached_checkpoints("necst", "digits", 16, config=config, data=digits.identity) == []
     with pytest.warns(CacheWarning, match="corrupt"):
-        assert cached_checkpoints("necst", "digits", 8, config=config) == [path]
+        assert cached_checkpoints("necst", "digits", 8, config=config, data=digits.identity) == [path]
     # the 16-bit configuration is trained, not refused, and the bad files stay where the user put them
     with pytest.warns(CacheWarning):
         codec, fresh, trained = cached_or_trained("necst", "digits", 16, config, digits, device="cpu", progress=False)
@@ -99,3 +99,70 @@ def test_two_identical_runs_train_once(tmp_path):
     endings = sorted(out.splitlines()[-1].rsplit("; ", 1)[1] for out, _ in outputs)
     assert endings == ["cached)", "trained now)"]
     assert all(out.splitlines()[-1].startswith(f"checkpoint: {written[0]} ") for out, _ in outputs)
+
+
+def test_a_damaged_or_foreign_fitted_codebook_is_ignored_and_refitted(home):
+    """The source codes' fitted arrays (one cache with the checkpoints: COMMSIM_HOME): a truncated,
+    corrupt or foreign file under an entry's name is skipped with a warning and computed again."""
+    import numpy as np
+
+    from commsim.source_codes.base import cache_folder, cached_arrays
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"codebook": np.arange(6.0).reshape(2, 3)}
+
+    key = {"k": 3, "data": "abc"}
+    first = cached_arrays("vq", key, compute)
+    assert cached_arrays("vq", key, compute)["codebook"].tolist() == first["codebook"].tolist() and len(calls) == 1
+    (path,) = cache_folder().glob("vq-*.npz")
+    good = path.read_bytes()
+    damaged = {"truncated": good[:50], "garbage": os.urandom(300)}
+    np.savez(path.with_suffix(".foreign.npz"), codebook=np.zeros((9, 9)))
+    damaged["foreign"] = path.with_suffix(".foreign.npz").read_bytes()
+    for what, content in damaged.items():
+        path.write_bytes(content)
+        with pytest.warns(CacheWarning, match=f"ignoring cached vq fit {path.name}"):
+            again = cached_arrays("vq", key, compute)
+        assert again["codebook"].tolist() == first["codebook"].tolist(), what
+    assert len(calls) == 4
+
+
+def test_the_cache_key_holds_the_data_content_not_only_its_name(home, tmp_path):
+    """Two npz files (the same data-set name "npz") are two cache entries; the same file, or a copy of
+    it, finds the entry again. The embedded digits keep their entries' old names (no identity)."""
+    import numpy as np
+
+    from commsim.data import load_dataset
+
+    full = load_dataset("mnist")
+    assert full.identity is None and load_dataset("binary_mnist").identity is None
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    np.savez(a, images=full.images[:300, 0], labels=full.labels[:300])
+    np.savez(b, images=full.images[300:600, 0], labels=full.labels[300:600])
+    config = TrainConfig(eps=0.2, epochs=1)
+    first = cached_or_trained("necst", "npz", 8, config, load_dataset("npz", str(a)), device="cpu", progress=False)
+    other = cached_or_trained("necst", "npz", 8, config, load_dataset("npz", str(b)), device="cpu", progress=False)
+    assert first[2] and other[2] and first[1] != other[1]  # b's images train their own model
+    copy = tmp_path / "copy.npz"
+    copy.write_bytes(a.read_bytes())
+    again = cached_or_trained("necst", "npz", 8, config, load_dataset("npz", str(copy)), device="cpu", progress=False)
+    assert again[1:] == (first[1], False)
+    assert cached_checkpoints("necst", "npz", 8, config=config) == []  # no entry for "npz" without its content
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_file(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import commsim.learned.checkpoints as checkpoints
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(checkpoints, "save_file", full)
+    target = tmp_path / "c.safetensors"
+    with pytest.raises(OSError, match="cannot write checkpoint .*c.safetensors .*No space left.*COMMSIM_HOME"):
+        checkpoints.save_checkpoint(target, {"w": torch.zeros(2)}, {"codec": "necst"})
+    assert list(tmp_path.iterdir()) == []

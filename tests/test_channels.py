@@ -690,3 +690,32 @@ def test_bsc_property(data, b, m, seed):
     # a scalar eps gives every row the same magnitude
     scalar = BSC()(bits, generator=gen(seed), eps=eps[0])
     assert torch.all(scalar.abs() == llr[0].abs()[0])
+
+
+def test_a_channel_that_writes_into_its_input_or_returns_nonfinite_llrs_is_refused():
+    """The one check every channel block passes through (Channel.forward): a transmit that modifies the
+    sender's bits in place, returns NaN / infinite LLRs or something else than a tensor of the bits'
+    shape raises one line naming the channel."""
+    from commsim.channels import LambdaChannel
+
+    bits = torch.randint(0, 2, (4, 16)).float()
+    sent = bits.clone()
+
+    def in_place(b, generator):
+        return b.mul_(0)
+
+    with pytest.raises(ValueError, match="in_place modified its input bits in place"):
+        LambdaChannel(in_place)(bits)
+    bits.copy_(sent)
+    nan = LambdaChannel(lambda b, g: torch.full_like(b, float("nan")), output="llr", name="nan_llr")
+    with pytest.raises(ValueError, match="nan_llr returned LLRs that are NaN or infinite"):
+        nan(bits)
+
+    class Numpy(Channel):
+        def transmit(self, b, generator):
+            return b.numpy()
+
+    with pytest.raises(ValueError, match="Numpy returned a ndarray; transmit must return a torch.Tensor"):
+        Numpy()(bits)
+    assert torch.equal(bits, sent)
+    assert torch.isfinite(get_channel("bsc")(bits, eps=0.1)).all()  # a good channel passes

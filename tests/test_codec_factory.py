@@ -29,9 +29,14 @@ def budget_bits(name: str) -> int:
 
 def all_codecs() -> list:
     names = CODECS.names()
-    # the Pillow codes with a real channel code simulate 2,000-bit codes (1-3 s each): the default suite
-    # keeps every source code (with the ideal codes) and every channel code (with pca, vq and neural)
-    slow = {n for n in names if n.split("+")[0] in PILLOW and n.split("+")[-1] in ("ldpc", "conv", "rep")}
+    # the Pillow codes with a real channel code simulate 2,000-bit codes (1-3 s each) and neural trains a
+    # model per scheme: the default suite keeps every source code (with the ideal codes), every channel-code
+    # family (with pca and vq) and neural with ldpc; the other pairs are slow
+    def slow_pair(source: str, family: str) -> bool:
+        real = family not in ("ideal", "ideal-fbl")
+        return real and (source in PILLOW or (source == "neural" and family != "ldpc"))
+
+    slow = {n for n in names if "+" in n and slow_pair(*n.split("+", 1))}
     return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 

@@ -14,7 +14,7 @@ LAYERS = [
     ["commsim.source_codes"],                     # source codes (``neural`` uses a learned codec)
     ["commsim.separated", "commsim.bounds"],      # SOURCE+CHANNEL codecs, reference curves
     ["commsim.codecs"],                           # one factory for every registered codec
-    ["commsim.sweep", "commsim.sampling"],
+    ["commsim.sweep", "commsim.sampling", "commsim.ber"],   # sweeps, Markov chains, BER/BLER curves of channel codes
     ["commsim.ray_executor"],                     # sweeps and trainings as Ray tasks (Ray imported when used)
     ["commsim.plotting"],
     ["commsim.cli"],

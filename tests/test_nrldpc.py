@@ -12,7 +12,7 @@ import torch
 
 from commsim.channels.base import LLR_LIMIT
 from commsim.core.metrics import binomial_ci
-from commsim.fec import NRLDPCCode, NRLDPCFamily, channel_code_family
+from commsim.fec import NRLDPCCode, NRLDPCFamily, build_code, channel_code_family
 from commsim.fec.nrldpc import (
     LIFTING_SETS, LIFTING_SIZES, base_graph, lifted_encoder, lifting_set, lifting_size, parity_check_matrix,
     select_base_graph,
@@ -186,6 +186,14 @@ def test_family():
     assert all(c.crc.bits == 24 and c.name.endswith("+crc24") for c in crc)
     big = family.codes_for(30000)  # only the low rates fit one code block
     assert big and all(c.k + c.crc.bits <= 8448 for c in big)
+    built = build_code("nrldpc(128,64)")
+    assert isinstance(built, NRLDPCCode) and (built.n, built.k) == (128, 64)
+    assert build_code("nrldpc(200,40,crc_bits=16)").crc.bits == 16
+    with pytest.raises(ValueError, match="outside"):
+        family.build(100, 99)
+    info = random_info(64, 8)
+    decoded, ok, iterations = built.decode_iterations(torch.from_numpy(LLR_LIMIT * (2.0 * built.encode(info) - 1)).float())
+    assert np.array_equal(decoded.numpy(), info) and ok.all() and (iterations >= 1).all()  # punctured bits start erased
 
 
 # Bad input ---------------------------------------------------------------------------------------
@@ -202,7 +210,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="k >= 1"):
         NRLDPCCode(0, 10)
     with pytest.raises(ValueError, match="crc_bits"):
-        NRLDPCCode(64, 128, crc_bits=11)
+        NRLDPCCode(64, 128, crc_bits=13)
     with pytest.raises(ValueError, match="rv"):
         NRLDPCCode(64, 128, rv=4)
     with pytest.raises(ValueError, match="multiple"):

@@ -231,3 +231,32 @@ def test_curve_names():
         "iabf / bsc, 8 bits (trained at eps 0.2)", "vq+ideal / bsc, 8 bits", "necst / bec, 16 bits"]
     assert plotting.curve_names(frame.iloc[:2].assign(param="ebno_db")).tolist() == [
         "necst (trained at eps 0.1)", "necst (trained at eps 0.2)"]
+
+
+EVIL = '''from pathlib import Path
+Path(__file__).with_name("imported.txt").write_text("the CSV ran me")
+from commsim.channels import BSC
+Flip = BSC
+'''
+
+
+@pytest.mark.parametrize("cell", ["{folder}/evil.py:Flip", "evil.py:Flip", "os.path:join"])
+def test_plot_never_imports_a_module_a_csv_names(tmp_path, monkeypatch, cell):
+    """A CSV is data: the channel cell of a row never makes `plot` import a file or module; the user
+    names a module with --channel to allow it."""
+    (tmp_path / "evil.py").write_text(EVIL)
+    monkeypatch.chdir(tmp_path)
+    channel = cell.format(folder=tmp_path)
+    row = {c: "" for c in COLUMNS}
+    row.update(codec="necst", channel=channel, param="eps", value=0.1, train_eps=0.1, bits=8, dataset="mnist", seed=0,
+               metric="l2_per_image", l2_per_image=30.0, l2_per_image_low=29.0, l2_per_image_high=31.0,
+               l2_per_image_count=100, checkpoint="necst-nosuch.safetensors")
+    pd.DataFrame([row]).to_csv(tmp_path / "results.csv", index=False)
+    result = invoke("plot", tmp_path / "results.csv", "--out", tmp_path / "fig")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "imported.txt").exists()
+    assert f"pass --channel {channel} to load it" in result.output
+    if channel.endswith("evil.py:Flip"):  # named explicitly: loaded (then the missing checkpoint leaves the row out)
+        result = invoke("plot", tmp_path / "results.csv", "--out", tmp_path / "fig2", "--channel", channel)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "imported.txt").exists() and "necst-nosuch.safetensors" in result.output

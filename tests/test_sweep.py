@@ -1,4 +1,5 @@
 """Sweeps: resume after kill -9, reproducibility, plots from the data, bad input."""
+import io
 import os
 import signal
 import subprocess
@@ -169,3 +170,82 @@ def test_separated_scheme_that_cannot_fit_is_a_noted_point(tmp_path):
     assert frame.loc["vq+ideal", "l2_per_image"] > 0 and pd.isna(frame.loc["vq+ideal", "note"])
     curves = plot_results(tmp_path / "results.csv", tmp_path / "fig", reconstructions=False)["curves"]
     assert list(curves["codec"]) == ["vq+ideal"]
+
+
+def quick_sweep(out, *extra):
+    return CliRunner().invoke(cli, ["sweep", "--codec", "vq+ideal", "--eps", "0.1,0.2", "--bits", "16", "--limit", "20",
+                                    "--out", str(out), *extra])
+
+
+def test_resume_refuses_a_foreign_or_binary_csv_and_leaves_it_as_it_was(tmp_path):
+    for name, content in (("foreign", b"a,b,c\n1,2,3\n"), ("binary", bytes(range(256)) * 4)):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "results.csv").write_bytes(content)
+        result = quick_sweep(out, "--resume")
+        assert result.exit_code == 2 and "not a results CSV" in result.output, result.output
+        assert (out / "results.csv").read_bytes() == content
+
+
+def test_resume_keeps_a_whole_last_row_that_lost_its_newline_and_cuts_a_torn_one(tmp_path):
+    assert quick_sweep(tmp_path).exit_code == 0
+    csv_path = tmp_path / "results.csv"
+    whole = csv_path.read_bytes()
+    csv_path.write_bytes(whole.rstrip(b"\n"))  # the newline of a complete last row lost
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0
+    assert csv_path.read_bytes() == whole  # kept, nothing recomputed
+    csv_path.write_bytes(whole[: whole.rstrip(b"\n").rfind(b"\n") + 30])  # the last row cut mid-write
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0
+    again = pd.read_csv(csv_path)
+    assert len(again) == 2 and again["value"].tolist() == pd.read_csv(io.BytesIO(whole))["value"].tolist()
+
+
+def test_a_second_writer_of_the_same_csv_is_refused(tmp_path):
+    from commsim.core.files import exclusive_writer
+
+    with exclusive_writer(tmp_path / "results.csv"):
+        result = quick_sweep(tmp_path)
+        assert result.exit_code == 2 and "another commsim run is writing" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "results.csv").exists()
+        result = CliRunner().invoke(cli, ["ber", "--code", "rep(32,32)", "--channel", "bsc", "--eps", "0.1",
+                                          "--max-frames", "100", "--out", str(tmp_path), "--no-plot"])
+        assert result.exit_code == 0, result.output  # another file, another lock
+    assert quick_sweep(tmp_path).exit_code == 0  # released
+
+
+def test_resume_refuses_a_csv_of_another_sweep_naming_the_field(tmp_path):
+    assert quick_sweep(tmp_path).exit_code == 0
+    before = (tmp_path / "results.csv").read_bytes()
+    for extra, field in ((["--limit", "30"], "limit = '20'"), (["--epochs", "3"], "epochs"), (["--seed", "2"], "train_seed"),
+                         (["--recipe", "paper"], "recipe")):
+        result = quick_sweep(tmp_path, "--resume", *extra) if "--limit" not in extra else CliRunner().invoke(
+            cli, ["sweep", "--codec", "vq+ideal", "--eps", "0.1,0.2", "--bits", "16", "--limit", "30", "--out", str(tmp_path),
+                  "--resume"])
+        assert result.exit_code == 2 and field in result.output and "another --out" in result.output, (extra, result.output)
+        assert (tmp_path / "results.csv").read_bytes() == before
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
+                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.1"])
+    assert result.exit_code == 0, result.output  # another channel: other points in the same CSV
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
+                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.2"])
+    assert result.exit_code == 2 and "fixed params = 'p_gb=0.1'" in result.output, result.output
+    assert quick_sweep(tmp_path, "--resume").exit_code == 0  # the same sweep resumes
+
+
+BOOM = '''from commsim.channels import BSC
+
+
+class Boom(BSC):
+    def transmit(self, bits, generator, eps):
+        raise RuntimeError("the flux capacitor")
+'''
+
+
+def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_path):
+    (tmp_path / "boom.py").write_text(BOOM)
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--channel", str(tmp_path / "boom.py") + ":Boom",
+                                      "--eps", "0.1,0.2", "--train-eps", "0.1", "--bits", "8", "--epochs", "1", "--limit", "20",
+                                      "--jobs", "2", "--out", str(tmp_path / "o")])
+    lines = [line for line in result.output.splitlines() if line.startswith("Error") or "Traceback" in line]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "channel Boom raised RuntimeError: the flux capacitor" in lines[0] and "boom.py, line 6" in lines[0]

@@ -32,7 +32,7 @@ def test_environment_fixes_the_thread_count(monkeypatch, no_thread_env, restore_
     assert policy.configure() == 1 and torch.get_num_threads() == 1
     assert policy.reason == f"{var}=1"
     monkeypatch.setattr(threads, "busy_elsewhere", lambda **kw: pytest.fail("measured although fixed"))
-    assert policy.adapt() == 1
+    assert policy.configure() == 1
 
 
 def test_sweep_workers_take_one_thread(monkeypatch, no_thread_env, restore_threads):
@@ -53,17 +53,26 @@ def test_auto_leaves_the_busy_cores_alone(monkeypatch, no_thread_env, restore_th
         assert "slower" in shared
 
 
-def test_adapt_follows_the_load(monkeypatch, no_thread_env, restore_threads):
-    load = {"others": 0.0}
-    monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads, "busy_elsewhere", lambda **kw: load["others"])
-    policy = threads.ThreadPolicy()
-    assert policy.adapt() == torch.get_num_threads()  # inactive until configured: leaves torch alone
-    assert policy.configure() == 2
-    load["others"] = 1.0
-    assert policy.adapt() == 1
-    load["others"] = 0.0
-    assert policy.adapt() == 2
+def test_a_training_keeps_the_thread_count_it_started_with(monkeypatch, restore_threads):
+    """Reproducible by default: the load may change during a training, its thread count does not (an
+    on_epoch hook that changes it is undone), and the result records it."""
+    from commsim.data import load_dataset
+    from commsim.data.sources import ImageSource, split_in_order
+    from commsim.learned.training import TrainConfig, train_codec
+    from commsim.learned.zoo import build_codec
+
+    full = load_dataset("mnist")
+    tiny = ImageSource("tiny", full.images[:60], full.labels[:60], split_in_order(60, 40, 10, 10))
+    torch.set_num_threads(1)
+    seen = []
+
+    def hook(codec, row):
+        seen.append(torch.get_num_threads())
+        torch.set_num_threads(2)
+
+    result = train_codec(build_codec("necst", tiny, 8), tiny, TrainConfig(eps=0.1, epochs=3, batch_size=20), progress=False,
+                         on_epoch=hook)
+    assert result.threads == 1 and seen == [1, 1, 1]
 
 
 def test_busy_elsewhere_sees_another_cpu_bound_process():

@@ -223,10 +223,11 @@ def test_checkpoint_records_the_config_and_the_cache_filters_on_it(small, tmp_pa
     assert meta["train"]["estimator"] == "st" and meta["train"]["recipe"] == "cosine"
     assert meta["train"]["infomax_on"] == "noisy" and meta["train"]["vimco"] == "paper"
     assert meta["val"]["stop"] == "budget" and meta["val"]["epochs_run"] == 1
-    assert cached_checkpoints("iabf", "mnist", 8, 0.1) == [path]
-    assert cached_checkpoints("iabf", "mnist", 8, config=config) == [path]  # the whole config is the key
+    assert cached_checkpoints("iabf", "mnist", 8, 0.1, data=small.identity) == [path]
+    assert cached_checkpoints("iabf", "mnist", 8, config=config, data=small.identity) == [path]  # the whole config is the key
+    assert cached_checkpoints("iabf", "mnist", 8, config=config) == []  # a subset of the digits is other data
     vimco = TrainConfig(eps=0.1, epochs=1, batch_size=200, estimator="vimco", recipe="cosine", infomax_on="noisy")
-    assert cached_checkpoints("iabf", "mnist", 8, config=vimco) == []
+    assert cached_checkpoints("iabf", "mnist", 8, config=vimco, data=small.identity) == []
     other = TrainConfig(eps=0.1, epochs=1, batch_size=200, estimator="gumbel", recipe="cosine", infomax_on="noisy")
     assert train_and_save("iabf", small, 8, other, device="cpu", progress=False)[2] != path  # the config names the file
 
@@ -244,7 +245,9 @@ def test_sweep_trains_with_the_asked_estimator_and_reports_the_config(small, tmp
     path = run_sweep(spec, tmp_path / "results.csv", progress=False)
     rows = list(csv.DictReader(path.read_text().splitlines()))
     assert len(rows) == 1 and "estimator=st" in rows[0]["train_config"] and "recipe=cosine" in rows[0]["train_config"]
-    assert len(cached_checkpoints("necst", "mnist", 8, 0.1)) == 2  # the vimco model was not taken for an st request
+    # the vimco model (trained on a subset of the digits) was not taken for an st request on the embedded digits
+    assert len(cached_checkpoints("necst", "mnist", 8, 0.1)) == 1
+    assert len(cached_checkpoints("necst", "mnist", 8, 0.1, data=small.identity)) == 1
     # a CSV written before the column existed resumes with its own columns
     old = tmp_path / "old.csv"
     old_columns = [c for c in COLUMNS if c != "train_config"]

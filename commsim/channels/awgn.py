@@ -29,8 +29,8 @@ class AWGN(Channel):
     """
 
     params = {
-        "ebno_db": Param(-50.0, 60.0, default=math.nan, doc="Eb/N0 in dB"),
-        "snr_db": Param(-50.0, 60.0, default=math.nan, doc="Es/N0 in dB (instead of ebno_db)"),
+        "ebno_db": Param(-50.0, 60.0, default=math.nan, doc="Eb/N0 in dB", better="higher"),
+        "snr_db": Param(-50.0, 60.0, default=math.nan, doc="Es/N0 in dB (instead of ebno_db)", better="higher"),
         "rate": Param(1e-6, 1.0, default=1.0, doc="information bits per channel bit"),
     }
     main_param = "ebno_db"

@@ -24,6 +24,7 @@ wrapping a function with :class:`LambdaChannel`.
 from __future__ import annotations
 
 import math
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,14 +35,24 @@ LLR_LIMIT = 30.0
 """Magnitude of the LLR that stands for certainty (sigmoid(30) = 1 - 9e-14)."""
 
 
+class ChannelError(ValueError):
+    """A channel block whose ``transmit`` failed (raised, wrote into its input, returned NaN or a wrong
+    shape): one line naming the channel; ``__cause__`` holds what it raised."""
+
+
 @dataclass(frozen=True)
 class Param:
-    """One channel parameter: its closed range, default (``None`` = required) and meaning."""
+    """One channel parameter: its closed range, default (``None`` = required) and meaning.
+
+    ``better``: ``"higher"`` or ``"lower"`` if the channel gets better (fewer errors) as the parameter
+    rises or falls (Eb/N0; a crossover probability up to 1/2), else ``None``; a BER simulation stops a
+    curve after an error-free point only in a known direction."""
 
     low: float = -math.inf
     high: float = math.inf
     default: float | None = None
     doc: str = ""
+    better: str | None = None
 
 
 def check_bits(bits: torch.Tensor) -> torch.Tensor:
@@ -83,9 +94,32 @@ class Channel(nn.Module):
     main_param: str | None = None
 
     def forward(self, bits: torch.Tensor, generator: torch.Generator | None = None, **params) -> torch.Tensor:
+        """``bits [B, m]`` -> ``llr [B, m]`` float32, checked: a ``transmit`` that writes into its input
+        (which would corrupt the sender's bits, and the BER counted from them) or returns NaN or
+        infinite LLRs raises ``ValueError`` naming the channel. The finiteness check runs wherever it
+        costs no device synchronisation inside training: always on the CPU, outside autograd on others."""
         bits = check_bits(bits)
         values = self.check_params(params, bits)
-        llr = self.transmit(bits, generator, **values)
+        version = bits._version
+        name = getattr(self, "name", None) or type(self).__name__
+        try:
+            llr = self.transmit(bits, generator, **values)
+        except ValueError:
+            raise
+        except Exception as exc:  # a user channel's bug: one line naming it (``--traceback`` shows the cause)
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            raise ChannelError(f"channel {name} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                               f"({frame.filename}, line {frame.lineno}); fix it (`commsim --traceback ...` shows where)") from exc
+        if bits._version != version:
+            raise ChannelError(f"channel {name} modified its input bits in place; compute a new tensor instead "
+                             "(e.g. start transmit with bits = bits.clone())")
+        if not isinstance(llr, torch.Tensor) or llr.shape != bits.shape:
+            what = f"a {type(llr).__name__}" if not isinstance(llr, torch.Tensor) else f"shape {list(llr.shape)}"
+            raise ChannelError(f"channel {name} returned {what}; transmit must return a torch.Tensor of the bits' shape "
+                             f"{list(bits.shape)}")
+        if (llr.device.type == "cpu" or not torch.is_grad_enabled()) and not bool(torch.isfinite(llr).all()):
+            raise ChannelError(f"channel {name} returned LLRs that are NaN or infinite; return finite values "
+                             f"(clip certainty to +-{LLR_LIMIT:g})")
         return llr.to(torch.float32)
 
     def transmit(self, bits: torch.Tensor, generator: torch.Generator | None, **params: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ class BEC(Channel):
     Input ``bits [B, m]``; output ``llr [B, m]``: ``±LLR_LIMIT`` for a bit that arrives, 0 for an erasure.
     """
 
-    params = {"eps": Param(0.0, 1.0, doc="erasure probability")}
+    params = {"eps": Param(0.0, 1.0, doc="erasure probability", better="lower")}
     main_param = "eps"
 
     def transmit(self, bits, generator, eps):

@@ -13,7 +13,7 @@ class BSC(Channel):
     Input ``bits [B, m]`` in {0, 1}; output ``llr [B, m]`` = ``±log((1 - eps) / eps)`` (clipped).
     """
 
-    params = {"eps": Param(0.0, 1.0, doc="crossover probability")}
+    params = {"eps": Param(0.0, 1.0, doc="crossover probability", better="lower")}
     main_param = "eps"
 
     def transmit(self, bits, generator, eps):

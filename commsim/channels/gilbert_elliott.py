@@ -40,8 +40,8 @@ class GilbertElliott(Channel):
     params = {
         "p_gb": Param(0.0, 1.0, default=0.05, doc="good -> bad transition probability"),
         "p_bg": Param(0.0, 1.0, default=0.25, doc="bad -> good transition probability"),
-        "eps_good": Param(0.0, 1.0, default=0.01, doc="flip probability in the good state"),
-        "eps_bad": Param(0.0, 1.0, default=0.3, doc="flip probability in the bad state"),
+        "eps_good": Param(0.0, 1.0, default=0.01, doc="flip probability in the good state", better="lower"),
+        "eps_bad": Param(0.0, 1.0, default=0.3, doc="flip probability in the bad state", better="lower"),
     }
     main_param = "eps_bad"
 

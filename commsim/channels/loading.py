@@ -54,6 +54,9 @@ def resolve_channel(spec: str) -> Channel:
         module = importlib.util.module_from_spec(module_spec)
         try:
             module_spec.loader.exec_module(module)
+        except SystemExit as exc:  # sys.exit() at import would end commsim silently, often with code 0
+            raise ChannelModuleError(f"channel module {path} called sys.exit({exc.code!r}) while being imported; "
+                                     "a channel module must only define its channels") from None
         except Exception as exc:  # whatever the user's code raises: one line, the cause kept for --traceback
             raise _import_failed(str(path), exc, str(path)) from exc
     else:
@@ -67,7 +70,11 @@ def resolve_channel(spec: str) -> Channel:
             raise _import_failed(module_name, exc, None) from exc
     obj = getattr(module, attr, None)
     if inspect.isclass(obj) and issubclass(obj, Channel):
-        obj = obj()
+        try:
+            obj = obj()
+        except TypeError as exc:  # e.g. a constructor that needs arguments
+            raise ValueError(f"{spec}: the channel class cannot be built without arguments ({exc}); give an instance "
+                             f"instead (e.g. {attr.lower()} = {attr}(...) in the module, then --channel ...:{attr.lower()})") from None
     if not isinstance(obj, Channel):
         raise ValueError(f"{spec} is not a commsim Channel (an instance or subclass of commsim.channels.Channel)")
     return obj

@@ -15,7 +15,7 @@ class ZChannel(Channel):
     0 has ``llr = log(eps / 1)`` (clipped), the posterior log-ratio under a uniform prior.
     """
 
-    params = {"eps": Param(0.0, 1.0, doc="probability that a 1 is received as 0")}
+    params = {"eps": Param(0.0, 1.0, doc="probability that a 1 is received as 0", better="lower")}
     main_param = "eps"
 
     def transmit(self, bits, generator, eps):

@@ -7,10 +7,13 @@ user's umask), not the ``0o600`` of a temporary file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from filelock import FileLock, Timeout
 
 
 def cache_dir() -> Path:
@@ -106,3 +109,27 @@ def check_writable(path: str | Path) -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise OSError(f"cannot write {path}: permission denied; choose another path")
     return path
+
+
+LOCK_FOLDER = "commsim-locks"
+"""Folder under the system's temporary folder that holds the locks of result files."""
+
+
+@contextlib.contextmanager
+def exclusive_writer(path: str | Path) -> Iterator[Path]:
+    """Hold the one lock of the results file ``path`` (a ``filelock`` under the system's temporary
+    folder, named by the file's resolved path, so taking it writes nothing beside the file nor in the
+    cache): a second writer of the same file is refused at once with ``FileExistsError``, one line."""
+    path = Path(path)
+    folder = Path(tempfile.gettempdir()) / LOCK_FOLDER
+    folder.mkdir(exist_ok=True)
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    lock = FileLock(str(folder / f"{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FileExistsError(f"another commsim run is writing {path}; wait for it to finish or choose another --out") from None
+    try:
+        yield path
+    finally:
+        lock.release()

@@ -9,10 +9,10 @@ Two processes with two torch threads each on two cores run about 4x slower than 
    keep busy right now, at least one. "Busy" is read from ``/proc/stat`` over a short interval,
    minus this process's own CPU time; where ``/proc/stat`` does not exist, the 1-minute load average.
 
-:func:`configure` applies the rule once (the CLI calls it before any work); :func:`adapt` re-applies
-it between training epochs, measuring the other processes' load over the epoch just finished, so a
-training started on an idle machine steps down to one thread when another job starts (and back up
-when it ends). :func:`status` is a short text for progress bars when the CPU is shared.
+:func:`configure` applies the rule once (the CLI calls it before any work); a training keeps the count
+it starts with to the end (:func:`commsim.learned.training.train_codec` records it), because another
+thread count sums in another order: the same seed gives bit-identical weights only with the same
+count. :func:`status` is a short text for progress bars when the CPU is shared.
 """
 from __future__ import annotations
 
@@ -98,7 +98,6 @@ class ThreadPolicy:
         self.threads = torch.get_num_threads()
         self.others = 0.0
         self.reason = ""
-        self._last: _Snapshot | None = None
 
     def choose(self, others: float) -> int:
         cores = available_cores()
@@ -115,18 +114,6 @@ class ThreadPolicy:
             self.others = busy_elsewhere(interval=interval)
             self.threads = self.choose(self.others)
             self.reason = "auto"
-        self._apply()
-        self._last = _snapshot()
-        return self.threads
-
-    def adapt(self) -> int:
-        """Re-measure the other processes' load since the last call and re-apply (no-op unless
-        :meth:`configure` ran, or the count is fixed by the environment)."""
-        if not self.active or fixed_threads() is not None:
-            return torch.get_num_threads()
-        self.others = busy_elsewhere(since=self._last)
-        self._last = _snapshot()
-        self.threads = self.choose(self.others)
         self._apply()
         return self.threads
 
@@ -148,7 +135,6 @@ class ThreadPolicy:
 
 POLICY = ThreadPolicy()
 configure = POLICY.configure
-adapt = POLICY.adapt
 status = POLICY.status
 
 

@@ -19,7 +19,7 @@ EMBEDDED_FILE = "mnist10k.npz"
 @lru_cache(maxsize=1)
 def _embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
     with resources.files("commsim.data").joinpath(EMBEDDED_FILE).open("rb") as fh:
-        with np.load(fh) as data:
+        with np.load(fh, allow_pickle=False) as data:
             images, labels = data["images"], data["labels"]
     images = images[:, None, :, :]
     images.setflags(write=False)
@@ -32,11 +32,12 @@ def mnist(path: str | None = None) -> ImageSource:
     if path is not None:
         raise ValueError("the embedded data set 'mnist' takes no path; use --dataset idx --data-path DIR for MNIST files")
     images, labels = _embedded_arrays()
-    return ImageSource("mnist", images, labels, split_in_order(len(images), 8000, 1000, 1000))
+    return ImageSource("mnist", images, labels, split_in_order(len(images), 8000, 1000, 1000), info={"embedded": True})
 
 
 @register_dataset("binary_mnist")
 def binary_mnist(path: str | None = None, binarize: str = "static", threshold: float = 0.5) -> ImageSource:
     """Embedded MNIST binarized: threshold 0.5 (static, default) or Bernoulli per batch (dynamic)."""
     source = mnist(path)
-    return ImageSource("binary_mnist", source.images, source.labels, source.splits, binarize=binarize, threshold=threshold)
+    return ImageSource("binary_mnist", source.images, source.labels, source.splits, binarize=binarize, threshold=threshold,
+                       info={"embedded": True})

@@ -82,9 +82,13 @@ def _as_nchw(images: np.ndarray, where) -> np.ndarray:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
-    elif images.ndim != 4:
-        raise ValueError(f"{where}: images must be [N, H, W], [N, H, W, C] or [N, C, H, W], got {images.shape}")
+    elif images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"{where}: images must be [N, H, W] (grey) or [N, H, W, C] / [N, C, H, W] with C = 1 or 3 "
+                         f"(grey or RGB), got {list(images.shape)}" + (" (drop the alpha channel of RGBA images)"
+                                                                     if images.ndim == 4 and 4 in (images.shape[1], images.shape[-1]) else ""))
     if np.issubdtype(images.dtype, np.floating):
+        if images.size and not np.isfinite(images).all():
+            raise ValueError(f"{where}: float images hold NaN or infinite values; they must be numbers in [0, 1]")
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError(f"{where}: float images must lie in [0, 1]")
         return np.ascontiguousarray(images, dtype=np.float32)
@@ -241,9 +245,16 @@ def npz(path: str | None = None, binarize: str | None = None, threshold: float =
     """A .npz with images (and optional labels, train_idx/val_idx/test_idx); else 80/10/10 in order."""
     file = _root(path, "npz", "a .npz file with images [N, H, W(, C)] and optional labels")
     try:
-        with np.load(file, allow_pickle=False) as data:
+        data = np.load(file, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file (one array) under an .npz name
+            raise ValueError(f"{file}: a .npy file (one array), not an .npz; write it with numpy.savez(path, images=...)")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError) as err:
+    except ValueError as err:
+        if str(err).startswith(str(file)):
+            raise
+        raise ValueError(f"{file}: not a readable .npz (ValueError: {err}); write it again with numpy.savez") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, MemoryError) as err:
         raise ValueError(f"{file}: not a readable .npz ({type(err).__name__}: {err}); "
                          "write it again with numpy.savez") from None
     if "images" not in arrays:

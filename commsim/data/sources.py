@@ -5,6 +5,8 @@ Binary sources (``binarize`` set) yield 0/1 images.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -33,13 +35,35 @@ class ImageSource:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.images.ndim != 4:
-            raise ValueError(f"images must have shape [N, C, H, W], got {self.images.shape}")
+        if self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
+            raise ValueError(f"images must have shape [N, C, H, W] with C = 1 or 3 (grey or RGB), got {list(self.images.shape)}")
+        if np.issubdtype(self.images.dtype, np.floating) and self.images.size and not np.isfinite(self.images).all():
+            raise ValueError(f"data set {self.name!r} holds NaN or infinite pixels; images must be numbers in [0, 1]")
         if self.binarize not in (None, "static", "dynamic"):
             raise ValueError(f"binarize must be None, 'static' or 'dynamic', got {self.binarize!r}")
         for split in SPLITS:
             if split not in self.splits or len(self.splits[split]) == 0:
                 raise ValueError(f"data set {self.name!r} has an empty {split} split")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of what a model trained on this source learns from: the images, labels, splits and
+        binarization (hex digest, computed once)."""
+        h = hashlib.sha256()
+        for array in (self.images, self.labels, *(self.splits[s] for s in SPLITS)):
+            array = np.ascontiguousarray(array)
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(memoryview(array).cast("B"))
+        h.update(f"{self.binarize}:{self.threshold}".encode())
+        return h.hexdigest()
+
+    @property
+    def identity(self) -> str | None:
+        """What names this data in cache entries beside its name: ``None`` for the embedded data sets
+        (their content is fixed by the package), else the first 16 hex digits of :attr:`fingerprint`,
+        so that models trained on other files (or other arrays) under the same data-set name are
+        other entries."""
+        return None if self.info.get("embedded") else self.fingerprint[:16]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -1,4 +1,5 @@
-"""Channel codes of the separated baselines: LDPC, 5G NR LDPC, convolutional, repetition and ideal codes.
+"""Channel codes of the separated baselines: LDPC, 5G NR LDPC, convolutional, 5G polar, repetition and ideal
+codes, and ordered-statistics decoding of any linear code (:class:`OSDCode`).
 
 Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``decode(llr [F, n]) ->
 (info_hat [F, k], ok [F])``, LLRs ``log P1/P0``). Families are registered in :data:`CHANNEL_CODES`::
@@ -6,22 +7,28 @@ Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``de
     from commsim.fec import channel_code_family
     codes = channel_code_family("ldpc").codes_for(1000)   # several rates, each code.n <= 1000
 """
-from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
+from commsim.fec.base import (
+    CHANNEL_CODES, CRC, ChannelCode, build_code, channel_code_family, parse_code_spec, register_channel_code,
+)
 from commsim.fec.convolutional import ConvCode, ConvFamily
 from commsim.fec.decoders import OSDDecoder, generator_matrix
 from commsim.fec.ideal import (
-    IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity,
-    normal_approximation_bits, z_capacity,
+    IdealCode, IdealFamily, IdealFiniteBlocklengthFamily, awgn_capacity, bsc_capacity, capacity, channel_information,
+    normal_approximation_bits, normal_approximation_bler, normal_approximation_ebno_db, z_capacity,
 )
 from commsim.fec.ldpc import LDPCCode, LDPCFamily, bp_decode, commpy_bp_decode, load_design, regular_ldpc
 from commsim.fec.nrldpc import NRLDPCCode, NRLDPCFamily
 from commsim.fec.osd import OSDCode
+from commsim.fec.polar import PolarCode, PolarFamily
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
+from commsim.fec.best import BestFamily, member_families
 
 __all__ = [
-    "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
+    "BestFamily", "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",
     "IdealFiniteBlocklengthFamily", "LDPCCode", "LDPCFamily", "NRLDPCCode", "NRLDPCFamily", "OSDCode", "OSDDecoder",
-    "RepetitionCode", "RepetitionFamily", "awgn_capacity",
-    "bp_decode", "bsc_capacity", "capacity", "channel_code_family", "commpy_bp_decode", "generator_matrix", "load_design",
-    "normal_approximation_bits", "regular_ldpc", "register_channel_code", "z_capacity",
+    "PolarCode", "PolarFamily", "RepetitionCode",
+    "RepetitionFamily", "awgn_capacity", "bp_decode", "bsc_capacity", "build_code", "capacity", "channel_code_family",
+    "channel_information", "commpy_bp_decode", "generator_matrix", "load_design", "member_families",
+    "normal_approximation_bits", "normal_approximation_bler", "normal_approximation_ebno_db", "parse_code_spec",
+    "regular_ldpc", "register_channel_code", "z_capacity",
 ]

@@ -18,6 +18,7 @@ channel bits, several codes of different rates that fit (``code.n <= n``)::
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -72,6 +73,12 @@ class ChannelCode(nn.Module):
         return (torch.from_numpy(np.asarray(info, np.uint8)).to(llr.device),
                 torch.from_numpy(np.asarray(ok, bool)).to(llr.device))
 
+    def decode_iterations(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`decode_tensor` plus the decoder's iterations per frame (``[F]`` int, ``None`` for
+        decoders without iterations): what a BER simulation reports as mean iterations."""
+        info, ok = self.decode_tensor(llr)
+        return info, ok, None
+
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``llr [F, n]`` -> ``(info_hat [F, k] uint8, ok [F] bool)`` on ``llr``'s device."""
         return self.decode_tensor(llr)
@@ -83,9 +90,62 @@ class ChannelCode(nn.Module):
 def channel_code_family(name: str, **options):
     """A family object by registered name, e.g. ``channel_code_family("conv", crc_bits=16)``.
 
-    The family's ``codes_for(n)`` lists the codes it offers that fit ``n`` channel bits.
+    The family's ``codes_for(n)`` lists the codes it offers that fit ``n`` channel bits; families of
+    real (decodable) codes also have ``build(n, k)``: the code of exactly ``n`` channel bits carrying
+    ``k`` information bits, or a ``ValueError`` that says which lengths or rates the family has.
     """
     return CHANNEL_CODES.get(name)(**options)
+
+
+_SPEC = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*\((.*)\)\s*$")
+
+
+def _option_value(text: str):
+    text = text.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_code_spec(text: str) -> tuple[str, int, int, dict]:
+    """``"FAMILY(n,k[,option=value...])"`` -> ``(family, n, k, options)``, e.g.
+    ``"polar(128,64,list_size=8)"``; the options are the family's constructor arguments."""
+    usage = f"malformed code {text!r}; write FAMILY(N,K) or FAMILY(N,K,OPTION=VALUE,...), e.g. ldpc(128,64)"
+    match = _SPEC.match(str(text))
+    if not match:
+        raise ValueError(usage)
+    parts = [p.strip() for p in match.group(2).split(",") if p.strip()]
+    positional = [p for p in parts if "=" not in p]
+    if len(positional) != 2 or any("=" not in p for p in parts[2:]):
+        raise ValueError(usage)
+    try:
+        n, k = (int(p) for p in positional)
+    except ValueError:
+        raise ValueError(f"{usage} (N and K are whole numbers)") from None
+    if not 0 < k <= n:
+        raise ValueError(f"code {text!r}: need 0 < K <= N, got N={n}, K={k}")
+    options = {}
+    for item in parts[2:]:
+        key, _, value = item.partition("=")
+        options[key.strip()] = _option_value(value)
+    return match.group(1), n, k, options
+
+
+def build_code(text: str) -> ChannelCode:
+    """The code a spec names (:func:`parse_code_spec`), built by its family's ``build(n, k)``."""
+    name, n, k, options = parse_code_spec(text)
+    family_class = CHANNEL_CODES.get(name)
+    if not hasattr(family_class, "build"):
+        raise ValueError(f"channel-code family {name!r} has no decodable code of a given (n, k) (ideal codes are "
+                         "references without a decoder, best is a choice among families); choose a family with a decoder")
+    try:
+        family = family_class(**options)
+    except TypeError as exc:
+        raise ValueError(f"code {text!r}: {name} takes no such option ({exc})") from None
+    return family.build(n, k)
 
 
 def check_info(info: np.ndarray, k: int) -> np.ndarray:
@@ -110,14 +170,28 @@ def check_llr(llr: np.ndarray, n: int) -> np.ndarray:
 
 # CRC ---------------------------------------------------------------------------------------------
 
-CRC_POLYNOMIALS = {8: 0x07, 16: 0x1021, 24: 0x864CFB, 32: 0x04C11DB7}
-"""Generator polynomials (without the leading term): CRC-8 (ATM), CRC-16-CCITT, CRC-24A (LTE), CRC-32."""
+CRC_POLYNOMIALS = {6: 0x21, 8: 0x07, 11: 0x621, 16: 0x1021, 24: 0x864CFB, 32: 0x04C11DB7}
+"""Default generator polynomial per CRC length (without the leading term): CRC-6 and CRC-11 of 5G NR,
+CRC-8 (ATM), CRC-16-CCITT (= 5G CRC16), CRC-24A (LTE / 5G), CRC-32."""
+
+CRC_NAMES = {
+    "6": (6, 0x21),           # 38.212 5.1: gCRC6(D)   = D^6 + D^5 + 1
+    "11": (11, 0x621),        # 38.212 5.1: gCRC11(D)  = D^11 + D^10 + D^9 + D^5 + 1
+    "16": (16, 0x1021),       # 38.212 5.1: gCRC16(D)  = D^16 + D^12 + D^5 + 1
+    "24A": (24, 0x864CFB),    # 38.212 5.1: gCRC24A(D) = D^24+D^23+D^18+D^17+D^14+D^11+D^10+D^7+D^6+D^5+D^4+D^3+D+1
+    "24B": (24, 0x800063),    # 38.212 5.1: gCRC24B(D) = D^24 + D^23 + D^6 + D^5 + D + 1
+    "24C": (24, 0xB2B117),    # 38.212 5.1: gCRC24C(D) = D^24+D^23+D^21+D^20+D^17+D^15+D^13+D^12+D^8+D^4+D^2+D+1
+    "8": (8, 0x07), "32": (32, 0x04C11DB7),
+}
+"""Named CRCs ``name -> (bits, polynomial without the leading term)``: the 5G NR ones of TS 38.212
+section 5.1 and the defaults above; ``CRC("24C")`` or ``CRC(24, poly="24C")``."""
 
 
 @lru_cache(maxsize=64)
-def _crc_matrix(k: int, bits: int) -> np.ndarray:
-    """``G [k, bits]`` with ``crc(u) = u @ G mod 2`` (zero initial register, MSB first)."""
-    poly, top = CRC_POLYNOMIALS[bits], 1 << bits
+def _crc_matrix(k: int, bits: int, poly: int | None = None) -> np.ndarray:
+    """``G [k, bits]`` with ``crc(u) = u @ G mod 2`` (zero initial register, MSB first): the remainder
+    of ``u(D) D^bits`` divided by ``g(D) = D^bits + poly(D)``, the first bit of ``u`` the highest power."""
+    poly, top = (CRC_POLYNOMIALS[bits] if poly is None else poly), 1 << bits
     rows = np.zeros((k, bits), np.float32)
     rem = poly  # x^bits mod g; row i holds x^(k - 1 - i + bits) mod g
     for i in range(k - 1, -1, -1):
@@ -129,23 +203,59 @@ def _crc_matrix(k: int, bits: int) -> np.ndarray:
 
 
 class CRC:
-    """Cyclic redundancy check over ``k`` information bits (``bits`` in 0, 8, 16, 24, 32).
+    """Cyclic redundancy check over ``k`` information bits.
+
+    ``CRC(bits)`` with ``bits`` in 0, 6, 8, 11, 16, 24, 32 uses :data:`CRC_POLYNOMIALS` (24 is CRC-24A);
+    ``CRC(name)`` or ``CRC(bits, poly=name)`` a named one of :data:`CRC_NAMES` (e.g. ``"24C"``, ``"11"``,
+    ``"6"``), and ``poly`` may also be an int (the polynomial without its leading term).
 
     ``attach(info [F, k]) -> [F, k + bits]`` appends the check bits;
     ``split(word [F, k + bits]) -> (info [F, k], ok [F])`` strips them and says whether they match.
     ``bits = 0`` is no CRC (``ok`` is always True).
     """
 
-    def __init__(self, bits: int = 0):
-        if bits not in (0, *CRC_POLYNOMIALS):
+    def __init__(self, bits: int | str = 0, poly: int | str | None = None):
+        if isinstance(bits, str):
+            if poly is not None:
+                raise ValueError(f"give a CRC by name or by bits and poly, not both; got {bits!r} and poly={poly!r}")
+            bits, poly = self._named(bits)
+        if isinstance(poly, str):
+            named_bits, poly = self._named(poly)
+            if named_bits != bits:
+                raise ValueError(f"CRC {poly:#x} has {named_bits} bits, not {bits}")
+        if poly is None and bits not in (0, *CRC_POLYNOMIALS):
             raise ValueError(f"crc_bits must be one of 0, {', '.join(map(str, CRC_POLYNOMIALS))}; got {bits}")
+        if poly is not None and not (bits >= 1 and 0 <= int(poly) < (1 << bits) and int(poly) & 1):
+            raise ValueError(f"poly must be a {bits}-bit polynomial with its constant term set (odd), got {poly!r}")
         self.bits = int(bits)
+        self.poly = None if self.bits == 0 else int(CRC_POLYNOMIALS[self.bits] if poly is None else poly)
+
+    @staticmethod
+    def _named(name: str) -> tuple[int, int]:
+        key = name.upper().removeprefix("CRC").removeprefix("-")
+        if key not in CRC_NAMES:
+            raise ValueError(f"unknown CRC {name!r}; known: {', '.join(CRC_NAMES)}")
+        return CRC_NAMES[key]
+
+    @property
+    def label(self) -> str:
+        """``"11"``, ``"24"`` (the default polynomial of that length) or the name of another one (``"24C"``)."""
+        if self.bits == 0 or self.poly == CRC_POLYNOMIALS.get(self.bits):
+            return str(self.bits)
+        named = [name for name, (bits, poly) in CRC_NAMES.items() if (bits, poly) == (self.bits, self.poly)]
+        return named[0] if named else f"{self.bits}-{self.poly:x}"
+
+    def __repr__(self) -> str:
+        return f"CRC({self.bits}, poly={self.poly:#x})" if self.bits else "CRC(0)"
+
+    def matrix(self, k: int) -> np.ndarray:
+        """``G [k, bits]`` float32 0/1 with ``crc(u) = u @ G mod 2``."""
+        return _crc_matrix(k, self.bits, self.poly)
 
     def compute(self, info: np.ndarray) -> np.ndarray:
         if self.bits == 0:
             return np.zeros((info.shape[0], 0), np.uint8)
-        matrix = _crc_matrix(info.shape[1], self.bits)
-        return (info.astype(np.float32) @ matrix % 2).astype(np.uint8)
+        return (info.astype(np.float32) @ self.matrix(info.shape[1]) % 2).astype(np.uint8)
 
     def attach(self, info: np.ndarray) -> np.ndarray:
         return np.concatenate([info, self.compute(info)], axis=1).astype(np.uint8)
@@ -162,6 +272,6 @@ class CRC:
         info = word[:, :k]
         if self.bits == 0:
             return info, torch.ones(word.shape[0], dtype=torch.bool, device=word.device)
-        matrix = torch.from_numpy(_crc_matrix(k, self.bits)).to(word.device)
+        matrix = torch.from_numpy(self.matrix(k)).to(word.device)
         check = (info.float() @ matrix).remainder(2).to(torch.uint8)
         return info, (check == word[:, k:]).all(dim=1)

@@ -206,3 +206,14 @@ class ConvFamily:
             if k >= 1:
                 codes.append(ConvCode(k, self.memory, puncture, repeat, self.crc_bits, self.decoder))
         return codes
+
+    def build(self, n: int, k: int) -> ConvCode:
+        """The code of ``k`` bits whose (puncturing, repetition) gives exactly ``n`` channel bits."""
+        lengths = {}
+        for puncture, repeat in CONV_CONFIGS:
+            lengths[(puncture, repeat)] = ConvCode.length(k, self.memory, puncture, repeat, self.crc_bits)
+            if lengths[(puncture, repeat)] == n:
+                return ConvCode(k, self.memory, puncture, repeat, self.crc_bits, self.decoder)
+        options = ", ".join(sorted({str(v) for v in lengths.values()}, key=int))
+        raise ValueError(f"a terminated conv code of {k} bits (memory {self.memory}, CRC {self.crc_bits}) is {options} "
+                         f"bits long, not {n}")

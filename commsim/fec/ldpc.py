@@ -322,11 +322,16 @@ class LDPCCode(ChannelCode):
     def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.torch_decoder:
             return super().decode_tensor(llr)
+        return self.decode_iterations(llr)[:2]
+
+    def decode_iterations(self, llr: torch.Tensor):
+        if not self.torch_decoder:
+            return super().decode_iterations(llr)
         if llr.dim() != 2 or llr.shape[1] != self.n:
             raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
         combined = llr.double().reshape(llr.shape[0], self.repeat, self.n_base).sum(dim=1).float()
-        bits, converged, _ = torch_bp_decoder(self.H, self.max_iters)(combined)
-        return bits[:, self.info_index.to(llr.device)], converged
+        bits, converged, iterations = torch_bp_decoder(self.H, self.max_iters)(combined)
+        return bits[:, self.info_index.to(llr.device)], converged, iterations
 
 
 BASE_RATES = (3 / 4, 2 / 3, 1 / 2, 1 / 3, 1 / 4)
@@ -364,3 +369,21 @@ class LDPCFamily:
     def codes_for(self, n: int) -> list[LDPCCode]:
         configs = [(rate, 1) for rate in BASE_RATES] + [(BASE_RATES[-1], r) for r in REPEATS]
         return [self.code(n, rate, r) for rate, r in configs if n // r >= MIN_BASE_LENGTH]
+
+    def build(self, n: int, k: int) -> LDPCCode:
+        """A regular (dv = 3) code of exactly ``n`` bits and ``k`` information bits (Gallager's layered
+        ``H`` has rank ``checks - dv + 1``, so ``checks = n - k + dv - 1``; the neighbours are tried if
+        a draw's rank differs)."""
+        if n > MAX_LENGTH:
+            raise ValueError(f"LDPC codes are at most {MAX_LENGTH:,} bits long, got n = {n:,}: {MAX_LENGTH_REASON}")
+        first = n - k + self.dv - 1
+        for checks in (first, first + 1, first - 1, first + 2, first - 2):
+            if not self.dv <= checks < n:
+                continue
+            H = regular_ldpc(n, checks, self.dv, self.seed)
+            decoder = self.decoder(H) if callable(self.decoder) else self.decoder
+            code = LDPCCode(H, decoder=decoder, max_iters=self.max_iters)
+            if code.k == k:
+                return code
+        raise ValueError(f"no regular (dv = {self.dv}) LDPC code of n = {n} with exactly k = {k} information bits; "
+                         f"choose k between 1 and {n - 2 * self.dv}")

@@ -199,7 +199,7 @@ class NRLDPCCode(ChannelCode):
     Args:
         k: information bits (one code block: ``k + crc_bits <= 8448`` for BG1, ``<= 3840`` for BG2).
         n: transmitted bits ``E`` (``MIN_RATE <= k / n <= MAX_RATE``).
-        crc_bits: 0 (default), 16 or 24 (the CRCs of :class:`~commsim.fec.base.CRC`; 24 is CRC-24A).
+        crc_bits: 0 (default) or a CRC of :class:`~commsim.fec.base.CRC` (5G LDPC uses 16 and 24 = CRC-24A).
         base_graph: 1 or 2; ``None`` picks it by TS 38.212 Section 7.2.2 from ``k`` and ``k / n``.
         max_iters: most BP iterations (default 20).
         schedule: ``"layered"`` (default) or ``"flooding"`` BP schedule.
@@ -306,10 +306,14 @@ class NRLDPCCode(ChannelCode):
         return full.index_add_(1, self.tx_index.to(llr.device), llr.to(dtype))
 
     def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        bits, converged, _ = self.bp_decoder()(self.decoder_llr(llr))
+        return self.decode_iterations(llr)[:2]
+
+    def decode_iterations(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`decode_tensor` plus the BP iterations run per frame (``[F]`` int32)."""
+        bits, converged, iterations = self.bp_decoder()(self.decoder_llr(llr))
         word = bits[:, self.info_index.to(llr.device)]
         info, crc_ok = self.crc.split_tensor(word)
-        return info, converged & crc_ok
+        return info, converged & crc_ok, iterations
 
     def decode(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         llr = check_llr(llr, self.n)
@@ -334,9 +338,9 @@ class NRLDPCFamily:
     max_length = MAX_LENGTH
     max_length_reason = MAX_LENGTH_REASON
 
-    def __init__(self, crc_bits: int = 0, max_iters: int = 20, rates: tuple = FAMILY_RATES):
-        CRC(crc_bits)  # validates
-        self.crc_bits, self.max_iters, self.rates = int(crc_bits), int(max_iters), tuple(sorted(rates, reverse=True))
+    def __init__(self, crc_bits: int | str = 0, max_iters: int = 20, rates: tuple = FAMILY_RATES):
+        self.crc_bits, self.crc = crc_bits, CRC(crc_bits)  # validates
+        self.max_iters, self.rates = int(max_iters), tuple(sorted(rates, reverse=True))
         self._codes: dict[tuple, NRLDPCCode] = {}
 
     def code(self, k: int, n: int) -> NRLDPCCode:
@@ -345,6 +349,11 @@ class NRLDPCFamily:
         if key not in self._codes:
             self._codes[key] = NRLDPCCode(k, n, crc_bits=self.crc_bits, max_iters=self.max_iters)
         return self._codes[key]
+
+    def build(self, n: int, k: int) -> NRLDPCCode:
+        """The code of ``k`` information bits (+ CRC) in exactly ``n`` channel bits (e.g. for ``commsim ber``);
+        ``ValueError`` (from :class:`NRLDPCCode`) outside the rates and block sizes it supports."""
+        return self.code(k, n)
 
     def codes_for(self, n: int) -> list[NRLDPCCode]:
         if not MIN_LENGTH <= n <= MAX_LENGTH:
@@ -356,7 +365,7 @@ class NRLDPCFamily:
             if k in seen or k < 1:
                 continue
             bg = select_base_graph(k, k / n)
-            if k + self.crc_bits > MAX_BLOCK[bg] or not MIN_RATE <= k / n <= MAX_RATE:
+            if k + self.crc.bits > MAX_BLOCK[bg] or not MIN_RATE <= k / n <= MAX_RATE:
                 continue
             seen.add(k)
             out.append(self.code(k, n))

@@ -55,3 +55,11 @@ class RepetitionFamily:
     def codes_for(self, n: int) -> list[RepetitionCode]:
         fits = [(n // r - self.crc_bits, r) for r in self.repeats]
         return [RepetitionCode(k, r, self.crc_bits) for k, r in fits if k >= 1]
+
+    def build(self, n: int, k: int) -> RepetitionCode:
+        """The repetition code of ``k`` bits (+ CRC) sent ``n / (k + crc_bits)`` times."""
+        payload = k + self.crc_bits
+        if n % payload:
+            raise ValueError(f"a repetition code of {k} bits (+{self.crc_bits} CRC) has a length that is a multiple of "
+                             f"{payload}, not {n}")
+        return RepetitionCode(k, n // payload, self.crc_bits)

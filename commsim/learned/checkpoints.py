@@ -26,8 +26,12 @@ def save_checkpoint(path: str | Path, state_dict: dict, metadata: dict) -> Path:
     path = Path(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     header = {"format": FORMAT, "commsim": json.dumps({**metadata, "format": FORMAT})}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
+    try:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=header)
+    except (SafetensorError, OSError) as exc:  # e.g. a full disk: nothing is left under the name
+        raise OSError(f"cannot write checkpoint {path} ({_short(exc)}); free some space there or set COMMSIM_HOME "
+                      "to another folder") from None
     return path
 
 
@@ -44,7 +48,15 @@ def read_metadata(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({_short(exc)}); re-create it with `commsim train`") from None
     if header.get("format") != FORMAT or "commsim" not in header:
         raise CheckpointError(f"{path} is not a commsim checkpoint; re-create it with `commsim train`")
-    return json.loads(header["commsim"])
+    try:
+        metadata = json.loads(header["commsim"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt (its metadata is not JSON: {exc.msg} at character {exc.pos}); "
+                              "re-create it with `commsim train`") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"checkpoint {path} is corrupt (its metadata is a {type(metadata).__name__}, not an object); "
+                              "re-create it with `commsim train`")
+    return metadata
 
 
 def load_checkpoint(path: str | Path, expect: dict | None = None) -> tuple[dict, dict]:

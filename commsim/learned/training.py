@@ -85,6 +85,10 @@ def check_recipe(name: str) -> str:
     return name
 
 
+MAX_EPOCHS = 1_000_000
+"""The largest training budget in epochs (a million epochs of the embedded digits is weeks of CPU)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a trained codec (it names the checkpoint and goes into its metadata).
@@ -127,8 +131,8 @@ class TrainConfig:
     def __post_init__(self):
         self._check_channel()
         self.decoder_input = check_decoder_input(self.decoder_input)
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1 (the training budget), got {self.epochs}")
+        if not 1 <= int(self.epochs) <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS:,} (the training budget), got {self.epochs}")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         self.recipe = check_recipe(self.recipe if self.recipe is not None else DEFAULT_RECIPE)
@@ -217,6 +221,9 @@ class TrainResult:
     cpu_seconds: float = 0.0
     """This process's CPU time over the training (all its threads; equal to ``seconds`` with one thread on an
     uncontended core). Neither counts the ``on_epoch`` hook."""
+    threads: int = 1
+    """torch's CPU threads for the whole training: fixed when it starts (the same seed, thread count and
+    device give bit-identical weights; another thread count sums in another order)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -317,6 +324,7 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
     history: list[dict] = []
     stop = "budget"
     start, cpu_start, hook_seconds, hook_cpu = time.perf_counter(), time.process_time(), 0.0, 0.0
+    fixed_threads = torch.get_num_threads()  # fixed for the whole training: the same seed gives the same weights
     if codec.decoder_input != config.decoder_input:
         raise ValueError(f"the codec reads {codec.decoder_input} decoder input but the config trains {config.decoder_input}; "
                          "build it with decoder_input=config.decoder_input")
@@ -348,7 +356,8 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
         if val < best_value:
             best_value, best_epoch = val, epoch
             best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
-        threads.adapt()  # fewer threads when other processes keep cores busy (see commsim.core.threads)
+        if torch.get_num_threads() != fixed_threads:  # e.g. an on_epoch hook changed it: back to the training's count
+            torch.set_num_threads(fixed_threads)
         shared = threads.status()
         bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}",
                         **({"cpu": shared} if shared else {}))
@@ -359,7 +368,7 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
         codec.load_state_dict(best_state)
     codec.eval()
     return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start - hook_seconds, stop,
-                       time.process_time() - cpu_start - hook_cpu)
+                       time.process_time() - cpu_start - hook_cpu, fixed_threads)
 
 
 __all__ = ["DECODER_INPUTS", "DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",

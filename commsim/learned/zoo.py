@@ -50,14 +50,17 @@ def build_codec(name: str, source: ImageSource, bits: int, architecture: str | N
                                      decoder_input=decoder_input)
 
 
-def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, architecture: str) -> str:
-    """The cache file name of a configuration: readable fields and a hash of the whole record."""
-    return _entry_name(codec, dataset, bits, config.record(), architecture)
+def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, architecture: str,
+                    data: str | None = None) -> str:
+    """The cache file name of a configuration: readable fields and a hash of the whole record, the
+    data's identity included (``data``: :attr:`ImageSource.identity`; ``None`` for the embedded data)."""
+    return _entry_name(codec, dataset, bits, config.record(), architecture, data)
 
 
 def cache_entry(name: str, source: ImageSource, bits: int, config: TrainConfig) -> Path:
     """Where the cache keeps (or will keep) ``name`` trained on ``source`` with ``config`` (default architecture)."""
-    return cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, default_architecture(source.image_shape))
+    return cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, default_architecture(source.image_shape),
+                                                         source.identity)
 
 
 def _channel_tag(train: dict) -> str:
@@ -67,9 +70,11 @@ def _channel_tag(train: dict) -> str:
     return tag if channel == "bsc" else f"{channel}-{tag}" if tag else channel
 
 
-def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: str) -> str:
-    record = json.dumps({"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture,
-                         "train": train}, sort_keys=True)
+def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: str, data: str | None = None) -> str:
+    fields = {"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture, "train": train}
+    if data is not None:  # the embedded data's entries keep the names they had before data identities
+        fields["data"] = data
+    record = json.dumps(fields, sort_keys=True)
     digest = hashlib.sha256(record.encode()).hexdigest()[:8]
     soft = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
     return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{soft}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
@@ -84,14 +89,17 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     :func:`~commsim.learned.training.train_codec`'s per-epoch hook."""
     codec = build_codec(name, source, bits, architecture, seed=config.seed, decoder_input=config.decoder_input)
     codec = codec.to(resolve_device(device))
-    path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture)
+    path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture,
+                                                                                source.identity)
     check_writable(path)
     result = train_codec(codec, source, config, progress=progress, on_epoch=on_epoch)
     metadata = {**codec.config(), "dataset": source.name, "train_eps": config.eps, "seed": config.seed,
                 "train_channel": config.channel, "train_channel_params": config.channel_kwargs(),
                 "train": config.record(), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
                                             "epochs_run": len(result.history), "stop": result.stop},
-                "train_seconds": result.seconds, "commsim_version": __version__}
+                "train_seconds": result.seconds, "train_threads": result.threads, "commsim_version": __version__}
+    if source.identity is not None:
+        metadata["data_identity"] = source.identity
     save_checkpoint(path, codec.state_dict(), metadata)
     codec.metadata = json.loads(json.dumps(metadata))  # as it reads back from the file
     return codec, result, path
@@ -106,7 +114,8 @@ def _ignore(path: Path, reason: str | CheckpointError) -> None:
 def _entry_problem(path: Path, meta: dict) -> str | None:
     """Why a cache entry cannot be trusted (its name is the one its metadata would get), or ``None``."""
     try:
-        expected = _entry_name(meta["codec"], meta["dataset"], meta["bits"], meta["train"], meta["architecture"])
+        expected = _entry_name(meta["codec"], meta["dataset"], meta["bits"], meta["train"], meta["architecture"],
+                               meta.get("data_identity"))
     except (KeyError, TypeError, ValueError) as exc:
         return f"its metadata lacks {exc}"
     if path.name != expected:
@@ -116,11 +125,13 @@ def _entry_problem(path: Path, meta: dict) -> str | None:
 
 
 def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = None, *,
-                      config: TrainConfig | None = None) -> list[Path]:
+                      config: TrainConfig | None = None, data: str | None = None) -> list[Path]:
     """Cached checkpoints of ``name`` for ``dataset`` and ``bits``, best validation first: those
     trained with exactly ``config`` (every field: channel, eps, epochs, seed, ...), or with only ``eps``
     given, those trained over the BSC at ``eps`` (hard decoder input) with any budget. An entry whose
-    metadata does not match its name, or that cannot be read, is skipped with a :class:`CacheWarning`."""
+    metadata does not match its name, or that cannot be read, is skipped with a :class:`CacheWarning`.
+    Only entries trained on the data ``data`` identifies (:attr:`ImageSource.identity`, ``None`` for the
+    embedded data sets) count: a model trained on other files under the same data-set name is not one."""
     if config is None and eps is None:
         raise TypeError("give eps or config")
     folder = cache_dir() / "checkpoints"
@@ -142,6 +153,8 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = N
         if problem:
             _ignore(path, problem)
             continue
+        if meta.get("data_identity") != data:
+            continue  # trained on other data under the same data-set name
         if want is not None and meta["train"] != want:
             continue  # another training configuration with the same eps, budget and seed (e.g. learning rate)
         found.append((min(meta.get("val", {}).get(k, float("inf")) for k in ("l2_per_image", "bce_per_pixel")), path))
@@ -187,7 +200,7 @@ def describe_training(metadata: dict) -> str:
 
 def _cached_codec(name: str, dataset: str, bits: int, config: TrainConfig, source: ImageSource | None,
                   device: str) -> tuple[LearnedCodec, Path] | None:
-    for path in cached_checkpoints(name, dataset, bits, config=config):
+    for path in cached_checkpoints(name, dataset, bits, config=config, data=source.identity if source is not None else None):
         try:
             return codec_from_checkpoint(path, name, dataset, bits, source, device), path
         except CheckpointError as exc:
@@ -227,7 +240,8 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
         if hit:
             return (*hit, False)
         if notify:
-            others = [p.name for p in cached_checkpoints(name, dataset, bits, config.eps)] if config.channel == "bsc" else []
+            others = [p.name for p in cached_checkpoints(name, dataset, bits, config.eps, data=source.identity)] \
+                if config.channel == "bsc" else []
             hint = f" (cached at this eps: {', '.join(others[:3])}; pass their --epochs/--seed to use one)" if others else ""
             notify(f"training {name} for {source.name}, {bits} bits at {describe_training({'train': config.record()})}: "
                    f"no cached checkpoint{hint}")

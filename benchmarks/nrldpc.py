@@ -153,7 +153,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (wide intervals)")
     parser.add_argument("--errors", type=int, default=100, help="frame errors per point (default 100)")
-    parser.add_argument("--osd3-frames", type=int, default=6000, help="most frames per OSD-3 point")
+    parser.add_argument("--osd3-frames", type=int, default=8000, help="most frames per OSD-3 point")
     parser.add_argument("--out", default=str(HERE / "results"), help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -177,7 +177,7 @@ def main(argv=None) -> None:
     points += curve("NR LDPC (128,64) OSD-2", osd2, np.arange(2.5, 4.01, 0.5), args, 2000, int(60000 * scale),
                     args.seed + 2)
     osd3 = OSDCode(short, order=3)
-    points += curve("NR LDPC (128,64) OSD-3", osd3, (2.0, 2.5, 3.0), args, 500, args.osd3_frames, args.seed + 3)
+    points += curve("NR LDPC (128,64) OSD-3", osd3, (2.0, 2.5, 3.0, 3.5), args, 500, args.osd3_frames, args.seed + 3)
     curves = [("NR LDPC (128,64) BP-20", (128, 64)), ("NR LDPC (1024,512) BP-20", (1024, 512)),
               ("NR LDPC (128,64) OSD-2", (128, 64)), ("NR LDPC (128,64) OSD-3", (128, 64))]
     try:
@@ -188,7 +188,7 @@ def main(argv=None) -> None:
         polar = PolarCode(64, 128, crc="6")  # CA-polar: G is that of the CRC-6 + polar concatenation
         points += curve("Polar (128,64)+CRC-6 OSD-2", OSDCode(polar, order=2), np.arange(2.5, 4.01, 0.5), args, 2000,
                         int(60000 * scale), args.seed + 4)
-        points += curve("Polar (128,64)+CRC-6 OSD-3", OSDCode(polar, order=3), (2.0, 2.5, 3.0), args, 500,
+        points += curve("Polar (128,64)+CRC-6 OSD-3", OSDCode(polar, order=3), (2.5, 3.0, 3.5), args, 500,
                         args.osd3_frames, args.seed + 5)
         curves += [("Polar (128,64)+CRC-6 OSD-2", (128, 64)), ("Polar (128,64)+CRC-6 OSD-3", (128, 64))]
 

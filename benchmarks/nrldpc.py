@@ -162,6 +162,7 @@ def main(argv=None) -> None:
         args.osd3_frames = min(args.osd3_frames, 300)
     torch.set_num_threads(1)
     command = "python benchmarks/nrldpc.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commit = git_commit()  # read once, before this run rewrites its (tracked) result files
     load_before = os.getloadavg()
     scale = 0.1 if args.quick else 1.0
 
@@ -170,7 +171,8 @@ def main(argv=None) -> None:
 
     short, long_ = NRLDPCCode(64, 128, max_iters=20), NRLDPCCode(512, 1024, max_iters=20)
     points = []
-    points += curve("NR LDPC (128,64) BP-20", short, np.arange(3.0, 5.51, 0.5), args, 20000, int(600000 * scale), args.seed)
+    points += curve("NR LDPC (128,64) BP-20", short, np.arange(3.0, 5.51, 0.5), args, 20000, int(600000 * scale),
+                    args.seed)
     points += curve("NR LDPC (1024,512) BP-20", long_, np.arange(1.5, 2.76, 0.25), args, 4000, int(150000 * scale),
                     args.seed + 1)
     osd2 = OSDCode(short, order=2)
@@ -215,7 +217,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["# commit", git_commit()])
+    writer.writerow(["# commit", commit])
     writer.writerow(["# command", command])
     writer.writerow(["kind", "curve_or_code", "ebno_db", "frames", "errors", "bler", "low", "high", "threads",
                      "info_mbit_per_s", "codewords_per_s"])
@@ -234,7 +236,7 @@ def main(argv=None) -> None:
     lines = [
         "# 5G NR LDPC and OSD on BPSK-AWGN",
         "",
-        f"Commit `{git_commit()}`, command `{command}`, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
+        f"Commit `{commit}`, command `{command}`, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
         f"torch {torch.__version__}, {os.cpu_count()} logical cores; load average before / after "
         f"{' '.join(f'{v:.1f}' for v in load_before)} / {' '.join(f'{v:.1f}' for v in load_after)} "
         "(other jobs share this machine: throughput is a lower bound).",
@@ -264,12 +266,14 @@ def main(argv=None) -> None:
         "3.23 dB at 1e-3, benchmarks/results/polar.md); OSD decodes the CRC + polar concatenation from its "
         "generator matrix.",
     ]
-    lines += ["", "## BLER points", "", "| curve | Eb/N0 (dB) | errors / frames | BLER | interval |", "|---|---|---|---|---|"]
+    lines += ["", "## BLER points", "", "| curve | Eb/N0 (dB) | errors / frames | BLER | interval |",
+              "|---|---|---|---|---|"]
     for p in points:
         lines.append(f"| {p['curve']} | {p['ebno_db']:.2f} | {p['errors']} / {p['frames']} | {p['bler']:.3g} | "
                      f"[{p['low']:.3g}, {p['high']:.3g}] |")
     lines += ["", "## CPU throughput (decode_tensor only, best of repeats)", "",
-              "| decoder | Eb/N0 (dB) | threads | frames | info Mbit/s | codewords/s | FER |", "|---|---|---|---|---|---|---|"]
+              "| decoder | Eb/N0 (dB) | threads | frames | info Mbit/s | codewords/s | FER |",
+              "|---|---|---|---|---|---|---|"]
     for s in speed:
         lines.append(f"| {s['code']} | {s['ebno_db']} | {s['threads']} | {s['frames']} | {s['info_mbit_per_s']:.2f} | "
                      f"{s['codewords_per_s']:.0f} | {s['fer']:.3g} |")

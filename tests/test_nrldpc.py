@@ -192,7 +192,8 @@ def test_family():
     with pytest.raises(ValueError, match="outside"):
         family.build(100, 99)
     info = random_info(64, 8)
-    decoded, ok, iterations = built.decode_iterations(torch.from_numpy(LLR_LIMIT * (2.0 * built.encode(info) - 1)).float())
+    llr = torch.from_numpy(LLR_LIMIT * (2.0 * built.encode(info) - 1)).float()
+    decoded, ok, iterations = built.decode_iterations(llr)
     assert np.array_equal(decoded.numpy(), info) and ok.all() and (iterations >= 1).all()  # punctured bits start erased
 
 

@@ -39,6 +39,11 @@ The chain, following the standard:
   block is not transmitted at all are deleted too (each such parity bit is a degree-1 erased variable:
   its check says nothing about the other bits), which makes high-rate codes much cheaper to decode.
   ``ok``: all parity checks hold (and the CRC matches, if any).
+
+Checked (``tests/test_nrldpc.py``) against AFF3CT's published 5G LDPC FER points (BG2, (40, 20) and
+(1024, 512), layered SPA 10 iterations and flooding SPA 20 iterations: the same Z, K and N), within
+Clopper-Pearson intervals. ``benchmarks/results/nrldpc.md``: with BP-20, (128, 64) reaches BLER 1e-3
+at Eb/N0 = 3.83 dB (1.36 dB from the normal approximation) and (1024, 512) at 1.90 dB (0.78 dB).
 """
 from __future__ import annotations
 

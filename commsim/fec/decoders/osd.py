@@ -23,8 +23,8 @@ The metrics are matrix products, not loops over patterns: with ``a_j = |llr_j| (
 (``z = c0 + hard``), the correlation of ``c0 + y`` is ``sum_j a_j (1 - 2 y_j)``, so weight 1 needs
 ``S = R a`` (one batched matmul) and weight 2 ``S_i + S_l - 2 Q_il`` with ``Q = R diag(a) R^T``
 (another): order 2 costs about ``k^2 n`` multiply-adds per frame; weight 3 adds ``T_ilm = sum_j a_j
-R_ij R_lj R_mj`` (``k^3 n / 2`` per frame). Weights ``>= 4`` enumerate their patterns explicitly (``y = e R mod 2`` by a matmul per chunk of patterns), so any order up to ``k``
-works (order ``k`` is exhaustive maximum-likelihood decoding over all ``2^k`` codewords).
+R_ij R_lj R_mj`` (``k^3 n / 2`` per frame). Weights ``>= 4`` enumerate their patterns explicitly
+(``y = e R mod 2`` by a matmul per chunk of patterns), so any order up to ``k`` works (order ``k`` is exhaustive maximum-likelihood decoding over all ``2^k`` codewords).
 
 OSD always returns a codeword, so it has no error detection of its own: ``ok`` is all True (a code
 that needs detection can check a CRC on the result). Info bits are read from the codeword with a

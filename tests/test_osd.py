@@ -145,6 +145,21 @@ def test_generator_matrices_of_codes():
         generator_matrix(Affine())
 
 
+def test_nr_ldpc_decoder_option():
+    code = NRLDPCCode(32, 64, decoder="osd", osd_order=2)
+    wrapped = OSDCode(NRLDPCCode(32, 64), order=2)
+    assert code.name == "nrldpc(64,32)+osd2"
+    info = np.random.default_rng(8).integers(0, 2, (50, 32)).astype(np.uint8)
+    llr = awgn_llr(code.encode(info), 2.0, code.rate, seed=9)
+    ours, ok, iterations = code.decode_iterations(torch.from_numpy(llr))
+    assert iterations is None and ok.all()
+    assert np.array_equal(ours.numpy(), wrapped.decode(llr)[0])
+    from commsim.fec import build_code
+    assert build_code("nrldpc(64,32,decoder=osd,osd_order=1)").name == "nrldpc(64,32)+osd1"
+    with pytest.raises(ValueError, match="decoder"):
+        NRLDPCCode(32, 64, decoder="ml")
+
+
 def test_tensor_shapes_and_chunks():
     G = golay24()
     llr = torch.from_numpy(awgn_llr(np.zeros((70, 24)), 2.0, 0.5, seed=7)).float()

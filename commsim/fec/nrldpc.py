@@ -55,6 +55,7 @@ import scipy.sparse as sp
 import torch
 
 from commsim.fec.base import CRC, ChannelCode, check_info, check_llr, register_channel_code
+from commsim.fec.decoders import OSDDecoder, generator_matrix
 from commsim.fec.ldpc import torch_bp_decoder
 from commsim.fec.nr_tables import BG1, BG2
 
@@ -208,6 +209,9 @@ class NRLDPCCode(ChannelCode):
         base_graph: 1 or 2; ``None`` picks it by TS 38.212 Section 7.2.2 from ``k`` and ``k / n``.
         max_iters: most BP iterations (default 20).
         schedule: ``"layered"`` (default) or ``"flooding"`` BP schedule.
+        decoder: ``"bp"`` (default) or ``"osd"``: ordered-statistics decoding of order ``osd_order``
+            (:class:`~commsim.fec.decoders.OSDDecoder` of the generator matrix of the transmitted bits;
+            ``ok`` is then always True, as OSD always returns a codeword; sensible for short codes).
         rv: redundancy version 0..3 (start of the circular buffer; default 0).
         qm: modulation order of the bit interleaver (1 = no interleaving; ``n`` must be a multiple).
 
@@ -220,7 +224,7 @@ class NRLDPCCode(ChannelCode):
     """
 
     def __init__(self, k: int, n: int, crc_bits: int = 0, base_graph: int | None = None, max_iters: int = 20,
-                 rv: int = 0, qm: int = 1, schedule: str = "layered"):
+                 rv: int = 0, qm: int = 1, schedule: str = "layered", decoder: str = "bp", osd_order: int = 2):
         super().__init__()
         k, n = int(k), int(n)
         if k < 1 or n < 1:
@@ -237,6 +241,11 @@ class NRLDPCCode(ChannelCode):
         if schedule not in ("layered", "flooding"):
             raise ValueError(f"schedule must be 'layered' or 'flooding', got {schedule!r}")
         self.schedule = schedule
+        if decoder not in ("bp", "osd"):
+            raise ValueError(f"decoder must be 'bp' or 'osd', got {decoder!r}")
+        if int(osd_order) != osd_order or not 0 <= osd_order <= k:
+            raise ValueError(f"osd_order must be an integer in [0, k = {k}], got {osd_order}")
+        self.decoder, self.osd_order = decoder, int(osd_order)
         self.crc = CRC(crc_bits)
         self.k, self.n, self.max_iters, self.rv, self.qm = k, n, int(max_iters), rv, int(qm)
         self.block = k + self.crc.bits
@@ -279,7 +288,8 @@ class NRLDPCCode(ChannelCode):
         self.register_buffer("tx_index", torch.from_numpy(np.searchsorted(cols, self.tx_cols)), persistent=False)
         self.register_buffer("info_index", torch.arange(self.block), persistent=False)  # c[:block] come first
         crc = f"+crc{self.crc.bits}" if self.crc.bits else ""
-        self.name = f"nrldpc({n},{k}){crc}"
+        osd = f"+osd{self.osd_order}" if decoder == "osd" else ""
+        self.name = f"nrldpc({n},{k}){crc}{osd}"
         self._decoder = {}
 
     def extra_repr(self) -> str:
@@ -313,8 +323,19 @@ class NRLDPCCode(ChannelCode):
     def decode_tensor(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decode_iterations(llr)[:2]
 
-    def decode_iterations(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`decode_tensor` plus the BP iterations run per frame (``[F]`` int32)."""
+    def osd_decoder(self) -> OSDDecoder:
+        """The OSD decoder of this code's generator matrix (built on first use)."""
+        if "osd" not in self._decoder:
+            self._decoder["osd"] = OSDDecoder(generator_matrix(self), order=self.osd_order)
+        return self._decoder["osd"]
+
+    def decode_iterations(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`decode_tensor` plus the BP iterations run per frame (``[F]`` int32; ``None`` for OSD)."""
+        if self.decoder == "osd":
+            if llr.dim() != 2 or llr.shape[1] != self.n:
+                raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
+            _, info = self.osd_decoder()(llr)
+            return info, torch.ones(llr.shape[0], dtype=torch.bool, device=llr.device), None
         bits, converged, iterations = self.bp_decoder()(self.decoder_llr(llr))
         word = bits[:, self.info_index.to(llr.device)]
         info, crc_ok = self.crc.split_tensor(word)
@@ -343,7 +364,12 @@ class NRLDPCFamily:
     max_length = MAX_LENGTH
     max_length_reason = MAX_LENGTH_REASON
 
-    def __init__(self, crc_bits: int | str = 0, max_iters: int = 20, rates: tuple = FAMILY_RATES):
+    def __init__(self, crc_bits: int | str = 0, max_iters: int = 20, rates: tuple = FAMILY_RATES, decoder: str = "bp",
+                 osd_order: int = 2):
+        """``decoder="osd"`` decodes by OSD of order ``osd_order`` (short codes), see :class:`NRLDPCCode`."""
+        if decoder not in ("bp", "osd"):
+            raise ValueError(f"decoder must be 'bp' or 'osd', got {decoder!r}")
+        self.decoder, self.osd_order = decoder, int(osd_order)
         self.crc_bits, self.crc = crc_bits, CRC(crc_bits)  # validates
         self.max_iters, self.rates = int(max_iters), tuple(sorted(rates, reverse=True))
         self._codes: dict[tuple, NRLDPCCode] = {}
@@ -352,7 +378,8 @@ class NRLDPCFamily:
         """The (cached) code of ``k`` information bits on ``n`` channel bits."""
         key = (int(k), int(n))
         if key not in self._codes:
-            self._codes[key] = NRLDPCCode(k, n, crc_bits=self.crc_bits, max_iters=self.max_iters)
+            self._codes[key] = NRLDPCCode(k, n, crc_bits=self.crc_bits, max_iters=self.max_iters, decoder=self.decoder,
+                                          osd_order=self.osd_order)
         return self._codes[key]
 
     def build(self, n: int, k: int) -> NRLDPCCode:

@@ -247,8 +247,9 @@ class OSDDecoder(DeviceTables):
 
     def _weight3(self, R, a, S, Q, total, best, flips):
         """Best weight-3 pattern ``{i < l < m}``: ``sum_j a_j y_j = S_i + S_l + S_m - 2 (Q_il + Q_im +
-        Q_lm) + 4 T_ilm`` with ``T_ilm = sum_j a_j R_ij R_lj R_mj`` (a batched matmul over the pairs
-        ``i < l``), in slices of frames to bound memory. Returns the updated ``(best, flips)``."""
+        Q_lm) + 4 T_ilm`` with ``T_ilm = sum_j a_j R_ij R_lj R_mj``; the terms with ``m`` are
+        ``sum_j a_j (1 - 2 R_ij) (1 - 2 R_lj) R_mj``, one batched matmul over the pairs ``i < l``.
+        In slices of frames to bound memory. Returns the updated ``(best, flips)``."""
         f, k, n = R.shape
         device = R.device
         pairs = torch.tensor(list(combinations(range(k), 2)), dtype=torch.long, device=device)  # [P2, 2]
@@ -257,13 +258,13 @@ class OSDDecoder(DeviceTables):
         step = max(1, _PATTERN_ELEMENTS // max(pairs.shape[0] * max(n, k), 1))
         for s in range(0, f, step):
             sl = slice(s, s + step)
-            Rs, As, Ss, Qs = R[sl], a[sl], S[sl], Q[sl]
-            X = Rs[:, i] * Rs[:, l] * As[:, None, :]                       # [f, P2, n]
-            T = torch.bmm(X, Rs.transpose(1, 2))                          # [f, P2, k]
+            Rs, Ss, Qs = R[sl], S[sl], Q[sl]
+            signs = 1 - 2 * Rs                                            # [f, k, n]: +-1
+            Y = (signs * a[sl, None, :])[:, i] * signs[:, l]               # [f, P2, n]
+            third = torch.bmm(Y, Rs.transpose(1, 2))                      # [f, P2, k]
             pair_part = Ss[:, i] + Ss[:, l] - 2 * Qs[:, i, l]             # [f, P2]
-            third = Ss[:, None, :] - 2 * (Qs[:, i, :] + Qs[:, l, :])      # [f, P2, k]
-            ay = pair_part[:, :, None] + third + 4 * T
-            m = (total[sl, None, None] - 2 * ay).masked_fill(~valid, -math.inf).flatten(1)
+            m = third.add_(pair_part[:, :, None]).mul_(-2).add_(total[sl, None, None])
+            m = m.masked_fill_(~valid, -math.inf).flatten(1)
             v, idx = m.max(dim=1)
             better = v > best[sl]
             best[sl] = torch.where(better, v, best[sl])

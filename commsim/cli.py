@@ -8,6 +8,8 @@ when it runs. The CLI is the only module that defers imports this way.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import traceback
 import warnings
@@ -45,20 +47,46 @@ class OneLineWarnings:
             click.echo(f"warning: {message}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``with`` / ``finally`` block (worker pools, Ray, locks,
+    partial files) cleans up on the way out; the command then exits with 143."""
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm():
+    """Within the block (a command run in the main thread), SIGTERM raises :class:`Terminated`."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. a test runner's): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class CommsimGroup(click.Group):
     """Turns user errors (bad options, unknown names, bad files) into one line and exit code 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stopped_by_sigterm():
             warnings.simplefilter("always", CacheWarning)
             warnings.showwarning = OneLineWarnings(warnings.showwarning)
             try:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except click.exceptions.Exit as exc:
                 sys.exit(exc.exit_code)
-            except click.exceptions.Abort:
-                click.echo("Aborted.", err=True)
-                sys.exit(1)
+            except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # Ctrl-C or SIGTERM: the blocks cleaned up
+                cause = exc if isinstance(exc, KeyboardInterrupt) else exc.__cause__
+                if isinstance(cause, Terminated):
+                    click.echo("Error: stopped (SIGTERM); the rows and files finished so far are kept", err=True)
+                    sys.exit(143)
+                click.echo("Error: interrupted (Ctrl-C); the rows and files finished so far are kept", err=True)
+                sys.exit(130)
             except click.ClickException as exc:  # click may spread one message over lines (e.g. the choices)
                 message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
                 click.echo(f"Error: {message}", err=True)

@@ -74,14 +74,35 @@ def die_with_parent(parent: int) -> None:
 
 def _start_worker(parent: int, initializer: Callable | None, initargs: tuple) -> None:
     die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver stops us
     if initializer is not None:
         initializer(*initargs)
 
 
-def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
-    """A pool of ``jobs`` spawned processes that die with this one (then runs ``initializer(*initargs)``)."""
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(os.getpid(), initializer, initargs))
+class WorkerPool(ProcessPoolExecutor):
+    """A :class:`ProcessPoolExecutor` whose ``with`` block, when left by an exception (Ctrl-C, SIGTERM,
+    an error, a generator closed early), cancels the queued tasks and kills its workers at once instead
+    of waiting for every queued task to finish; left normally, it waits as usual."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+        return False
+
+
+def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple = ()) -> WorkerPool:
+    """A pool of ``jobs`` spawned processes that die with this one (then runs ``initializer(*initargs)``);
+    leaving its ``with`` block early kills them (:class:`WorkerPool`)."""
+    return WorkerPool(max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                      initargs=(os.getpid(), initializer, initargs))
 
 
 REAP_ENV = "COMMSIM_REAP_TAG"

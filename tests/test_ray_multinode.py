@@ -1,14 +1,15 @@
 """A sweep on a real two-node Ray cluster survives the loss of a node.
 
 Two Ray nodes run on this machine as separate process trees started with the venv's ``ray start
---block`` (a head and a worker, one CPU each, each with its own temp dir, its own free ports, no
-dashboard, token authentication off) and with separate ``COMMSIM_HOME`` folders; a
+--block`` (a head and a worker, one CPU each, each with its own temp dir and free ports, no
+dashboard UI, token authentication off) and with separate ``COMMSIM_HOME`` folders; a
 ``commsim sweep --executor ray --ray-address`` driver (a third ``COMMSIM_HOME``) joins them. The
 sweep's channel, a user channel file that every task imports, leaves a mark per transmission named
-after the node it ran on (its ``COMMSIM_HOME``) and, on the worker node, lets the first point through
-and hangs in the second: the test then SIGKILLs the worker node's whole process group (its raylet,
-agents and workers), with that point in flight and others still queued. The sweep must finish on the
-head with every point exactly once, exit 0, and leave no process of either node behind.
+after the node it runs on (its ``COMMSIM_HOME``); on the worker node it lets the first point through
+and hangs in the second, on the head each point waits for the test's release. The test SIGKILLs the
+worker node's whole process group (its raylet, agents and workers) once that second point is in
+flight, with the others still to run, then releases the head. The sweep must finish on the head
+with every point exactly once, exit 0, and leave no process of either node behind.
 """
 import contextlib
 import os
@@ -32,7 +33,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from /proc (Linux)"),
 ]
 
-from commsim.core.workers import reap, reaped_with_this_process  # noqa: E402
+from commsim.core.workers import reaped_with_this_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["codec", "value", "train_eps", "seed"]
@@ -89,7 +90,9 @@ def free_ports(count: int) -> list[int]:
 
 def node_command(temp: Path, ports: list[int], head_port: int, head: bool) -> list[str]:
     """``ray start --block`` for one node: one CPU, a small object store, its own temp dir and (free)
-    ports, as a head (its GCS on ``head_port``) or joining the one at ``head_port``."""
+    ports, as a head (its GCS on ``head_port``) or joining the one at ``head_port``. (Ray turns
+    ``--node-ip-address 127.0.0.1`` into this machine's own address, the one other machines would
+    reach, and its servers listen on all interfaces: a loopback-only cluster is not on offer.)"""
     args = [str(RAY_CLI), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
             "--object-store-memory", str(100 * 2**20), "--temp-dir", str(temp), "--disable-usage-stats",
             "--include-log-monitor", "false",  # (it streams workers' output to drivers: they ignore it)
@@ -104,7 +107,7 @@ def node_command(temp: Path, ports: list[int], head_port: int, head: bool) -> li
 
 def driver_env(home: Path) -> dict[str, str]:
     """The environment of a process of this test: its own ``COMMSIM_HOME``, this checkout's commsim,
-    one torch thread, no token authentication (a loopback cluster) and no usage stats."""
+    one torch thread, no token authentication (a test cluster on one machine) and no usage stats."""
     return {**os.environ, "COMMSIM_HOME": str(home), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
             "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 

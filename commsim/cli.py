@@ -506,7 +506,8 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
 
     from commsim.channels.loading import resolve_channel
     from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep
-    from commsim.core.workers import MAX_JOBS
+    from commsim.core.threads import available_cores
+    from commsim.core.workers import check_jobs
 
     runner = sweep_executor(executor, jobs, ray_address, cpus_per_task, gpus_per_task, device)
     names = list(dict.fromkeys(c.strip() for c in codecs.split(",") if c.strip()))  # each codec once
@@ -514,10 +515,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
         raise click.BadParameter(f"no codec in {codecs!r}; give comma-separated names, e.g. necst,iabf", param_hint="--codec")
     for name in names:
         check_bits(name, bits)
-    jobs = jobs or 1
-    if jobs > MAX_JOBS:
-        raise click.BadParameter(f"{jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data "
-                                 "and models, about 0.5 GB)", param_hint="--jobs")
+    jobs = check_jobs(jobs or 1, available_cores())
     channel_choice(channel_name)
     channel = resolve_channel(channel_name)
     given = [(n, r) for n, r in (("eps", eps_range), ("ebno_db", ebno_range)) if r is not None]

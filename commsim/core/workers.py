@@ -36,8 +36,32 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Callable, Iterator
 
+from commsim.core.machine import available_memory
+
 MAX_JOBS = 64
 """Most worker processes of one pool: each holds its own copy of the data and models (about 0.5 GB)."""
+WORKER_BYTES = 512 * 2**20
+"""Memory one worker process needs (torch, the data and its models), for :func:`check_jobs`."""
+
+
+def check_jobs(jobs: int, cores: int) -> int:
+    """``jobs`` worker processes if this machine can run them: at most :data:`MAX_JOBS`, at most ``cores``
+    (each worker runs one torch thread: more only share the cores, each with its own ~0.5 GB) and within
+    the available memory; else ``ValueError`` saying how many it can take."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > MAX_JOBS:
+        raise ValueError(f"--jobs {jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data and models, "
+                         "about 0.5 GB)")
+    if jobs > cores:
+        raise ValueError(f"--jobs {jobs} is more than the {cores} cores this process may use: each worker runs one thread, "
+                         f"so more only share the cores (and each holds about 0.5 GB); use --jobs {cores} or fewer")
+    memory = available_memory()
+    if memory is not None and jobs * WORKER_BYTES > memory:
+        fit = max(1, memory // WORKER_BYTES)
+        raise ValueError(f"--jobs {jobs} needs about {jobs * WORKER_BYTES / 2**30:.1f} GB, but {memory / 2**30:.1f} GB of memory "
+                         f"is available; use --jobs {fit} or fewer")
+    return jobs
 PR_SET_PDEATHSIG = 1
 """``prctl`` option: the signal this process gets when its parent dies (Linux)."""
 PR_SET_NAME = 15

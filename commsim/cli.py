@@ -494,13 +494,16 @@ def channel_choice(value: str) -> str:
               help="Ray cluster to join (HOST:PORT or auto) [default: start an embedded Ray on this machine].")
 @click.option("--cpus-per-task", type=float, default=None, help="CPUs (torch threads) per Ray task; fractions share a core [default: 1].")
 @click.option("--gpus-per-task", type=float, default=None, help="GPUs per Ray task (fractions share a GPU; > 0 runs on CUDA) [default: 0].")
+@click.option("--point-timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop the sweep (finished rows kept) when one point takes longer, e.g. a user channel that hangs.")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Output folder.")
 @training_options
 @dataset_options
 @common_options
 def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, executor,
-          ray_address, cpus_per_task, gpus_per_task, resume, out, recipe, estimator, dataset, data_path, bits, seed, device):
+          ray_address, cpus_per_task, gpus_per_task, point_timeout, resume, out, recipe, estimator, dataset, data_path, bits,
+          seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     import torch
 
@@ -542,7 +545,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
                      train_seed=seed, limit=limit, device=str(start_work(device if runner is None else "cpu")),
-                     recipe=recipe, estimator=estimator)
+                     recipe=recipe, estimator=estimator, point_timeout=point_timeout)
     spec.points()
     try:  # checked without creating anything: the folder is made only when the sweep starts
         check_writable(out_dir / "results.csv")

@@ -249,3 +249,28 @@ def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_pat
     lines = [line for line in result.output.splitlines() if line.startswith("Error") or "Traceback" in line]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "channel Boom raised RuntimeError: the flux capacitor" in lines[0] and "boom.py, line 6" in lines[0]
+
+
+HANGS = '''import time
+
+from commsim.channels import BSC
+
+
+class Hangs(BSC):
+    def transmit(self, bits, generator, eps):
+        time.sleep(600)
+'''
+
+
+def test_a_point_over_the_timeout_stops_the_sweep_in_one_line(home, tmp_path):
+    (tmp_path / "hangs.py").write_text(HANGS)
+    start = time.monotonic()
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--channel", str(tmp_path / "hangs.py") + ":Hangs",
+                                      "--eps", "0.1", "--train-eps", "0.1", "--bits", "8", "--epochs", "1", "--limit", "20",
+                                      "--point-timeout", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and time.monotonic() - start < 60, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert errors == ["Error: point necst eps=0.1 seed 0 took more than 1 s (--point-timeout); a user channel that hangs? "
+                      "fix it or raise the limit"], result.output
+    bad = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--eps", "0.1", "--point-timeout", "0", "--out", str(tmp_path / "p")])
+    assert bad.exit_code == 2 and "--point-timeout must be in (0" in bad.output

@@ -90,7 +90,7 @@ from commsim.channels import BSC
 
 class Slow(BSC):
     def transmit(self, bits, generator, eps):
-        time.sleep(0.5)
+        time.sleep(0.3)
         return super().transmit(bits, generator, eps)
 '''
 
@@ -114,7 +114,7 @@ def test_ctrl_c_and_sigterm_stop_promptly_keep_the_rows_and_leave_no_process(tmp
         def rows() -> int:
             kids.update(children(driver.pid))
             return max(0, len(csv.read_text().splitlines()) - 1) if csv.exists() else 0
-        assert wait_for(lambda: rows() >= 2, 120), driver.stdout.read().decode()[-2000:] if driver.poll() is not None else "slow"
+        assert wait_for(lambda: rows() >= 1, 120), driver.stdout.read().decode()[-2000:] if driver.poll() is not None else "slow"
         os.killpg(driver.pid, signal.SIGINT)
         assert wait_for(lambda: driver.poll() is not None, 5), "still running 5 s after Ctrl-C"
         output = driver.stdout.read().decode().replace("\r", "\n")
@@ -122,7 +122,7 @@ def test_ctrl_c_and_sigterm_stop_promptly_keep_the_rows_and_leave_no_process(tmp
         assert driver.returncode == 130 and errors == ["Error: interrupted (Ctrl-C); the rows and files finished so far "
                                                        "are kept"], output[-2000:]
         kept = list(csv_module.reader(csv.read_text().splitlines()))
-        assert 2 <= len(kept) - 1 < 40 and all(len(row) == len(kept[0]) for row in kept)
+        assert 1 <= len(kept) - 1 < 40 and all(len(row) == len(kept[0]) for row in kept)
         assert wait_for(lambda: not any(alive(pid) for pid in kids), 3), {p: c for p, c in kids.items() if alive(p)}
     finally:
         for pid in [driver.pid, *kids]:

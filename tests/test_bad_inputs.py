@@ -77,6 +77,8 @@ def inputs(tmp_path_factory):
                                  "        super().__init__()\n")
     files["huge_npz"] = root / "huge.npz"
     np.savez(files["huge_npz"], images=np.zeros((4, 1024, 1024), np.uint8))
+    files["dangling_dir"] = root / "dangling_dir"
+    os.symlink(root / "no" / "such" / "folder", files["dangling_dir"])
     files["fifo"] = root / "fifo.npz"
     os.mkfifo(files["fifo"])
     files["rgba_npz"] = root / "rgba.npz"
@@ -277,6 +279,8 @@ SWEEP_CASES = [
     (["sweep", "--codec", "vq+ldpc", "--eps", "0.1", "--bits", "17000"], ["--bits", "16,384"]),
     (SWEEP + ["--eps", "0.1", "--param", "x"], ["--param", "NAME=VALUE"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps=0.3"], ["eps is swept"]),
+    (SWEEP + ["--eps", "0.1", "--out", "{dangling_dir}"], ["dangling_dir is a symbolic link", "does not exist"]),
+    (["ber", "--code", "rep(64,64)", "--channel", "bsc", "--eps", "0.1", "--out", "{dangling_dir}"], ["symbolic link"]),
     (SWEEP + ["--eps", "0.1", "--channel", "{exit_py}:X"], ["exit_channel.py", "sys.exit(0)"]),
     (SWEEP + ["--eps", "0.1", "--channel", "{needs_py}:Needs"], ["cannot be built without arguments", "instance"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps_bad=y"], ["--param", "number"]),

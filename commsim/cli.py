@@ -508,6 +508,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     import torch
 
     from commsim.channels.loading import resolve_channel
+    from commsim.channels.params import swept_parameter
     from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep
     from commsim.core.threads import available_cores
     from commsim.core.workers import check_jobs
@@ -521,15 +522,8 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     jobs = check_jobs(jobs or 1, available_cores())
     channel_choice(channel_name)
     channel = resolve_channel(channel_name)
-    given = [(n, r) for n, r in (("eps", eps_range), ("ebno_db", ebno_range)) if r is not None]
-    if vary:
-        name, sep, text = vary.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
-        given.append((name.strip(), text))
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --eps, --ebno-db or --vary NAME=RANGE")
-    param, values = given[0][0], parse_values(given[0][1])
+    param, text = swept_parameter({"--eps": ("eps", eps_range), "--ebno-db": ("ebno_db", ebno_range)}, vary)
+    values = parse_values(text)
     if param not in channel.params:
         raise click.BadParameter(f"channel {channel_name!r} has no parameter {param!r}; it has {', '.join(channel.params)}")
     fixed = parse_param_assignments(extra)
@@ -624,21 +618,16 @@ def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, erro
         out, no_plot, seed, device):
     """Bit and block error rates of channel codes alone: every code at every channel value (CSV + figure)."""
     from commsim.ber import BerSpec, run_ber
+    from commsim.channels.params import swept_parameter
     from commsim.plotting import plot_ber
     from commsim.sweep import parse_values
 
     channel_choice(channel_name)
-    given = [(n, r) for n, r in (("ebno_db", ebno_range), ("snr_db", snr_range), ("eps", eps_range)) if r is not None]
-    if vary:
-        name, sep, text = vary.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
-        given.append((name.strip(), text))
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --ebno-db, --snr-db, --eps or --vary NAME=RANGE")
+    param, text = swept_parameter({"--ebno-db": ("ebno_db", ebno_range), "--snr-db": ("snr_db", snr_range),
+                                   "--eps": ("eps", eps_range)}, vary)
     fixed = parse_param_assignments(extra)
-    if given[0][0] in fixed:
-        raise click.BadParameter(f"{given[0][0]} is swept; do not fix it with --param too", param_hint="--param")
+    if param in fixed:
+        raise click.BadParameter(f"{param} is swept; do not fix it with --param too", param_hint="--param")
     csv_path = Path(out) / "ber.csv"
     try:  # checked without creating anything
         check_writable(csv_path)
@@ -646,8 +635,8 @@ def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, erro
         raise click.BadParameter(str(exc), param_hint="--out") from None
     if csv_path.exists() and not resume:
         raise click.BadParameter(f"{csv_path} exists; pass --resume to continue it or choose another --out", param_hint="--out")
-    spec = BerSpec(codes=[c for text in codes for c in text.split(";")], channel=channel_name, param=given[0][0],
-                   values=parse_values(given[0][1]), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
+    spec = BerSpec(codes=[c for spec_text in codes for c in spec_text.split(";")], channel=channel_name, param=param,
+                   values=parse_values(text), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
                    early_stop=not no_early_stop, seed=seed, device=str(start_work(device)))
     path = run_ber(spec, csv_path, resume=resume)
     click.echo(f"results: {path}")

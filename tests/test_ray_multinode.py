@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,8 @@ pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from /proc (Linux)"),
 ]
 
-from commsim.core.workers import reaped_with_this_process  # noqa: E402
+from commsim.core.workers import reaped_with_this_process
+from commsim.sweep import time_limit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["codec", "value", "train_eps", "seed"]
@@ -136,28 +136,6 @@ def processes_of(markers: list[bytes]) -> dict[int, str]:
     return found
 
 
-class HardTimeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def hard_timeout(seconds: float):
-    """Raise :class:`HardTimeout` in this (main) thread after ``seconds``, whatever it is blocked in."""
-    def expire(signum, frame):
-        raise HardTimeout(f"the test ran past {seconds} s")
-
-    if threading.current_thread() is not threading.main_thread():  # (signals reach the main thread only)
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def wait_started(node: subprocess.Popen, log: Path, what: str, timeout: float) -> None:
     def up():
         if node.poll() is not None:
@@ -185,7 +163,7 @@ def test_sweep_survives_a_killed_worker_node(tmp_path):
     head_port = ports.pop()
     out = tmp_path / "out"
     # every process started in this block is tagged, and killed when it ends (or if pytest dies)
-    with hard_timeout(HARD_TIMEOUT), reaped_with_this_process(scratch=str(base)):
+    with time_limit(HARD_TIMEOUT, "the multi-node test"), reaped_with_this_process(scratch=str(base)):
         try:
             for name in ("head", "worker"):  # in parallel: the worker waits for the head's GCS
                 with open(logs[name], "wb") as log:

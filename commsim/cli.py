@@ -8,6 +8,8 @@ when it runs. The CLI is the only module that defers imports this way.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import traceback
 import warnings
@@ -45,20 +47,46 @@ class OneLineWarnings:
             click.echo(f"warning: {message}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``with`` / ``finally`` block (worker pools, Ray, locks,
+    partial files) cleans up on the way out; the command then exits with 143."""
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm():
+    """Within the block (a command run in the main thread), SIGTERM raises :class:`Terminated`."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. a test runner's): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class CommsimGroup(click.Group):
     """Turns user errors (bad options, unknown names, bad files) into one line and exit code 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stopped_by_sigterm():
             warnings.simplefilter("always", CacheWarning)
             warnings.showwarning = OneLineWarnings(warnings.showwarning)
             try:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except click.exceptions.Exit as exc:
                 sys.exit(exc.exit_code)
-            except click.exceptions.Abort:
-                click.echo("Aborted.", err=True)
-                sys.exit(1)
+            except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # Ctrl-C or SIGTERM: the blocks cleaned up
+                cause = exc if isinstance(exc, KeyboardInterrupt) else exc.__cause__
+                if isinstance(cause, Terminated):
+                    click.echo("Error: stopped (SIGTERM); the rows and files finished so far are kept", err=True)
+                    sys.exit(143)
+                click.echo("Error: interrupted (Ctrl-C); the rows and files finished so far are kept", err=True)
+                sys.exit(130)
             except click.ClickException as exc:  # click may spread one message over lines (e.g. the choices)
                 message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
                 click.echo(f"Error: {message}", err=True)
@@ -466,19 +494,24 @@ def channel_choice(value: str) -> str:
               help="Ray cluster to join (HOST:PORT or auto) [default: start an embedded Ray on this machine].")
 @click.option("--cpus-per-task", type=float, default=None, help="CPUs (torch threads) per Ray task; fractions share a core [default: 1].")
 @click.option("--gpus-per-task", type=float, default=None, help="GPUs per Ray task (fractions share a GPU; > 0 runs on CUDA) [default: 0].")
+@click.option("--point-timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop the sweep (finished rows kept) when one point takes longer, e.g. a user channel that hangs.")
 @click.option("--resume", is_flag=True, help="Continue an existing results.csv: skip finished points.")
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Output folder.")
 @training_options
 @dataset_options
 @common_options
 def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train_eps, epochs, limit, jobs, executor,
-          ray_address, cpus_per_task, gpus_per_task, resume, out, recipe, estimator, dataset, data_path, bits, seed, device):
+          ray_address, cpus_per_task, gpus_per_task, point_timeout, resume, out, recipe, estimator, dataset, data_path, bits,
+          seed, device):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
     import torch
 
     from commsim.channels.loading import resolve_channel
+    from commsim.channels.params import swept_parameter
     from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep
-    from commsim.core.workers import MAX_JOBS
+    from commsim.core.threads import available_cores
+    from commsim.core.workers import check_jobs
 
     runner = sweep_executor(executor, jobs, ray_address, cpus_per_task, gpus_per_task, device)
     names = list(dict.fromkeys(c.strip() for c in codecs.split(",") if c.strip()))  # each codec once
@@ -486,21 +519,11 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
         raise click.BadParameter(f"no codec in {codecs!r}; give comma-separated names, e.g. necst,iabf", param_hint="--codec")
     for name in names:
         check_bits(name, bits)
-    jobs = jobs or 1
-    if jobs > MAX_JOBS:
-        raise click.BadParameter(f"{jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data "
-                                 "and models, about 0.5 GB)", param_hint="--jobs")
+    jobs = check_jobs(jobs or 1, available_cores())
     channel_choice(channel_name)
     channel = resolve_channel(channel_name)
-    given = [(n, r) for n, r in (("eps", eps_range), ("ebno_db", ebno_range)) if r is not None]
-    if vary:
-        name, sep, text = vary.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
-        given.append((name.strip(), text))
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --eps, --ebno-db or --vary NAME=RANGE")
-    param, values = given[0][0], parse_values(given[0][1])
+    param, text = swept_parameter({"--eps": ("eps", eps_range), "--ebno-db": ("ebno_db", ebno_range)}, vary)
+    values = parse_values(text)
     if param not in channel.params:
         raise click.BadParameter(f"channel {channel_name!r} has no parameter {param!r}; it has {', '.join(channel.params)}")
     fixed = parse_param_assignments(extra)
@@ -516,7 +539,7 @@ def sweep(codecs, channel_name, eps_range, ebno_range, vary, extra, seeds, train
     spec = SweepSpec(codecs=names, channel=channel_name, param=param, values=values, bits=bits, dataset=dataset,
                      data_path=data_path, seeds=seeds, train_eps=train_list, fixed=fixed, epochs=epochs,
                      train_seed=seed, limit=limit, device=str(start_work(device if runner is None else "cpu")),
-                     recipe=recipe, estimator=estimator)
+                     recipe=recipe, estimator=estimator, point_timeout=point_timeout)
     spec.points()
     try:  # checked without creating anything: the folder is made only when the sweep starts
         check_writable(out_dir / "results.csv")
@@ -595,21 +618,16 @@ def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, erro
         out, no_plot, seed, device):
     """Bit and block error rates of channel codes alone: every code at every channel value (CSV + figure)."""
     from commsim.ber import BerSpec, run_ber
+    from commsim.channels.params import swept_parameter
     from commsim.plotting import plot_ber
     from commsim.sweep import parse_values
 
     channel_choice(channel_name)
-    given = [(n, r) for n, r in (("ebno_db", ebno_range), ("snr_db", snr_range), ("eps", eps_range)) if r is not None]
-    if vary:
-        name, sep, text = vary.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=RANGE, got {vary!r}", param_hint="--vary")
-        given.append((name.strip(), text))
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --ebno-db, --snr-db, --eps or --vary NAME=RANGE")
+    param, text = swept_parameter({"--ebno-db": ("ebno_db", ebno_range), "--snr-db": ("snr_db", snr_range),
+                                   "--eps": ("eps", eps_range)}, vary)
     fixed = parse_param_assignments(extra)
-    if given[0][0] in fixed:
-        raise click.BadParameter(f"{given[0][0]} is swept; do not fix it with --param too", param_hint="--param")
+    if param in fixed:
+        raise click.BadParameter(f"{param} is swept; do not fix it with --param too", param_hint="--param")
     csv_path = Path(out) / "ber.csv"
     try:  # checked without creating anything
         check_writable(csv_path)
@@ -617,8 +635,8 @@ def ber(codes, channel_name, ebno_range, snr_range, eps_range, vary, extra, erro
         raise click.BadParameter(str(exc), param_hint="--out") from None
     if csv_path.exists() and not resume:
         raise click.BadParameter(f"{csv_path} exists; pass --resume to continue it or choose another --out", param_hint="--out")
-    spec = BerSpec(codes=[c for text in codes for c in text.split(";")], channel=channel_name, param=given[0][0],
-                   values=parse_values(given[0][1]), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
+    spec = BerSpec(codes=[c for spec_text in codes for c in spec_text.split(";")], channel=channel_name, param=param,
+                   values=parse_values(text), fixed=fixed, target_block_errors=errors, max_frames=max_frames,
                    early_stop=not no_early_stop, seed=seed, device=str(start_work(device)))
     path = run_ber(spec, csv_path, resume=resume)
     click.echo(f"results: {path}")

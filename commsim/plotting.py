@@ -15,6 +15,7 @@ grid also gets its heat map. Points without a distortion (see the ``note`` colum
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -332,6 +333,8 @@ def plot_results(path: str | Path, out: str | Path | None = None, reconstruction
     if is_ber_csv(path):
         return plot_ber(path, out)
     frame = read_results(path)
+    if len(frame) > SLOW_ROWS:
+        print(f"plotting {len(frame):,} rows of {path} (about {len(frame) / 1000:.0f} s) ...", file=sys.stderr, flush=True)
     curves, notes, undrawn = distortion_curves(frame)
     if curves.empty:
         raise ValueError(f"nothing to plot: no row of {path} has a distortion; {notes[0]}")
@@ -410,15 +413,28 @@ def mismatch_grids(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return grids
 
 
+SLOW_ROWS = 1000
+"""Above this many rows ``plot`` says that it is working (about a second per thousand rows)."""
+MAX_ANNOTATED_CELLS = 400
+"""A mismatch heat map writes each cell's value up to this many cells (the numbers are in its CSV)."""
+MAX_TICKS = 25
+"""Most labelled ticks per axis of a heat map."""
+
+
 def mismatch_figure(grid: pd.DataFrame, stem: str, metric: str, param: str):
-    fig, ax = plt.subplots(figsize=(2 + 0.7 * grid.shape[1], 1.5 + 0.5 * grid.shape[0]))
+    """The heat map of a mismatch grid; its size is bounded (at most 16 x 12 inches, values written in
+    the cells of grids up to :data:`MAX_ANNOTATED_CELLS`), however large the sweep."""
+    rows, cols = grid.shape
+    fig, ax = plt.subplots(figsize=(min(16.0, 2 + 0.7 * cols), min(12.0, 1.5 + 0.5 * rows)))
     image = ax.imshow(grid.values, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            value = grid.values[i, j]
-            ax.text(j, i, "-" if np.isnan(value) else f"{value:.3g}", ha="center", va="center", color="w", fontsize=7)
+    xs, ys = (np.unique(np.linspace(0, k - 1, min(k, MAX_TICKS)).round().astype(int)) for k in (cols, rows))
+    ax.set_xticks(xs, [f"{grid.columns[j]:g}" for j in xs])
+    ax.set_yticks(ys, [f"{grid.index[i]:g}" for i in ys])
+    if rows * cols <= MAX_ANNOTATED_CELLS:
+        for i in range(rows):
+            for j in range(cols):
+                value = grid.values[i, j]
+                ax.text(j, i, "-" if np.isnan(value) else f"{value:.3g}", ha="center", va="center", color="w", fontsize=7)
     ax.set_xlabel(f"test {PARAM_LABELS.get(param, param)}")
     ax.set_ylabel("training eps")
     ax.set_title(f"{stem}: {metric}, trained at one eps, tested at all")

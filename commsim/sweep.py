@@ -21,8 +21,10 @@ import hashlib
 import io
 import math
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -50,6 +52,8 @@ KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "datas
 """The columns that identify a point (``param`` is the swept channel parameter's name)."""
 
 
+MAX_POINT_TIMEOUT = 7 * 24 * 3600.0
+"""Largest ``--point-timeout`` (a week)."""
 MAX_VALUES = 1000
 """The most values one swept parameter (or training-eps list) takes."""
 MAX_POINTS = 10_000
@@ -112,9 +116,14 @@ class SweepSpec:
     device: str = "cpu"
     estimator: str | None = None
     recipe: str | None = None
+    point_timeout: float | None = None
+    """Seconds one point's evaluation may take (``None``: no limit); a point over it stops the sweep
+    with one line (:class:`PointTimeout`), the finished rows kept."""
 
     def __post_init__(self):
         TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
+        if self.point_timeout is not None and not 0 < self.point_timeout <= MAX_POINT_TIMEOUT:
+            raise ValueError(f"--point-timeout must be in (0, {MAX_POINT_TIMEOUT:g}] seconds, got {self.point_timeout:g}")
 
     def settings(self, data: str | None) -> dict[str, str]:
         """The sweep's settings that change a row but are not in its key (:data:`KEY_COLUMNS`), as text
@@ -303,10 +312,43 @@ def describe_train(train: dict) -> str:
     return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
 
 
+class PointTimeout(ValueError):
+    """A point that ran longer than ``--point-timeout``: one line naming it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`PointTimeout` in the block after ``seconds`` (a real-time timer; only in the main
+    thread, where signals arrive: elsewhere, and with ``None``, no limit)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise PointTimeout(f"{what} took more than {seconds:g} s (--point-timeout); a user channel that hangs? "
+                           "fix it or raise the limit")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None = None) -> dict:
-    """Evaluate one point (in this process, a worker process or a Ray task) and return its CSV row.
+    """Evaluate one point (in this process, a worker process or a Ray task) and return its CSV row,
+    within ``spec.point_timeout`` seconds.
 
     A learned codec comes from ``checkpoint`` (a file named as its cache entry), else from the cache."""
+    what = f"point {point['codec']} {point['param']}={point['value']:g} seed {point['seed']}"
+    with time_limit(spec.point_timeout, what):
+        return _evaluate_point(point, spec, checkpoint)
+
+
+def _evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None = None) -> dict:
+    """:func:`evaluate_point` without the time limit."""
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)

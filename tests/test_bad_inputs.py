@@ -75,6 +75,12 @@ def inputs(tmp_path_factory):
     files["needs_py"] = root / "needs_channel.py"
     files["needs_py"].write_text("from commsim.channels import BSC\n\n\nclass Needs(BSC):\n    def __init__(self, a):\n"
                                  "        super().__init__()\n")
+    files["huge_npz"] = root / "huge.npz"
+    np.savez(files["huge_npz"], images=np.zeros((4, 1024, 1024), np.uint8))
+    files["dangling_dir"] = root / "dangling_dir"
+    os.symlink(root / "no" / "such" / "folder", files["dangling_dir"])
+    files["fifo"] = root / "fifo.npz"
+    os.mkfifo(files["fifo"])
     files["rgba_npz"] = root / "rgba.npz"
     np.savez(files["rgba_npz"], images=np.zeros((200, 28, 28, 4), np.uint8))
     files["empty_dir"] = root / "empty_dir"
@@ -193,6 +199,9 @@ RUN_CASES = [
     (RUN + ["--dataset", "npz", "--data-path", "{no_images_npz}"], ["no 'images'"]),
     (RUN + ["--dataset", "npz", "--data-path", "{nan_npz}"], ["nan.npz", "NaN"]),
     (RUN + ["--dataset", "npz", "--data-path", "{npy_npz}"], ["npy.npz", "a .npy file", "numpy.savez"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{fifo}"], ["fifo.npz", "not a regular file", "FIFO"]),
+    (RUN + ["--dataset", "npz", "--data-path", "{huge_npz}"], ["1x1024x1024", "196,608", "downscale"]),
+    (RUN + ["--dataset", "npz", "--data-path", "/dev/zero"], ["/dev/zero", "not a regular file"]),
     (RUN + ["--checkpoint", "{bad_json}"], ["bad_json.safetensors", "metadata is not JSON"]),
     (RUN + ["--epochs", "99999999999999999999"], ["--epochs", "1000000"]),
     (RUN + ["--dataset", "npz", "--data-path", "{rgba_npz}"], ["rgba.npz", "C = 1 or 3", "alpha"]),
@@ -262,6 +271,7 @@ SWEEP_CASES = [
     (["sweep", "--codec", "necst,iabf", "--eps", "0:0.5:0.001", "--seeds", "20"], ["20,040 points"]),
     (SWEEP + ["--eps", "0.1", "--jobs", "0"], ["--jobs"]),
     (SWEEP + ["--eps", "0.1", "--jobs", "1000"], ["--jobs", "64"]),
+    (SWEEP + ["--eps", "0.1", "--jobs", str(os.cpu_count() + 1)], ["--jobs", "cores this process may use"]),
     (SWEEP + ["--eps", "0.1", "--limit", "0"], ["--limit"]),
     (SWEEP + ["--eps", "0.1", "--epochs", "0"], ["--epochs"]),
     (SWEEP + ["--eps", "0.1", "--seed", "-1"], ["--seed"]),
@@ -269,6 +279,8 @@ SWEEP_CASES = [
     (["sweep", "--codec", "vq+ldpc", "--eps", "0.1", "--bits", "17000"], ["--bits", "16,384"]),
     (SWEEP + ["--eps", "0.1", "--param", "x"], ["--param", "NAME=VALUE"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps=0.3"], ["eps is swept"]),
+    (SWEEP + ["--eps", "0.1", "--out", "{dangling_dir}"], ["dangling_dir is a symbolic link", "does not exist"]),
+    (["ber", "--code", "rep(64,64)", "--channel", "bsc", "--eps", "0.1", "--out", "{dangling_dir}"], ["symbolic link"]),
     (SWEEP + ["--eps", "0.1", "--channel", "{exit_py}:X"], ["exit_channel.py", "sys.exit(0)"]),
     (SWEEP + ["--eps", "0.1", "--channel", "{needs_py}:Needs"], ["cannot be built without arguments", "instance"]),
     (SWEEP + ["--eps", "0.1", "--param", "eps_bad=y"], ["--param", "number"]),

@@ -116,14 +116,15 @@ def test_cli_writes_csv_and_figure_and_plot_redraws_it(tmp_path):
     out = tmp_path / "ber"
     result = CliRunner().invoke(cli, ["ber", "--code", "ldpc(128,64,max_iters=10)", "--code", "rep(128,64)",
                                       "--ebno-db", "1,3", "--errors", "20", "--max-frames", "2000", "--out", str(out),
-                                      "--device", "cpu"])
+                                      "--device", "cpu", "--no-plot"])
     assert result.exit_code == 0, result.output
     rows = rows_of(out / "ber.csv")
     assert {r["code"] for r in rows} == {"ldpc(128,64,max_iters=10)", "rep(128,64)"} and len(rows) == 4
+    assert sorted(p.name for p in out.iterdir()) == ["ber.csv"]  # --no-plot
+    written = plot_results(out / "ber.csv")  # what `commsim plot` and `commsim ber` without --no-plot draw
+    assert sorted(p.name for p in written["files"]) == ["ber_normal_approximation.csv", "bler_vs_ebno_db.pdf",
+                                                        "bler_vs_ebno_db.png"]
     assert (out / "bler_vs_ebno_db.png").stat().st_size > 0
     table = rows_of(out / "ber_normal_approximation.csv")
     assert {(r["n"], r["k"]) for r in table} == {("128", "64")}
-    written = plot_results(out / "ber.csv", tmp_path / "again")
-    assert sorted(p.name for p in written["files"]) == ["ber_normal_approximation.csv", "bler_vs_ebno_db.pdf",
-                                                        "bler_vs_ebno_db.png"]
     assert np.isclose(float(table[0]["bler"]), normal_approximation_bler(128, 64, "awgn", ebno_db=1.0, rate=0.5))

@@ -260,3 +260,19 @@ def test_plot_never_imports_a_module_a_csv_names(tmp_path, monkeypatch, cell):
         result = invoke("plot", tmp_path / "results.csv", "--out", tmp_path / "fig2", "--channel", channel)
         assert result.exit_code == 0, result.output
         assert (tmp_path / "imported.txt").exists() and "necst-nosuch.safetensors" in result.output
+
+
+def test_a_large_mismatch_grid_gives_a_bounded_figure():
+    """A 30 x 200 grid (a 6,000-point sweep) used to make a 140-inch figure with 6,000 texts (65 s, 3.5 GB):
+    the heat map's size is capped and only small grids get their values written in the cells."""
+    grid = pd.DataFrame(np.random.default_rng(0).random((30, 200)), index=np.arange(30) / 100, columns=np.arange(200) / 400)
+    fig = plotting.mismatch_figure(grid, "necst", "l2_per_image", "eps")
+    try:
+        width, height = fig.get_size_inches()
+        assert width <= 16 and height <= 12 and not fig.axes[0].texts
+        assert len(fig.axes[0].get_xticks()) <= plotting.MAX_TICKS
+    finally:
+        plotting.plt.close(fig)
+    small = plotting.mismatch_figure(grid.iloc[:3, :4], "necst", "l2_per_image", "eps")
+    assert len(small.axes[0].texts) == 12
+    plotting.plt.close(small)

@@ -146,8 +146,8 @@ def test_a_point_that_raises_is_one_line_not_a_hang(digits, embedded_ray, home, 
                       "    def transmit(self, bits, generator, eps):\n        raise RuntimeError('the flux capacitor is empty')\n\n"
                       "channel = Broken()\n")
     spec = small_spec(digits, channel=f"{module}:channel", codecs=["necst"], values=[0.1])
-    with pytest.raises(TaskFailed, match=r"^point necst eps=0.1 seed \d failed on a Ray worker: "
-                                         r"RuntimeError: the flux capacitor is empty$"):
+    with pytest.raises(TaskFailed, match=r"^point necst eps=0.1 seed \d failed on a Ray worker: ChannelError: channel "
+                                         r"Broken raised RuntimeError: the flux capacitor is empty \(.*broken.py, line 5\)"):
         run_sweep(spec, tmp_path / "r.csv", executor=RayExecutor(RayCluster()), progress=False)
     assert rows(tmp_path / "r.csv").empty  # the header alone: no partial row
 

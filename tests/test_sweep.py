@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,20 +218,29 @@ def test_a_second_writer_of_the_same_csv_is_refused(tmp_path):
 def test_resume_refuses_a_csv_of_another_sweep_naming_the_field(tmp_path):
     assert quick_sweep(tmp_path).exit_code == 0
     before = (tmp_path / "results.csv").read_bytes()
-    for extra, field in ((["--limit", "30"], "limit = '20'"), (["--epochs", "3"], "epochs"), (["--seed", "2"], "train_seed"),
-                         (["--recipe", "paper"], "recipe")):
-        result = quick_sweep(tmp_path, "--resume", *extra) if "--limit" not in extra else CliRunner().invoke(
-            cli, ["sweep", "--codec", "vq+ideal", "--eps", "0.1,0.2", "--bits", "16", "--limit", "30", "--out", str(tmp_path),
-                  "--resume"])
+    for extra, field in ((["--epochs", "3"], "epochs"), (["--seed", "2"], "train_seed"), (["--recipe", "paper"], "recipe")):
+        result = quick_sweep(tmp_path, "--resume", *extra)
         assert result.exit_code == 2 and field in result.output and "another --out" in result.output, (extra, result.output)
         assert (tmp_path / "results.csv").read_bytes() == before
-    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
-                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.1"])
-    assert result.exit_code == 0, result.output  # another channel: other points in the same CSV
-    result = CliRunner().invoke(cli, ["sweep", "--codec", "pca+rep", "--channel", "gilbert_elliott", "--vary", "eps_bad=0.1",
-                                      "--bits", "16", "--limit", "20", "--out", str(tmp_path), "--resume", "--param", "p_gb=0.2"])
-    assert result.exit_code == 2 and "fixed params = 'p_gb=0.1'" in result.output, result.output
     assert quick_sweep(tmp_path, "--resume").exit_code == 0  # the same sweep resumes
+
+
+def test_resume_compares_settings_within_a_channel_and_data_set():
+    """Rows of another channel (or bits, data set) are other points and may share the CSV; rows of the
+    same ones must have the same settings (fixed params, limit, the data's content, ...)."""
+    from commsim.sweep import check_resumable, encode_settings
+
+    spec = SweepSpec(codecs=["pca+rep"], channel="gilbert_elliott", param="eps_bad", values=[0.1], bits=16,
+                     fixed={"p_gb": 0.2})
+    settings = spec.settings(None)
+    row = {"codec": "pca+rep", "channel": "gilbert_elliott", "param": "eps_bad", "value": "0.1", "train_eps": "", "bits": "16",
+           "dataset": "mnist", "seed": "0", "sweep": encode_settings({**settings, "fixed": "p_gb=0.1"})}
+    with pytest.raises(ValueError, match="fixed params = 'p_gb=0.1', this one has 'p_gb=0.2'"):
+        check_resumable(spec, [row], settings, Path("r.csv"))
+    with pytest.raises(ValueError, match="data \\(content fingerprint\\)"):
+        check_resumable(spec, [{**row, "sweep": encode_settings({**settings, "data": "0123abcd"})}], settings, Path("r.csv"))
+    check_resumable(spec, [{**row, "channel": "bsc", "param": "eps"}, {**row, "bits": "32"}, {**row, "sweep": ""},
+                           {**row, "sweep": encode_settings(settings)}], settings, Path("r.csv"))
 
 
 BOOM = '''from commsim.channels import BSC
@@ -249,3 +260,28 @@ def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_pat
     lines = [line for line in result.output.splitlines() if line.startswith("Error") or "Traceback" in line]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "channel Boom raised RuntimeError: the flux capacitor" in lines[0] and "boom.py, line 6" in lines[0]
+
+
+HANGS = '''import time
+
+from commsim.channels import BSC
+
+
+class Hangs(BSC):
+    def transmit(self, bits, generator, eps):
+        time.sleep(600)
+'''
+
+
+def test_a_point_over_the_timeout_stops_the_sweep_in_one_line(home, tmp_path):
+    (tmp_path / "hangs.py").write_text(HANGS)
+    start = time.monotonic()
+    result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--channel", str(tmp_path / "hangs.py") + ":Hangs",
+                                      "--eps", "0.1", "--train-eps", "0.1", "--bits", "8", "--epochs", "1", "--limit", "20",
+                                      "--point-timeout", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and time.monotonic() - start < 60, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert errors == ["Error: point necst eps=0.1 seed 0 took more than 1 s (--point-timeout); a user channel that hangs? "
+                      "fix it or raise the limit"], result.output
+    bad = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--eps", "0.1", "--point-timeout", "0", "--out", str(tmp_path / "p")])
+    assert bad.exit_code == 2 and "--point-timeout must be in (0" in bad.output

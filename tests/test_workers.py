@@ -1,4 +1,5 @@
 """Worker processes die with their parent, even when it is killed with SIGKILL."""
+import csv as csv_module
 import os
 import signal
 import subprocess
@@ -80,3 +81,61 @@ def test_sweep_workers_die_with_a_killed_driver(tmp_path):
         for pid in [driver.pid, *kids]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+SLOW = '''import time
+
+from commsim.channels import BSC
+
+
+class Slow(BSC):
+    def transmit(self, bits, generator, eps):
+        time.sleep(0.3)
+        return super().transmit(bits, generator, eps)
+'''
+
+
+def test_ctrl_c_and_sigterm_stop_promptly_keep_the_rows_and_leave_no_process(tmp_path, necst8_cache):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) on a ``--jobs 2`` sweep cancels
+    the queued points: one line, exit 130 within seconds, every finished row kept, no worker left;
+    SIGTERM to a command gives exit 143 the same way."""
+    env = {**os.environ, "COMMSIM_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    (tmp_path / "slow.py").write_text(SLOW)
+    necst8_cache(tmp_path / "home", 0.1)
+    csv = tmp_path / "out" / "results.csv"
+    args = [sys.executable, "-m", "commsim.cli", "sweep", "--codec", "necst", "--channel", f"{tmp_path / 'slow.py'}:Slow",
+            "--eps", "0.01:0.4:0.01", "--train-eps", "0.1", "--jobs", "2", "--bits", "8", "--epochs", "1", "--limit", "10",
+            "--out", str(tmp_path / "out")]
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731 - a background job ignores SIGINT
+    driver = subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=restore)
+    kids: dict[int, str] = {}
+    try:
+        def rows() -> int:
+            kids.update(children(driver.pid))
+            return max(0, len(csv.read_text().splitlines()) - 1) if csv.exists() else 0
+        assert wait_for(lambda: rows() >= 1, 120), driver.stdout.read().decode()[-2000:] if driver.poll() is not None else "slow"
+        os.killpg(driver.pid, signal.SIGINT)
+        assert wait_for(lambda: driver.poll() is not None, 5), "still running 5 s after Ctrl-C"
+        output = driver.stdout.read().decode().replace("\r", "\n")
+        errors = [line for line in output.splitlines() if line.startswith("Error") or "Traceback" in line]
+        assert driver.returncode == 130 and errors == ["Error: interrupted (Ctrl-C); the rows and files finished so far "
+                                                       "are kept"], output[-2000:]
+        kept = list(csv_module.reader(csv.read_text().splitlines()))
+        assert 1 <= len(kept) - 1 < 40 and all(len(row) == len(kept[0]) for row in kept)
+        assert wait_for(lambda: not any(alive(pid) for pid in kids), 3), {p: c for p, c in kids.items() if alive(p)}
+    finally:
+        for pid in [driver.pid, *kids]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    ber = subprocess.Popen([sys.executable, "-m", "commsim.cli", "ber", "--code", "rep(64,64)", "--channel", "bsc", "--eps",
+                            "0.01", "--errors", "1000000000", "--max-frames", "1000000000", "--out", str(tmp_path / "ber")],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: (tmp_path / "ber" / "ber.csv").exists() or ber.poll() is not None, 60)
+        ber.terminate()
+        assert wait_for(lambda: ber.poll() is not None, 5) and ber.returncode == 143
+        assert "Error: stopped (SIGTERM)" in ber.stdout.read().decode()
+    finally:
+        if ber.poll() is None:
+            ber.kill()

@@ -44,3 +44,18 @@ def merge_params(named: dict[str, tuple[str, float | None]], assigned: dict[str,
                              "give it once")
         params[name] = value
     return params
+
+
+def swept_parameter(ranges: dict[str, tuple[str, str | None]], vary: str | None) -> tuple[str, str]:
+    """``(parameter, range text)`` of the one swept parameter: one of the named range options
+    (``{"--eps": ("eps", "0.1:0.3:0.1"), ...}``, ``None`` = not given) or ``--vary NAME=RANGE``;
+    ``ValueError`` unless exactly one is given."""
+    given = [(name, text) for _, (name, text) in ranges.items() if text is not None]
+    if vary is not None:
+        name, sep, text = vary.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--vary: expected NAME=RANGE, got {vary!r}")
+        given.append((name.strip(), text))
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(ranges)} or --vary NAME=RANGE")
+    return given[0]

@@ -63,3 +63,4 @@ class denormals_flushed:
     def __exit__(self, *exc):
         flush_denormals(self.before)
         return False
+

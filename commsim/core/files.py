@@ -94,6 +94,10 @@ def check_writable(path: str | Path) -> Path:
     """Raise ``OSError`` naming ``path`` unless a file can be created there (checked before work;
     creates the missing parent folders only if they can be created, and removes nothing else)."""
     path = Path(path)
+    for part in (path, *path.parents):
+        if part.is_symlink() and not part.exists():
+            raise OSError(f"cannot write {path}: {part} is a symbolic link to {os.readlink(part)}, which does not exist; "
+                          "remove the link or choose another path")
     folder = path.parent
     probe_dir = folder
     while not probe_dir.exists():

@@ -36,8 +36,32 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Callable, Iterator
 
+from commsim.core.machine import available_memory
+
 MAX_JOBS = 64
 """Most worker processes of one pool: each holds its own copy of the data and models (about 0.5 GB)."""
+WORKER_BYTES = 512 * 2**20
+"""Memory one worker process needs (torch, the data and its models), for :func:`check_jobs`."""
+
+
+def check_jobs(jobs: int, cores: int) -> int:
+    """``jobs`` worker processes if this machine can run them: at most :data:`MAX_JOBS`, at most ``cores``
+    (each worker runs one torch thread: more only share the cores, each with its own ~0.5 GB) and within
+    the available memory; else ``ValueError`` saying how many it can take."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > MAX_JOBS:
+        raise ValueError(f"--jobs {jobs} is more than {MAX_JOBS} processes (each holds its own copy of the data and models, "
+                         "about 0.5 GB)")
+    if jobs > cores:
+        raise ValueError(f"--jobs {jobs} is more than the {cores} cores this process may use: each worker runs one thread, "
+                         f"so more only share the cores (and each holds about 0.5 GB); use --jobs {cores} or fewer")
+    memory = available_memory()
+    if memory is not None and jobs * WORKER_BYTES > memory:
+        fit = max(1, memory // WORKER_BYTES)
+        raise ValueError(f"--jobs {jobs} needs about {jobs * WORKER_BYTES / 2**30:.1f} GB, but {memory / 2**30:.1f} GB of memory "
+                         f"is available; use --jobs {fit} or fewer")
+    return jobs
 PR_SET_PDEATHSIG = 1
 """``prctl`` option: the signal this process gets when its parent dies (Linux)."""
 PR_SET_NAME = 15
@@ -74,14 +98,35 @@ def die_with_parent(parent: int) -> None:
 
 def _start_worker(parent: int, initializer: Callable | None, initargs: tuple) -> None:
     die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver stops us
     if initializer is not None:
         initializer(*initargs)
 
 
-def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
-    """A pool of ``jobs`` spawned processes that die with this one (then runs ``initializer(*initargs)``)."""
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(os.getpid(), initializer, initargs))
+class WorkerPool(ProcessPoolExecutor):
+    """A :class:`ProcessPoolExecutor` whose ``with`` block, when left by an exception (Ctrl-C, SIGTERM,
+    an error, a generator closed early), cancels the queued tasks and kills its workers at once instead
+    of waiting for every queued task to finish; left normally, it waits as usual."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+        return False
+
+
+def worker_pool(jobs: int, initializer: Callable | None = None, initargs: tuple = ()) -> WorkerPool:
+    """A pool of ``jobs`` spawned processes that die with this one (then runs ``initializer(*initargs)``);
+    leaving its ``with`` block early kills them (:class:`WorkerPool`)."""
+    return WorkerPool(max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                      initargs=(os.getpid(), initializer, initargs))
 
 
 REAP_ENV = "COMMSIM_REAP_TAG"

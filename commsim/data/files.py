@@ -43,7 +43,15 @@ def _root(path: str | None, name: str, expected: str) -> Path:
     root = Path(path).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"data set {name!r}: {root} does not exist; expected {expected}")
-    return root
+    return regular_file(root)
+
+
+def regular_file(file: Path) -> Path:
+    """``file`` if it is a regular file (or a link to one); a FIFO, socket or device would block a read
+    forever or never end, so it is refused with a ``ValueError`` naming it."""
+    if file.exists() and not file.is_file() and not file.is_dir():
+        raise ValueError(f"{file} is not a regular file (a FIFO, socket or device); give a data file or folder")
+    return file
 
 
 def _require(root: Path, name: str, expected: str) -> Path:
@@ -110,7 +118,7 @@ def _idx_file(root: Path, stem: str) -> Path:
 def _read_idx(file: Path, ndim: int) -> np.ndarray:
     """An IDX file of unsigned bytes with ``ndim`` dimensions (magic 0x0000080<ndim>)."""
     try:
-        with (gzip.open if file.suffix == ".gz" else open)(file, "rb") as fh:
+        with (gzip.open if file.suffix == ".gz" else open)(regular_file(file), "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as err:
         raise ValueError(f"{file}: cannot read ({err})") from None
@@ -156,7 +164,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def _cifar_batch(file: Path):
     try:
-        with open(file, "rb") as fh:
+        with open(regular_file(file), "rb") as fh:
             batch = _ArrayUnpickler(fh, encoding="bytes").load()
         data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:

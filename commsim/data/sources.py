@@ -13,7 +13,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from commsim.core.machine import available_memory
+
 SPLITS = ("train", "val", "test")
+
+
+MAX_PIXELS = 256 * 256 * 3
+"""Most values (channels x height x width) per image: 256x256 RGB."""
 
 
 @dataclass
@@ -37,6 +43,17 @@ class ImageSource:
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
             raise ValueError(f"images must have shape [N, C, H, W] with C = 1 or 3 (grey or RGB), got {list(self.images.shape)}")
+        pixels = int(np.prod(self.images.shape[1:]))
+        if pixels > MAX_PIXELS:
+            c, h, w = self.images.shape[1:]
+            raise ValueError(f"data set {self.name!r} has images of {c}x{h}x{w} = {pixels:,} values, more than the {MAX_PIXELS:,} "
+                             "commsim's codecs take (a learned codec's first layer alone would hold 500 weights per value); "
+                             "downscale the images (e.g. to 28x28 or 32x32)")
+        needed = self.images.size * 4  # a split served as float32
+        memory = available_memory()
+        if memory is not None and needed > memory:
+            raise ValueError(f"data set {self.name!r} needs about {needed / 2**30:.1f} GB as float32 images, but "
+                             f"{memory / 2**30:.1f} GB of memory is available; use fewer images")
         if np.issubdtype(self.images.dtype, np.floating) and self.images.size and not np.isfinite(self.images).all():
             raise ValueError(f"data set {self.name!r} holds NaN or infinite pixels; images must be numbers in [0, 1]")
         if self.binarize not in (None, "static", "dynamic"):

@@ -392,6 +392,7 @@ SHORT_CODES = [
     ("nrldpc(128,64)", 3.0, None, None),
     ("nrldpc(1024,512)", 2.0, None, 5.0),
     ("nrldpc(128,64,osd=1)", 3.0, None, None),
+    ("polar(128,64,crc_bits=6,osd=2)", 3.0, None, None),
     ("nrldpc(128,64,osd=2)", 3.0, None, None),
 ]
 """The short-block decoders timed by :func:`short_benchmark` (SC, CA-SCL-8, NR LDPC BP-20, OSD)."""

@@ -8,7 +8,7 @@ The Monte Carlo itself (stop rules, counts, intervals, random streams) is
                    values=[0, 1, 2, 3, 4], target_block_errors=100, max_frames=100_000)
     run_ber(spec, "results/ber/ber.csv")          # then commsim plot results/ber/ber.csv
 
-Codes are named ``FAMILY(N,K[,OPTION=VALUE...])`` (:func:`commsim.fec.base.parse_code_spec`), e.g.
+Codes are named ``FAMILY(N,K[,OPTION=VALUE...])`` (:func:`commsim.fec.specs.parse_code_spec`), e.g.
 ``ldpc(128,64,max_iters=20)``. Every spec is checked (the codes built, the channel values checked,
 the grid against :data:`~commsim.sweep.MAX_POINTS`) before anything is simulated or written.
 
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
 from commsim.core.files import exclusive_writer
-from commsim.fec.base import build_code
+from commsim.fec.specs import build_code
 from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, simulate_curve
 from commsim.sweep import MAX_POINTS, RowWriter, read_complete_rows
 

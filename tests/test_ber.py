@@ -91,6 +91,10 @@ def test_code_specs():
     assert build_code("conv(140,64)").n == 140 and build_code("ldpc(256,128)").k == 128
     with pytest.raises(ValueError, match="malformed"):
         parse_code_spec("ldpc(128)")
+    osd = build_code("polar(64,32,crc_bits=6,osd=1)")  # any family, decoded by OSD
+    assert osd.name.endswith("+osd1") and (osd.k, osd.n) == (32, 64)
+    with pytest.raises(ValueError, match="osd must be an order"):
+        build_code("rep(64,32,osd=-1)")
 
 
 def test_resume_keeps_finished_rows_repairs_a_torn_line_and_refuses_other_settings(tmp_path):

@@ -7,9 +7,7 @@ Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``de
     from commsim.fec import channel_code_family
     codes = channel_code_family("ldpc").codes_for(1000)   # several rates, each code.n <= 1000
 """
-from commsim.fec.base import (
-    CHANNEL_CODES, CRC, ChannelCode, build_code, channel_code_family, parse_code_spec, register_channel_code,
-)
+from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
 from commsim.fec.convolutional import ConvCode, ConvFamily
 from commsim.fec.decoders import OSDDecoder, generator_matrix
 from commsim.fec.ideal import (
@@ -22,6 +20,7 @@ from commsim.fec.osd import OSDCode
 from commsim.fec.polar import PolarCode, PolarFamily
 from commsim.fec.repetition import RepetitionCode, RepetitionFamily
 from commsim.fec.best import BestFamily, member_families
+from commsim.fec.specs import build_code, parse_code_spec
 
 __all__ = [
     "BestFamily", "CHANNEL_CODES", "CRC", "ChannelCode", "ConvCode", "ConvFamily", "IdealCode", "IdealFamily",

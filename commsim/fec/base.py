@@ -18,7 +18,6 @@ channel bits, several codes of different rates that fit (``code.n <= n``)::
 """
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import numpy as np
@@ -92,60 +91,10 @@ def channel_code_family(name: str, **options):
 
     The family's ``codes_for(n)`` lists the codes it offers that fit ``n`` channel bits; families of
     real (decodable) codes also have ``build(n, k)``: the code of exactly ``n`` channel bits carrying
-    ``k`` information bits, or a ``ValueError`` that says which lengths or rates the family has.
+    ``k`` information bits, or a ``ValueError`` that says which lengths or rates the family has
+    (:func:`commsim.fec.specs.build_code` builds one from a spec such as ``"polar(128,64)"``).
     """
     return CHANNEL_CODES.get(name)(**options)
-
-
-_SPEC = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*\((.*)\)\s*$")
-
-
-def _option_value(text: str):
-    text = text.strip()
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_code_spec(text: str) -> tuple[str, int, int, dict]:
-    """``"FAMILY(n,k[,option=value...])"`` -> ``(family, n, k, options)``, e.g.
-    ``"polar(128,64,list_size=8)"``; the options are the family's constructor arguments."""
-    usage = f"malformed code {text!r}; write FAMILY(N,K) or FAMILY(N,K,OPTION=VALUE,...), e.g. ldpc(128,64)"
-    match = _SPEC.match(str(text))
-    if not match:
-        raise ValueError(usage)
-    parts = [p.strip() for p in match.group(2).split(",") if p.strip()]
-    positional = [p for p in parts if "=" not in p]
-    if len(positional) != 2 or any("=" not in p for p in parts[2:]):
-        raise ValueError(usage)
-    try:
-        n, k = (int(p) for p in positional)
-    except ValueError:
-        raise ValueError(f"{usage} (N and K are whole numbers)") from None
-    if not 0 < k <= n:
-        raise ValueError(f"code {text!r}: need 0 < K <= N, got N={n}, K={k}")
-    options = {}
-    for item in parts[2:]:
-        key, _, value = item.partition("=")
-        options[key.strip()] = _option_value(value)
-    return match.group(1), n, k, options
-
-
-def build_code(text: str) -> ChannelCode:
-    """The code a spec names (:func:`parse_code_spec`), built by its family's ``build(n, k)``."""
-    name, n, k, options = parse_code_spec(text)
-    family_class = CHANNEL_CODES.get(name)
-    if not hasattr(family_class, "build"):
-        raise ValueError(f"channel-code family {name!r} has no decodable code of a given (n, k) (ideal codes are "
-                         "references without a decoder, best is a choice among families); choose a family with a decoder")
-    try:
-        family = family_class(**options)
-    except TypeError as exc:
-        raise ValueError(f"code {text!r}: {name} takes no such option ({exc})") from None
-    return family.build(n, k)
 
 
 def check_info(info: np.ndarray, k: int) -> np.ndarray:

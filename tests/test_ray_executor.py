@@ -202,6 +202,7 @@ def session_processes(home: Path, driver: int | None = None) -> dict[int, str]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from /proc (Linux)")
+@pytest.mark.slow  # ~15 s (a driver with its own Ray); Ray's fault tolerance in the default run: test_ray_multinode.py
 def test_driver_killed_mid_sweep_then_resumed(digits, embedded_ray, tmp_path):
     """``kill -9`` of a ``--executor ray`` driver: its embedded Ray is gone within seconds, the CSV
     keeps whole rows, and ``--resume`` completes it without a duplicate."""

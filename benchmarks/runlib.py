@@ -263,7 +263,7 @@ def provenance() -> str:
             return ""
 
     commit = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    dirty = " + local changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    dirty = " + local changes" if git("status", "--porcelain", "--untracked-files=no", "--", "..", ":!results") else ""
     command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     return f"Made by `{command}` at commit {commit}{dirty}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
 

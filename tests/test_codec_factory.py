@@ -34,7 +34,8 @@ def all_codecs() -> list:
     # family (with pca and vq) and neural with ldpc; the other pairs are slow
     def slow_pair(source: str, family: str) -> bool:
         real = family not in ("ideal", "ideal-fbl")
-        return real and (source in PILLOW or (source == "neural" and family != "ldpc"))
+        union = family == "best"  # every other family's codes, each tested with pca and vq: slow (~1 s each)
+        return real and (union or source in PILLOW or (source == "neural" and family != "ldpc"))
 
     slow = {n for n in names if "+" in n and slow_pair(*n.split("+", 1))}
     return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]

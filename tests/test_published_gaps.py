@@ -13,7 +13,7 @@ from commsim.fec.simulate import simulate_point
 
 
 @pytest.mark.parametrize("spec, gap, frames", [
-    ("polar(128,64,crc_bits=6)", 1.2, 20000),  # CRC-6: the best for L = 8 here (CRC-11: 1.10 dB, polar.md)
+    pytest.param("polar(128,64,crc_bits=6)", 1.2, 20000, marks=pytest.mark.slow),  # CRC-6: the best for L = 8 here (CRC-11: 1.10 dB, polar.md)
     ("nrldpc(128,64)", 1.8, 12000),
     pytest.param("nrldpc(1024,512)", 1.0, 8000, marks=pytest.mark.slow),
 ])

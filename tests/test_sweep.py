@@ -252,11 +252,12 @@ class Boom(BSC):
 '''
 
 
-def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])  # 2: worker processes, ~3 s
+def test_a_user_channel_that_raises_is_one_line_even_from_a_worker(home, tmp_path, jobs):
     (tmp_path / "boom.py").write_text(BOOM)
     result = CliRunner().invoke(cli, ["sweep", "--codec", "necst", "--channel", str(tmp_path / "boom.py") + ":Boom",
                                       "--eps", "0.1,0.2", "--train-eps", "0.1", "--bits", "8", "--epochs", "1", "--limit", "20",
-                                      "--jobs", "2", "--out", str(tmp_path / "o")])
+                                      "--jobs", jobs, "--out", str(tmp_path / "o")])
     lines = [line for line in result.output.splitlines() if line.startswith("Error") or "Traceback" in line]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "channel Boom raised RuntimeError: the flux capacitor" in lines[0] and "boom.py, line 6" in lines[0]

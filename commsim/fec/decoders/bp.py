@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from commsim.fec.decoders.tables import DeviceTables
+from commsim.fec.decoders.tables import DeviceTables, check_llr_tensor
 
 from commsim.channels.base import LLR_LIMIT
 
@@ -357,12 +357,7 @@ class BPDecoder(DeviceTables):
 
     @torch.no_grad()
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not isinstance(llr, torch.Tensor):
-            raise ValueError(f"llr must be a torch.Tensor, got {type(llr).__name__} (use .decode for numpy)")
-        if llr.dim() != 2 or llr.shape[1] != self.n:
-            raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
-        if llr.is_floating_point() and bool(torch.isnan(llr).any()):
-            raise ValueError("llr must not contain NaN")
+        check_llr_tensor(llr, self.n)
         device = llr.device
         tables = self._tables(device)
         frames = llr.shape[0]

@@ -39,7 +39,7 @@ from itertools import combinations
 import numpy as np
 import torch
 
-from commsim.fec.decoders.tables import DeviceTables
+from commsim.fec.decoders.tables import DeviceTables, check_llr_tensor
 
 _CPU_CHUNK = 256
 """Frames per elimination batch on CPU (larger batches elsewhere)."""
@@ -145,12 +145,7 @@ class OSDDecoder(DeviceTables):
 
     @torch.no_grad()
     def forward(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(llr, torch.Tensor):
-            raise ValueError(f"llr must be a torch.Tensor, got {type(llr).__name__} (use .decode for numpy)")
-        if llr.dim() != 2 or llr.shape[1] != self.n:
-            raise ValueError(f"llr must have shape [F, {self.n}], got {list(llr.shape)}")
-        if llr.is_floating_point() and bool(torch.isnan(llr).any()):
-            raise ValueError("llr must not contain NaN")
+        check_llr_tensor(llr, self.n)
         tables = self._tables(llr.device)
         dtype = torch.float64 if llr.dtype == torch.float64 else torch.float32
         frames = llr.shape[0]

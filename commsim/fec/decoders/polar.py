@@ -48,6 +48,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from commsim.fec.decoders.tables import check_llr_tensor
+
 LIST_SIZES = (1, 2, 4, 8, 16, 32)
 
 
@@ -190,12 +192,6 @@ class _Tree(nn.Module):
         return counts
 
 
-def _check_llr(llr: torch.Tensor, n: int) -> torch.Tensor:
-    if llr.dim() != 2 or llr.shape[1] != n:
-        raise ValueError(f"llr must have shape [F, {n}], got {list(llr.shape)}")
-    return llr.float()
-
-
 class SCDecoder(_Tree):
     """Successive-cancellation decoder of the polar code with mask ``frozen [N]`` (True = frozen).
 
@@ -217,7 +213,7 @@ class SCDecoder(_Tree):
 
     def decode_codeword(self, llr: torch.Tensor) -> torch.Tensor:
         """``llr [F, N] -> x_hat [F, N]`` uint8, the re-encoded decision (a codeword of the mother code)."""
-        A: dict[int, torch.Tensor] = {0: -_check_llr(llr, self.N)}
+        A: dict[int, torch.Tensor] = {0: -check_llr_tensor(llr, self.N).float()}
         B: dict[tuple, torch.Tensor | None] = {}
         for op in self.ops:
             kind = op[0]
@@ -299,7 +295,7 @@ class SCLDecoder(_Tree):
 
     def decode_paths(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``llr [F, N] -> (m_hat [F, L, K] uint8, metric [F, L])``, the surviving paths (metric: lower is better)."""
-        alpha0 = -_check_llr(llr, self.N)
+        alpha0 = -check_llr_tensor(llr, self.N).float()
         F, L, dev = alpha0.shape[0], self.L, alpha0.device
         base = (torch.arange(F, device=dev) * L).unsqueeze(1)  # [F, 1] row offset of each frame's paths
         pm = torch.full((F, L), float("inf"), device=dev)

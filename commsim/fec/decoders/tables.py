@@ -5,6 +5,18 @@ import torch
 from torch import nn
 
 
+def check_llr_tensor(llr, n: int) -> torch.Tensor:
+    """``llr`` if it is a ``[F, n]`` tensor without NaN (the input check of the batched decoders), else
+    ``ValueError`` saying what is wrong."""
+    if not isinstance(llr, torch.Tensor):
+        raise ValueError(f"llr must be a torch.Tensor, got {type(llr).__name__} (use .decode for numpy)")
+    if llr.dim() != 2 or llr.shape[1] != n:
+        raise ValueError(f"llr must have shape [F, {n}], got {list(llr.shape)}")
+    if llr.is_floating_point() and bool(torch.isnan(llr).any()):
+        raise ValueError("llr must not contain NaN")
+    return llr
+
+
 class DeviceTables(nn.Module):
     """A module whose buffers are copied once to whatever device the input is on.
 

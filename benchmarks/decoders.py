@@ -62,6 +62,7 @@ from commpy.channelcoding.ldpc import ldpc_bp_decode  # noqa: E402
 
 from commsim.fec.ldpc import LDPCCode, commpy_bp_decode, load_design, regular_ldpc  # noqa: E402
 from commsim.fec import build_code  # noqa: E402
+from runlib import git_commit  # noqa: E402
 from commsim.fec.decoders import BPDecoder, ViterbiDecoder  # noqa: E402
 from commsim.fec.simulate import simulate_point  # noqa: E402
 from commsim.channels import AWGN, BSC  # noqa: E402
@@ -600,19 +601,6 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
 
 
 # -- report -------------------------------------------------------------------------------------
-
-def git_commit() -> str:
-    """The commit this script runs at (+ local changes when tracked files outside results differ)."""
-    import subprocess
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    run = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True, text=True).stdout.strip()  # noqa: E731
-    try:
-        commit = run("rev-parse", "--short=10", "HEAD") or "unknown"
-        return commit + (" + local changes" if run("status", "--porcelain", "--untracked-files=no", "--", "..", ":!results") else "")
-    except OSError:
-        return "unknown"
-
 
 def cpu_model() -> str:
     try:

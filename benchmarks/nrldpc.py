@@ -29,21 +29,20 @@ import csv
 import io
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import integrate, optimize, special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from commsim.channels.base import LLR_LIMIT  # noqa: E402
+from commsim.channels import AWGN  # noqa: E402
 from commsim.core.files import atomic_write  # noqa: E402
 from commsim.core.metrics import binomial_ci  # noqa: E402
-from commsim.fec import NRLDPCCode, OSDCode  # noqa: E402
+from commsim.fec import NRLDPCCode, OSDCode, normal_approximation_ebno_db  # noqa: E402
+from runlib import git_commit  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1e-3
@@ -51,37 +50,20 @@ TARGET = 1e-3
 
 # Normal approximation ---------------------------------------------------------------------------
 
-def biawgn_capacity_dispersion(esn0: float) -> tuple[float, float]:
-    """``(C, V)`` in bits and bits^2 per channel use of BPSK on AWGN at linear Es/N0."""
-    mean = 4.0 * esn0
-    std = math.sqrt(2.0 * mean)
-    density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-    info = lambda z: 1.0 - np.logaddexp(0.0, -(mean + std * z)) / math.log(2)  # noqa: E731
-    c = integrate.quad(lambda z: density(z) * info(z), -np.inf, np.inf, epsabs=1e-12)[0]
-    m2 = integrate.quad(lambda z: density(z) * info(z) ** 2, -np.inf, np.inf, epsabs=1e-12)[0]
-    return c, m2 - c * c
-
-
 def normal_approximation_ebno(n: int, k: int, eps: float = TARGET) -> float:
     """Eb/N0 (dB) at which the normal approximation of an ``n``-bit code carries ``k`` bits at ``eps``."""
-    def excess(ebno_db: float) -> float:
-        c, v = biawgn_capacity_dispersion(k / n * 10 ** (ebno_db / 10))
-        return n * c - math.sqrt(n * v) * special.ndtri(1 - eps) + 0.5 * math.log2(n) - k
-    return optimize.brentq(excess, -2.0, 10.0, xtol=1e-4)
+    return normal_approximation_ebno_db(n, k, eps)
 
-
-# Monte Carlo ------------------------------------------------------------------------------------
 
 def bler_point(code, ebno_db: float, max_errors: int, max_frames: int, batch: int, seed: int) -> dict:
     gen = torch.Generator().manual_seed(seed)
-    sigma2 = 1 / (2 * code.rate * 10 ** (ebno_db / 10))
     errors = frames = 0
     start = time.perf_counter()
     while errors < max_errors and frames < max_frames:
         f = min(batch, max_frames - frames)
         info = torch.randint(0, 2, (f, code.k), generator=gen, dtype=torch.uint8)
-        x = 2 * torch.from_numpy(code.encode(info.numpy())).float() - 1
-        llr = (2 * (x + torch.randn(x.shape, generator=gen) * math.sqrt(sigma2)) / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+        x = torch.from_numpy(code.encode(info.numpy())).float()
+        llr = AWGN()(x, gen, ebno_db=ebno_db, rate=code.rate)
         decoded, _ = code.decode_tensor(llr)
         errors += int((decoded != info).any(dim=1).sum())
         frames += f
@@ -120,10 +102,9 @@ def throughput(code, ebno_db: float, frames: int, threads: int, repeats: int = 3
     torch.set_num_threads(threads)
     try:
         gen = torch.Generator().manual_seed(seed)
-        sigma2 = 1 / (2 * code.rate * 10 ** (ebno_db / 10))
         info = torch.randint(0, 2, (frames, code.k), generator=gen, dtype=torch.uint8)
-        x = 2 * torch.from_numpy(code.encode(info.numpy())).float() - 1
-        llr = (2 * (x + torch.randn(x.shape, generator=gen) * math.sqrt(sigma2)) / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+        x = torch.from_numpy(code.encode(info.numpy())).float()
+        llr = AWGN()(x, gen, ebno_db=ebno_db, rate=code.rate)
         code.decode_tensor(llr[: min(frames, 64)])  # warm-up
         best = math.inf
         for _ in range(repeats):
@@ -138,16 +119,6 @@ def throughput(code, ebno_db: float, frames: int, threads: int, repeats: int = 3
 
 
 # Report ------------------------------------------------------------------------------------------
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-    except OSError:
-        return "unknown"
-
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -30,19 +30,18 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import optimize, stats
 
-from commsim.channels.base import LLR_LIMIT
+from commsim.channels import AWGN
 from commsim.core.files import atomic_write
 from commsim.core.metrics import binomial_ci
-from commsim.fec import PolarCode
+from commsim.fec import PolarCode, normal_approximation_ebno_db
+from runlib import git_commit
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1e-3
@@ -50,9 +49,8 @@ NA_PUBLISHED_DB = 2.48  # the brief's value of the normal approximation at (128,
 
 
 def awgn_llr(words: torch.Tensor, ebno_db: float, rate: float, gen: torch.Generator) -> torch.Tensor:
-    sigma2 = 1.0 / (2.0 * rate * 10 ** (ebno_db / 10))
-    r = (2.0 * words.float() - 1.0) + math.sqrt(sigma2) * torch.randn(words.shape, generator=gen)
-    return (2.0 * r / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+    """``words`` through commsim's AWGN channel block (BPSK, Eb/N0 per information bit at ``rate``)."""
+    return AWGN()(words.float(), gen, ebno_db=ebno_db, rate=rate)
 
 
 def bler_point(code: PolarCode, ebno_db: float, errors_wanted: int, max_frames: int, seed: int,
@@ -82,26 +80,9 @@ def crossing(points: list[dict], target: float = TARGET) -> float | None:
     return None
 
 
-def biawgn_capacity_dispersion(snr_es: float) -> tuple[float, float]:
-    """C and V (bits, bits^2) of BPSK over AWGN at Es/N0 = ``snr_es`` (linear), x = +-1, sigma^2 = 1/(2 snr)."""
-    sigma2 = 1.0 / (2.0 * snr_es)
-    z, w = np.polynomial.hermite_e.hermegauss(120)  # E[f(Z)], Z ~ N(0, 1)
-    w = w / w.sum()
-    llr = 2.0 * (1.0 + math.sqrt(sigma2) * z) / sigma2  # LLR of the sent bit (x = +1)
-    info = 1.0 - np.logaddexp(0.0, -llr) / math.log(2.0)  # information density i(x; y) in bits
-    c = float(np.sum(w * info))
-    return c, float(np.sum(w * (info - c) ** 2))
-
-
 def normal_approximation_ebno(k: int, n: int, p_error: float) -> float:
     """Eb/N0 (dB) at which the normal approximation gives ``k`` bits in ``n`` BI-AWGN uses at ``p_error``."""
-    q = stats.norm.isf(p_error)
-
-    def gap(ebno_db: float) -> float:
-        c, v = biawgn_capacity_dispersion(k / n * 10 ** (ebno_db / 10))
-        return n * c - math.sqrt(n * v) * q + 0.5 * math.log2(n) - k
-
-    return float(optimize.brentq(gap, -2.0, 10.0))
+    return normal_approximation_ebno_db(n, k, p_error)
 
 
 def throughput(code: PolarCode, batch: int, threads: tuple[int, ...] = (1, 2), rounds: int = 5,
@@ -121,16 +102,6 @@ def throughput(code: PolarCode, batch: int, threads: tuple[int, ...] = (1, 2), r
             best[t] = min(best[t], time.perf_counter() - start)
     torch.set_num_threads(1)
     return {t: batch / s for t, s in best.items()}
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":!benchmarks/results"], capture_output=True, text=True, cwd=HERE.parent).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -251,9 +251,9 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     return left
 
 
-def provenance() -> str:
-    """One line naming the command and the commit that made a result (``+ local changes`` when the
-    work tree differs from it)."""
+def git_commit() -> str:
+    """The commit the benchmarks run at, ``+ local changes`` when tracked files other than the results
+    differ from it (``unknown`` without git)."""
     import subprocess
 
     def git(*args):
@@ -263,9 +263,13 @@ def provenance() -> str:
             return ""
 
     commit = git("rev-parse", "--short=10", "HEAD") or "unknown"
-    dirty = " + local changes" if git("status", "--porcelain", "--untracked-files=no", "--", "..", ":!results") else ""
+    return commit + (" + local changes" if git("status", "--porcelain", "--untracked-files=no", "--", "..", ":!results") else "")
+
+
+def provenance() -> str:
+    """One line naming the command and the commit (:func:`git_commit`) that made a result."""
     command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    return f"Made by `{command}` at commit {commit}{dirty}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
+    return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
 
 
 def write_report(folder: Path, name: str, lines: list[str]) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from commsim.channels import AWGN
 from commsim.channels.base import LLR_LIMIT
 from commsim.core.metrics import binomial_ci
 from commsim.fec import NRLDPCCode, NRLDPCFamily, build_code, channel_code_family
@@ -233,13 +234,11 @@ def test_bad_input():
 def simulate_fer(code, ebno_db: float, frames: int, seed: int = 0, batch: int = 4000) -> tuple[int, int]:
     """Frame errors of ``code`` on BPSK-AWGN at ``ebno_db`` (R = k/n), seeded."""
     gen = torch.Generator().manual_seed(seed)
-    sigma2 = 1 / (2 * code.rate * 10 ** (ebno_db / 10))
     errors = 0
     for start in range(0, frames, batch):
         f = min(batch, frames - start)
         info = torch.randint(0, 2, (f, code.k), generator=gen, dtype=torch.uint8)
-        x = 2 * torch.from_numpy(code.encode(info.numpy())).float() - 1
-        llr = (2 * (x + torch.randn(x.shape, generator=gen) * math.sqrt(sigma2)) / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+        llr = AWGN()(torch.from_numpy(code.encode(info.numpy())).float(), gen, ebno_db=ebno_db, rate=code.rate)
         decoded, _ = code.decode_tensor(llr)
         errors += int((decoded != info).any(dim=1).sum())
     return errors, frames

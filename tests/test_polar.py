@@ -11,6 +11,7 @@ import pytest
 import torch
 from scipy.stats import beta
 
+from commsim.channels import AWGN
 from commsim.channels.base import LLR_LIMIT
 from commsim.fec import CHANNEL_CODES, CRC, PolarCode, PolarFamily, channel_code_family
 from commsim.fec.decoders import SCDecoder, SCLDecoder, polar_transform
@@ -24,12 +25,8 @@ def random_info(code, frames: int, seed: int = 0) -> np.ndarray:
 
 
 def awgn_llr(words: np.ndarray, ebno_db: float, rate: float, seed: int = 0) -> torch.Tensor:
-    """BPSK x = 2b - 1 over AWGN, sigma^2 = 1 / (2 R Eb/N0); llr = 2 r / sigma^2 clipped (as channels/awgn.py)."""
-    sigma2 = 1.0 / (2.0 * rate * 10 ** (ebno_db / 10))
-    gen = torch.Generator().manual_seed(seed)
-    x = 2.0 * torch.from_numpy(words).float() - 1.0
-    r = x + math.sqrt(sigma2) * torch.randn(x.shape, generator=gen)
-    return (2.0 * r / sigma2).clamp(-LLR_LIMIT, LLR_LIMIT)
+    """``words`` sent as BPSK through commsim's AWGN channel block at Eb/N0 ``ebno_db`` for code rate ``rate``."""
+    return AWGN()(torch.from_numpy(words).float(), torch.Generator().manual_seed(seed), ebno_db=ebno_db, rate=rate)
 
 
 def frame_errors(code, frames: int, ebno_db: float, seed: int = 0) -> int:

@@ -32,20 +32,13 @@ from commsim.channels.loading import resolve_channel
 from commsim.core.files import exclusive_writer
 from commsim.fec.specs import build_code
 from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, simulate_curve
-from commsim.sweep import MAX_POINTS, RowWriter, read_complete_rows
+from commsim.sweep import MAX_POINTS, RowWriter, cell_key, read_complete_rows
 
 MAX_FRAMES = 1_000_000_000
 """The largest frame cap of one point."""
 SPEC_COLUMNS = ["target_block_errors", "max_frames", "early_stop"]
 COLUMNS = ["code", "code_name"] + POINT_COLUMNS[1:] + SPEC_COLUMNS + ["commsim_version"]
 """A row: ``code`` is the spec as given (options included), ``code_name`` the code's own name."""
-
-
-def _norm(value) -> str:
-    try:
-        return f"{float(value):.10g}"
-    except (TypeError, ValueError):
-        return str(value)
 
 
 @dataclass
@@ -106,7 +99,7 @@ def check_resumable(spec: BerSpec, rows: list[dict], path: Path) -> None:
         if row["code"] in codes:
             expected["fixed_params"] = spec.fixed_text(codes[row["code"]])
         for column, value in expected.items():
-            if _norm(row[column]) != _norm(value):
+            if cell_key(row[column]) != cell_key(value):
                 raise ValueError(f"{path} was made with {column} = {row[column]!r}, this run has {value!r}; "
                                  "resume with the same settings or choose another --out")
 
@@ -119,7 +112,7 @@ def run_ber(spec: BerSpec, out_csv: str | Path, resume: bool = False, progress: 
     with exclusive_writer(out_csv):  # one writer per CSV: a second run on the same file is refused
         rows = read_complete_rows(out_csv, ["code", "value"]) if resume else []
         check_resumable(spec, rows, out_csv)
-        done = {(r["code"], _norm(r["value"])): r for r in rows}
+        done = {(r["code"], cell_key(r["value"])): r for r in rows}
         out_csv.parent.mkdir(parents=True, exist_ok=True)
         writer = RowWriter(out_csv, COLUMNS)
         total = len(spec.codes) * len(spec.values)
@@ -141,7 +134,7 @@ def run_ber(spec: BerSpec, out_csv: str | Path, resume: bool = False, progress: 
                 ran = simulate_curve(
                     code, resolve_channel(spec.channel), spec.param, spec.values, spec.fixed,
                     stop_after_clean=spec.early_stop, on_point=lambda row, n=name: write(row, n),
-                    skip=lambda v, n=name: done.get((n, _norm(v))),
+                    skip=lambda v, n=name: done.get((n, cell_key(v))),
                     channel_name=spec.channel, target_block_errors=spec.target_block_errors,
                     max_frames=spec.max_frames, seed=spec.seed, device=spec.device)
                 finished = sum(1 for key in done if key[0] == name)

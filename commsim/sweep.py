@@ -176,16 +176,23 @@ class SweepSpec:
         return out
 
 
-def point_key(row: dict) -> tuple:
-    def norm(v):
-        if v is None or v == "":
-            return ""
-        try:
-            return f"{float(v):.10g}"
-        except (TypeError, ValueError):
-            return str(v)
+def cell_key(value) -> str:
+    """A CSV cell as it identifies a row: numbers by value (``0.1`` = ``"0.10"``), empty and ``None`` as
+    ``""``, anything else as text."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{float(value):.10g}"
+    except (TypeError, ValueError):
+        return str(value)
 
-    return tuple(norm(row[k]) for k in KEY_COLUMNS)
+
+def point_key(row: dict) -> tuple:
+    return tuple(cell_key(row[k]) for k in KEY_COLUMNS)
+
+
+GROUP_COLUMNS = ("channel", "param", "bits", "dataset")
+"""The key columns one sweep holds fixed: rows that differ in them are another sweep's points."""
 
 
 def read_complete_rows(path: Path, required: list[str] = KEY_COLUMNS) -> list[dict]:
@@ -243,12 +250,10 @@ def check_resumable(spec: SweepSpec, rows: list[dict], settings: dict[str, str],
     settings that change a row but are not in the key; rows written before that column existed are not
     checked). Rows of other channels, bits or data sets are other points (their key differs) and may
     share a CSV, as the README's example does."""
-    mine = point_key({"channel": spec.channel, "param": spec.param, "bits": spec.bits, "dataset": spec.dataset,
-                      **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}})
-    same_group = lambda row: point_key({**row, **{c: "" for c in KEY_COLUMNS if c not in ("channel", "param", "bits", "dataset")}}) == mine
+    mine = [cell_key(v) for v in (spec.channel, spec.param, spec.bits, spec.dataset)]
     for row in rows:
         cell = row.get("sweep") or ""
-        if not cell or not same_group(row):
+        if not cell or [cell_key(row.get(c)) for c in GROUP_COLUMNS] != mine:
             continue
         old = dict(item.partition("=")[::2] for item in cell.split("|"))
         for field_name, value in settings.items():

@@ -31,7 +31,7 @@ from commsim import __version__
 from commsim.channels.loading import resolve_channel
 from commsim.core.files import exclusive_writer
 from commsim.fec.specs import build_code
-from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, simulate_curve
+from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, channel_params, fixed_text, simulate_curve
 from commsim.sweep import MAX_POINTS, RowWriter, cell_key, read_complete_rows
 
 MAX_FRAMES = 1_000_000_000
@@ -77,12 +77,10 @@ class BerSpec:
         self.built = {spec: build_code(spec) for spec in self.codes}  # bad names, K > N, ... fail here
 
     def fixed_text(self, code) -> str:
-        """The ``fixed_params`` cell of ``code``'s rows (as :func:`~commsim.fec.simulate.simulate_point`
-        writes it: AWGN's ``rate`` follows the code when Eb/N0 is swept)."""
-        params = dict(self.fixed)
-        if self.channel == "awgn" and self.param == "ebno_db":
-            params.setdefault("rate", code.rate)
-        return ";".join(f"{k}={params[k]:g}" for k in sorted(params) if k != self.param and params[k] is not None)
+        """The ``fixed_params`` cell of ``code``'s rows, computed as :func:`~commsim.fec.simulate.simulate_point`
+        writes it (AWGN's ``rate`` follows the code when Eb/N0 is swept)."""
+        params = channel_params(code, self.channel, {**self.fixed, self.param: self.values[0]})
+        return fixed_text(params, self.param)
 
 
 def check_resumable(spec: BerSpec, rows: list[dict], path: Path) -> None:

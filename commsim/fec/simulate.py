@@ -79,6 +79,11 @@ def channel_params(code: ChannelCode, channel_name: str, params: dict) -> dict:
     return params
 
 
+def fixed_text(params: dict, param: str) -> str:
+    """The ``fixed_params`` cell of a row: the parameters other than the swept ``param``, ``k=v;...``."""
+    return ";".join(f"{k}={params[k]:g}" for k in sorted(params) if k != param and params[k] is not None)
+
+
 def _es_eb(channel_name: str, params: dict) -> tuple[float, float]:
     """``(Eb/N0, Es/N0)`` in dB of AWGN parameters (NaN for other channels)."""
     if channel_name != "awgn":
@@ -110,7 +115,7 @@ def simulate_point(code: ChannelCode, channel: str | Channel, params: dict, *, t
     block = block.to(device)
     code = code.to(device)
     params = channel_params(code, name, params)
-    fixed = ";".join(f"{k}={params[k]:g}" for k in sorted(params) if k != param and params[k] is not None)
+    fixed = fixed_text(params, param)
     label = f"{code.name}|{name}|" + ";".join(f"{k}={params[k]!r}" for k in sorted(params))
     streams = point_streams(seed, label, device)
     cap = max(MIN_BATCH, MAX_BATCH_BITS // max(code.n, 1)) if max_batch is None else int(max_batch)

@@ -95,9 +95,7 @@ def _as_nchw(images: np.ndarray, where) -> np.ndarray:
                          f"(grey or RGB), got {list(images.shape)}" + (" (drop the alpha channel of RGBA images)"
                                                                      if images.ndim == 4 and 4 in (images.shape[1], images.shape[-1]) else ""))
     if np.issubdtype(images.dtype, np.floating):
-        if images.size and not np.isfinite(images).all():
-            raise ValueError(f"{where}: float images hold NaN or infinite values; they must be numbers in [0, 1]")
-        if images.size and (images.min() < 0 or images.max() > 1):
+        if images.size and (images.min() < 0 or images.max() > 1):  # NaN passes here: ImageSource refuses it
             raise ValueError(f"{where}: float images must lie in [0, 1]")
         return np.ascontiguousarray(images, dtype=np.float32)
     if images.dtype != np.uint8:

@@ -55,7 +55,8 @@ class ImageSource:
             raise ValueError(f"data set {self.name!r} needs about {needed / 2**30:.1f} GB as float32 images, but "
                              f"{memory / 2**30:.1f} GB of memory is available; use fewer images")
         if np.issubdtype(self.images.dtype, np.floating) and self.images.size and not np.isfinite(self.images).all():
-            raise ValueError(f"data set {self.name!r} holds NaN or infinite pixels; images must be numbers in [0, 1]")
+            where = self.info.get("source") or f"data set {self.name!r}"
+            raise ValueError(f"{where}: float images hold NaN or infinite values; they must be numbers in [0, 1]")
         if self.binarize not in (None, "static", "dynamic"):
             raise ValueError(f"binarize must be None, 'static' or 'dynamic', got {self.binarize!r}")
         for split in SPLITS:

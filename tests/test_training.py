@@ -34,7 +34,8 @@ def weights(codec):
     return torch.cat([p.detach().flatten() for p in codec.parameters()])
 
 
-@pytest.mark.parametrize("codec_name, estimator", [("necst", e) for e in ESTIMATORS] + [("abf", "st"), ("iabf", "gumbel"), ("iabf", "vimco")])
+@pytest.mark.parametrize("codec_name, estimator", [("necst", e) for e in ESTIMATORS] + [("abf", "st")] + [
+    pytest.param("iabf", e, marks=pytest.mark.slow) for e in ("gumbel", "vimco")])  # 3-5 s each; IABF trains in test_cli too
 def test_each_estimator_learns_and_beats_the_mean_image(small, codec_name, estimator):
     codec = build_codec(codec_name, small, 100)
     config = TrainConfig(eps=0.1, epochs=4, batch_size=50, recipe="paper", lr=3e-3, estimator=estimator)

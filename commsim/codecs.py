@@ -1,18 +1,20 @@
-"""One factory for every registered codec, learned or separated.
+"""The one codec factory: every registered codec, whatever its kind, through the codec protocol
+(:mod:`commsim.core.protocol`).
 
 Example::
 
     from commsim.codecs import make_codec
     made = make_codec("jpeg+ldpc", source, bits=2000, channel="bsc", params={"eps": 0.1}, seed=0)
     made = make_codec("necst", source, bits=100, channel="bsc", params={"eps": 0.1}, seed=0,
-                      budget=TrainConfig(eps=0.1, epochs=30))       # cached, else trained now
+                      training=Budget(epochs=30))              # cached, else trained now
+    made = make_codec("necst", source, bits=100, checkpoint="necst.safetensors")   # this file, never trained
     x_hat, llr, bits = Pipeline(source, made.codec, get_channel("bsc"))(x, eps=0.1)
 
-``budget`` is what may be spent on learning: for a learned codec a :class:`TrainConfig` (its cache
-entry, trained now if missing) or a checkpoint path; ``None`` means the default training budget at the
-channel's ``eps`` (0.1 above 0.5 or for channels without one) and ``seed``. For a separated codec a
-:class:`TrainConfig`'s ``epochs`` train the ``neural`` source code (the other source codes learn nothing
-that takes epochs); a checkpoint is refused.
+``training`` is what may be spent on learning: a :class:`~commsim.core.protocol.Budget` (the
+defaults when ``None``: 100 epochs at the channel's eps, see
+:meth:`commsim.learned.entry.LearnedEntry.training_config`) or an exact
+:class:`~commsim.learned.TrainConfig`. ``checkpoint`` loads that file instead (learned codecs only;
+a separated scheme refuses it). :func:`build` does the same from a :class:`~commsim.core.protocol.Request`.
 """
 from __future__ import annotations
 
@@ -20,48 +22,68 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from commsim.core.codec import Codec
-from commsim.core.device import resolve_device
+from commsim.core.protocol import Budget, Request, Requirement
 from commsim.core.registry import CODECS
 from commsim.data.sources import ImageSource
-from commsim.learned import TrainConfig
-from commsim.learned.zoo import cached_or_trained, codec_from_checkpoint
+from commsim.learned import TrainConfig  # noqa: F401  (registers the learned codecs)
 from commsim.separated import SEPARATED_CODECS  # noqa: F401  (registers the separated codecs)
 
 
 class MadeCodec(NamedTuple):
-    """What :func:`make_codec` returns: the codec ready to run, and for a learned codec the checkpoint
-    it came from (``None`` for separated codecs) and whether it was trained just now."""
+    """What :func:`make_codec` returns: the codec ready to run, the file it was built from (a
+    checkpoint; ``None`` when it needed none) and whether that file was made just now."""
 
     codec: Codec
     checkpoint: Path | None
     trained: bool
 
 
-def default_budget(channel: str, params: dict, seed: int) -> TrainConfig:
-    """The training budget when none is given: the default epochs at the channel's ``eps``."""
-    eps = params.get("eps")
-    return TrainConfig(eps=float(eps) if eps is not None and eps <= 0.5 else 0.1, seed=seed)
+def entry(name: str):
+    """The registry entry of codec ``name`` (an unknown name lists the registered ones)."""
+    return CODECS.get(name)
 
 
-def make_codec(name: str, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None,
-               seed: int = 0, budget: TrainConfig | str | Path | None = None, *, device: str = "cpu",
-               dataset: str | None = None, notify: Callable[[str], None] | None = None,
-               progress: bool = True) -> MadeCodec:
+def obtain(requirement: Requirement, notify: Callable[[str], None] | None = None,
+           progress: bool = True) -> tuple[Path, bool]:
+    """``(file, made now?)`` of a requirement: the cached file, else made now into the cache."""
+    found = requirement.find()
+    if found is not None:
+        return found, False
+    return requirement.make(progress=progress, notify=notify)
+
+
+def check(name: str, request: Request) -> list[str]:
+    """Everything about ``request`` that codec ``name`` can check before any work (``ValueError``);
+    returns its notices."""
+    codec = entry(name)
+    codec.check_bits(request.bits)
+    return codec.check(request)
+
+
+def build(name: str, source: ImageSource, request: Request, notify: Callable[[str], None] | None = None,
+          progress: bool = True) -> MadeCodec:
+    """Codec ``name`` for ``request`` on ``source``: checked, its requirement obtained (from the cache
+    or made now), then built."""
+    for line in check(name, request):
+        if notify:
+            notify(line)
+    given = request.budget.checkpoint
+    requirement = None if given else entry(name).requirement(request, source)
+    path, made = obtain(requirement, notify, progress) if requirement is not None else (Path(given) if given else None, False)
+    return MadeCodec(entry(name).codec_for(request, source, path), path, made)
+
+
+def make_codec(name: str, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
+               *, training: Budget | TrainConfig | None = None, checkpoint: str | Path | None = None, device: str = "cpu",
+               notify: Callable[[str], None] | None = None) -> MadeCodec:
     """The registered codec ``name`` for ``source``'s images, ``bits`` channel bits, ``channel`` with
-    ``params`` and ``seed``, within ``budget`` (see the module doc). ``dataset`` names the cache entry
-    of a learned codec (default ``source.name``); ``notify`` gets a line before a training starts."""
-    entry = CODECS.get(name)
-    params = dict(params or {})
-    entry.check_bits(bits)
-    if not getattr(entry, "learned", False):
-        if isinstance(budget, (str, Path)):
-            raise ValueError(f"codec {name!r} is a separated scheme and takes no checkpoint")
-        options = {"epochs": budget.epochs} if isinstance(budget, TrainConfig) and entry.source_name == "neural" else {}
-        codec = entry.build(source, bits=bits, channel=channel, params=params, seed=seed, source_options=options)
-        return MadeCodec(codec.to(resolve_device(device)), None, False)
-    dataset = dataset or source.name
-    if isinstance(budget, (str, Path)):
-        return MadeCodec(codec_from_checkpoint(budget, name, dataset, bits, source, device), Path(budget), False)
-    config = budget if budget is not None else default_budget(channel, params, seed)
-    codec, path, trained = cached_or_trained(name, dataset, bits, config, source, device, notify=notify, progress=progress)
-    return MadeCodec(codec, path, trained)
+    ``params`` and ``seed``, within ``training`` or from ``checkpoint`` (see the module doc);
+    ``notify`` gets a line before a training starts."""
+    if isinstance(training, TrainConfig):
+        training = Budget(config=training, seed=training.seed)
+    budget = training or Budget(seed=seed)
+    if checkpoint is not None:
+        budget = budget.replace(checkpoint=str(checkpoint))
+    request = Request(dataset=source.name, bits=bits, channel=channel, params=dict(params or {}), seed=seed, budget=budget,
+                      device=device)
+    return build(name, source, request, notify)

@@ -47,6 +47,19 @@ class EvalResult:
             out.update(est.as_dict(name))
         return out
 
+    def table(self, labels: dict[str, str], metric: str) -> list[str]:
+        """Three lines for a terminal: a header, the values (``labels`` first, e.g. codec and channel,
+        then ``metric`` with its 95 % interval, PSNR, BER, failures where flagged, images) and a legend."""
+        m = self.metrics
+        cells = {**labels, metric: f"{m[metric].mean:.4f} [{m[metric].low:.4f}, {m[metric].high:.4f}]",
+                 "psnr_db": f"{m['psnr_db'].mean:.2f}", "ber": f"{m['ber'].mean:.4f}"}
+        if "failure_rate" in m:
+            cells["failures"] = f"{m['failure_rate'].mean:.3f}"
+        cells["images"] = str(self.images)
+        widths = {k: max(len(k), len(v)) for k, v in cells.items()}
+        return ["  ".join(k.ljust(widths[k]) for k in cells), "  ".join(v.ljust(widths[k]) for k, v in cells.items()),
+                f"[low, high]: 95 % confidence interval of the mean {metric} over the {self.images} test images"]
+
 
 class Link(NamedTuple):
     """One batch through the link: ``bits [B, m]`` sent, ``llr [B, m]`` received, ``x_hat [B, C, H, W]``,

@@ -30,8 +30,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from commsim.channels.loading import resolve_channel  # noqa: E402
-from commsim.learned.checkpoints import CheckpointError  # noqa: E402
-from commsim.learned.zoo import cache_dir  # noqa: E402
+from commsim.core.files import cache_dir, file_sha256  # noqa: E402
 from commsim.codecs import make_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.core.files import atomic_write, writable_folder  # noqa: E402
@@ -39,7 +38,7 @@ from commsim.core.images import save_grid  # noqa: E402
 from commsim.core.metrics import CONFIDENCE, bce_per_pixel_from_probs, l2_per_image  # noqa: E402
 from commsim.fec.ideal import normal_approximation_bler  # noqa: E402
 from commsim.pipeline import Pipeline  # noqa: E402
-from commsim.sweep import KEY_COLUMNS, _sha  # noqa: E402
+from commsim.sweep import KEY_COLUMNS  # noqa: E402
 
 METRIC_LABELS = {
     "l2_per_image": "l2_per_image: squared error summed over pixels, per image",
@@ -482,7 +481,7 @@ def plot_channel(channel_name: str, allowed: tuple[str, ...] = ()):
 
 def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
                          channels: tuple[str, ...] = ()) -> tuple[list[tuple[str, list, list[str]]], list[str]]:
-    """Per learned codec (and channel, bits, data set): the first ``count`` test images, then their
+    """Per codec built from a stored file (a learned codec's checkpoint; and channel, bits, data set): the first ``count`` test images, then their
     reconstructions at up to ``levels`` test values spread over the sweep, each through the
     checkpoint named in that point's ``checkpoint`` column (in the cache's ``checkpoints`` folder).
     Returns ``([(stem, rows, labels)], notes)``; a row whose checkpoint is gone, changed since the
@@ -490,9 +489,10 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
     module that ``channels`` does not name (:func:`plot_channel`)."""
     metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
     folder = cache_dir() / "checkpoints"
-    learned = frame[frame["train_eps"].notna() & frame[metric].notna()]
+    stored = frame["checkpoint"].fillna("").astype(str).str.strip() != "" if "checkpoint" in frame else False
+    built_from_files = frame[stored & frame[metric].notna()]
     grids, notes, models = [], [], {}
-    for (codec, channel_name, bits, dataset), group in learned.groupby(["codec", "channel", "bits", "dataset"], sort=False):
+    for (codec, channel_name, bits, dataset), group in built_from_files.groupby(["codec", "channel", "bits", "dataset"], sort=False):
         stem = file_stem(frame, codec, channel_name, bits, dataset)
         target = f"recon_{stem}.png"
         try:
@@ -508,7 +508,7 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
         for value in picks:
             row = pick_row(group[np.isclose(group["value"], value)], value, param)
             label = param_text(param, value)
-            if not (param == "eps" and np.isclose(row["train_eps"], value)):
+            if pd.notna(row["train_eps"]) and not (param == "eps" and np.isclose(row["train_eps"], value)):
                 label += f", trained at eps {row['train_eps']:g}"
             name = row.get("checkpoint")
             path = folder / str(name)
@@ -519,17 +519,17 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
                 notes.append(f"{target}: left out {label}: its checkpoint {name} is not in {folder} any more")
                 continue
             sha = row.get("checkpoint_sha256")
-            if isinstance(sha, str) and sha.strip() and _sha(path) != sha.strip():
+            if isinstance(sha, str) and sha.strip() and file_sha256(path) != sha.strip():
                 notes.append(f"{target}: left out {label}: checkpoint {name} changed since the sweep (sha256 differs)")
                 continue
             try:
                 if path not in models:
-                    models[path] = make_codec(codec, source, int(bits), channel_name, budget=path, dataset=dataset).codec
+                    models[path] = make_codec(codec, source, int(bits), channel_name, checkpoint=path).codec
                 params = {**parse_fixed_params(row.get("fixed_params")), param: float(value)}
                 with torch.no_grad():
                     x_hat, _, _ = Pipeline(source, models[path], channel)(
                         x, torch.Generator().manual_seed(int(row["seed"])), **params)
-            except (CheckpointError, ValueError, TypeError) as exc:
+            except (ValueError, TypeError) as exc:  # CheckpointError is a ValueError
                 notes.append(f"{target}: left out {label}: {str(exc).splitlines()[0]}")
                 continue
             rows.append(x_hat)

@@ -40,10 +40,9 @@ from tqdm.auto import tqdm
 from commsim.core.files import atomic_write
 from commsim.core.threads import available_cores, worker_init
 from commsim.core.workers import reaped_with_this_process
-from commsim.data import load_dataset
-from commsim.learned.checkpoints import read_metadata
-from commsim.learned.zoo import cache_entry, cached_checkpoints, train_and_save
-from commsim.sweep import SweepSpec, evaluate_point, missing_trainings
+from commsim.core.protocol import Requirement
+from commsim.core.registry import CODECS, register_codec
+from commsim.sweep import LocalExecutor, SweepSpec, evaluate_point, missing_requirements, point_requirements
 
 INSTALL_HINT = "Ray is not installed; install it with `pip install 'commsim[ray]'` (or `pip install 'ray>=2.9'`)"
 CONNECT_TIMEOUT = 5.0
@@ -78,17 +77,17 @@ def sha256_hex(data: bytes) -> str:
 
 
 def checkpoint_blob(path: str | Path) -> dict:
-    """A checkpoint file as it travels through the object store: name, bytes, metadata and sha256."""
+    """A requirement's file (a checkpoint) as it travels through the object store: name, bytes and sha256."""
     path = Path(path)
     data = path.read_bytes()
-    return {"name": path.name, "bytes": data, "metadata": read_metadata(path), "sha256": sha256_hex(data)}
+    return {"name": path.name, "bytes": data, "sha256": sha256_hex(data)}
 
 
 def check_blob(blob: dict) -> None:
-    """Refuse a checkpoint whose bytes do not match its sha256, or whose name is not a bare file name."""
+    """Refuse a file whose bytes do not match its sha256, or whose name is not a bare file name."""
     if sha256_hex(blob["bytes"]) != blob["sha256"]:
         raise ValueError(f"checkpoint {blob['name']} arrived corrupt (sha256 mismatch); rerun the sweep")
-    if Path(blob["name"]).name != blob["name"] or not blob["name"].endswith(".safetensors"):
+    if Path(blob["name"]).name != blob["name"] or blob["name"] in ("", ".", ".."):
         raise ValueError(f"checkpoint name {blob['name']!r} is not a cache entry name")
 
 
@@ -103,30 +102,51 @@ def store_checkpoint(blob: dict, expected: Path) -> Path:
     return expected
 
 
-def train_task(spec: SweepSpec, codec: str, eps: float, threads: int) -> dict:
-    """(A Ray task) train ``codec`` at ``eps`` for the sweep in a worker-local temporary folder and
-    return the checkpoint as :func:`checkpoint_blob`; the worker's cache is never touched."""
+def shipped_entries(names) -> dict:
+    """The registry entries of ``names`` as the tasks get them: a codec registered by user code (a module
+    outside commsim, e.g. a test's toy codec) travels by value (``cloudpickle.register_pickle_by_value``),
+    so workers that cannot import that module still run it."""
+    cloudpickle = import_ray().cloudpickle
+
+    entries = {}
+    for name in names:
+        found = CODECS.get(name)
+        module = sys.modules.get(getattr(type(found), "__module__", ""))
+        if module is not None and not module.__name__.startswith("commsim") and module.__name__ != "builtins":
+            cloudpickle.register_pickle_by_value(module)
+        entries[name] = found
+    return entries
+
+
+def register_entries(entries: dict) -> None:
+    """(In a task) register the driver's codec entries this worker does not have."""
+    for name, found in entries.items():
+        if name not in CODECS:
+            register_codec(name)(found)
+
+
+def train_task(requirement: Requirement, threads: int, entries: dict) -> dict:
+    """(A Ray task) make ``requirement`` (a training) in a worker-local temporary folder and return its
+    file as :func:`checkpoint_blob`; the worker's cache is never touched."""
     worker_init(threads)
-    source = load_dataset(spec.dataset, spec.data_path)
-    config = spec.train_config(eps)
-    name = cache_entry(codec, source, spec.bits, config).name
+    register_entries(entries)
     with tempfile.TemporaryDirectory(prefix="commsim-train-") as scratch:
-        _, _, path = train_and_save(codec, source, spec.bits, config, out=Path(scratch) / name, device=spec.device,
-                                    progress=False)
+        path, _ = requirement.make(out=Path(scratch) / requirement.key, progress=False)
         return {**checkpoint_blob(path), "host": socket.gethostname()}
 
 
-def evaluate_task(point: dict, spec: SweepSpec, threads: int, blob: dict | None = None) -> dict:
-    """(A Ray task) the CSV row of ``point``; a learned codec comes from ``blob`` (its training's result,
-    resolved by Ray), checked and copied to a worker-local file named as its cache entry."""
+def evaluate_task(point: dict, spec: SweepSpec, threads: int, entries: dict, blob: dict | None = None) -> dict:
+    """(A Ray task) the CSV row of ``point``; its codec's requirement comes from ``blob`` (its training's
+    result, resolved by Ray), checked and copied to a worker-local file named as its cache entry."""
     worker_init(threads)
+    register_entries(entries)
     if blob is None:
         return evaluate_point(point, spec)
     check_blob(blob)
     with tempfile.TemporaryDirectory(prefix="commsim-eval-") as scratch:
         path = Path(scratch) / blob["name"]
         path.write_bytes(blob["bytes"])
-        return evaluate_point(point, spec, checkpoint=path)
+        return evaluate_point(point, spec, artifact=path)
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -327,6 +347,13 @@ class RayExecutor:
     def __init__(self, cluster: RayCluster | None = None):
         self.cluster = cluster or RayCluster()
 
+    def device_for(self, requested: str) -> str:
+        """``"cpu"`` for the driver: the tasks' device follows ``gpus_per_task``."""
+        if requested not in ("auto", self.cluster.device):
+            raise ValueError(f"--device: with --executor ray the device follows --gpus-per-task ({self.cluster.device} here); "
+                             f"pass --gpus-per-task 1 (or a fraction) for cuda")
+        return "cpu"
+
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
         if not todo:  # a finished sweep resumed: nothing to start Ray for
@@ -334,7 +361,7 @@ class RayExecutor:
             return
         with self.cluster.connect() as ray:
             if progress:
-                tqdm.write(f"sweep: {len(points)} points ({len(todo)} to run), {len(missing_trainings(spec, todo))} "
+                tqdm.write(f"sweep: {len(points)} points ({len(todo)} to run), {len(missing_requirements(spec, todo))} "
                            f"codecs to train, on {self.cluster.describe()}", file=sys.stderr)
             rows = self._rows(ray, task_spec(spec, self.cluster.device), todo, progress)
             try:
@@ -346,32 +373,56 @@ class RayExecutor:
         threads = self.cluster.threads
         train = self.cluster.remote(ray, train_task)
         evaluate = self.cluster.remote(ray, evaluate_task)
-        source = load_dataset(spec.dataset, spec.data_path)
-        checkpoints, trainings = {}, {}
-        for codec, eps in sorted({(p["codec"], p["train_eps"]) for p in todo if p["train_eps"] is not None}):
-            cached = cached_checkpoints(codec, spec.dataset, spec.bits, config=spec.train_config(eps), data=source.identity)
+        entries = ray.put(shipped_entries(spec.codecs))
+        needs = point_requirements(spec, todo)
+        files, trainings = {}, {}
+        for requirement in needs:
+            if requirement is None or requirement.key in files:
+                continue
+            cached = requirement.find()
             if cached:  # shipped once, shared by the points
-                checkpoints[codec, eps] = ray.put(checkpoint_blob(cached[0]))
+                files[requirement.key] = ray.put(checkpoint_blob(cached))
             else:
-                ref = train.remote(spec, codec, eps, threads)
-                checkpoints[codec, eps] = ref
-                trainings[ref] = (codec, eps)
-        points = {evaluate.remote(p, spec, threads, checkpoints.get((p["codec"], p["train_eps"]))): p for p in todo}
+                ref = train.remote(requirement, threads, entries)
+                files[requirement.key] = ref
+                trainings[ref] = requirement
+        points = {evaluate.remote(p, spec, threads, entries, files[r.key] if r is not None else None): p
+                  for p, r in zip(todo, needs)}
         start = time.perf_counter()
 
         def describe(ref) -> str:
             if ref in trainings:
-                codec, eps = trainings[ref]
-                return f"training {codec} at eps {eps:g}"
+                return trainings[ref].describe()
             p = points[ref]
             return f"point {p['codec']} {p['param']}={p['value']:g} seed {p['seed']}"
 
         for ref, result in finished(ray, [*trainings, *points], describe):
             if ref in trainings:
-                codec, eps = trainings[ref]
-                path = store_checkpoint(result, cache_entry(codec, source, spec.bits, spec.train_config(eps)))
+                path = store_checkpoint(result, trainings[ref].cache_path())
                 if progress:
                     tqdm.write(f"trained {path.name} on {result['host']} "
                                f"({time.perf_counter() - start:.0f} s into the sweep)", file=sys.stderr)
             else:
                 yield result
+
+
+def executor_from_options(kind: str = "local", jobs: int | None = None, address: str | None = None,
+                          cpus_per_task: float | None = None, gpus_per_task: float | None = None, device: str = "auto"):
+    """The executor of ``sweep --executor KIND`` with its options checked (and Ray's presence) before
+    anything starts: :class:`~commsim.sweep.LocalExecutor` (``jobs`` processes) or :class:`RayExecutor`."""
+    ray_options = {"--ray-address": address, "--cpus-per-task": cpus_per_task, "--gpus-per-task": gpus_per_task}
+    if kind == "local":
+        given = [flag for flag, value in ray_options.items() if value is not None]
+        if given:
+            raise ValueError(f"{given[0]} is an option of --executor ray")
+        return LocalExecutor(jobs or 1)
+    if kind != "ray":
+        raise ValueError(f"unknown executor {kind!r}; choose local or ray")
+    if jobs is not None:
+        raise ValueError("--jobs is for --executor local; Ray runs as many tasks at once as its CPUs allow "
+                         "(--cpus-per-task each)")
+    executor = RayExecutor(RayCluster(address=address, cpus_per_task=1.0 if cpus_per_task is None else cpus_per_task,
+                                      gpus_per_task=gpus_per_task or 0.0))
+    executor.device_for(device)
+    import_ray()
+    return executor

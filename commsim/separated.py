@@ -68,7 +68,8 @@ from commsim.source_codes import SOURCE_CODES, SourceCode, get_source_code
 from commsim.channels.loading import resolve_channel
 from commsim.core.codec import Codec, checked_bits
 from commsim.data.sources import ImageSource
-from commsim.core.device import make_generator
+from commsim.core.device import make_generator, resolve_device
+from commsim.core.protocol import NoCodecHere, Request, TrainsNothing
 from commsim.core.registry import register_codec
 
 FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
@@ -80,7 +81,7 @@ CRC_OPTIONS = {"conv": (0, 8, 16), "rep": (0, 8, 16), "polar": (6, 11)}
 """CRC lengths tried per family (the others detect failures by themselves or are ideal)."""
 
 
-class SchemeError(ValueError):
+class SchemeError(NoCodecHere):
     """A separated scheme that cannot work at this budget (e.g. no image fits); one line for the CLI."""
 
 
@@ -127,7 +128,6 @@ class SeparatedCodec(Codec):
     (it names the codec ``SOURCE+FAMILY``). Built for a channel by :meth:`SeparatedScheme.build`
     (``CODECS.get("jpeg+ldpc").build(...)``)."""
 
-    learned = False
     has_logits = False
     flags_failures = True
 
@@ -153,6 +153,10 @@ class SeparatedCodec(Codec):
         n = self.channel_code.n
         return {"m": self.bits, "n": n, "k": self.k, "overhead": n - self.k, "padding": self.bits - n,
                 "code": self.channel_code.name, "p_error": self.p_error}
+
+    def row_fields(self) -> dict[str, str]:
+        """The chosen channel code, in the sweep row's ``channel_code`` column."""
+        return {"channel_code": self.channel_code.name}
 
     def extra_repr(self) -> str:
         a = self.accounting()
@@ -351,13 +355,15 @@ class RateSelection:
 
 
 @dataclass(frozen=True)
-class SeparatedScheme:
+class SeparatedScheme(TrainsNothing):
     """The registered codec ``SOURCE+FAMILY``: checks a budget and builds the :class:`SeparatedCodec`
-    for a channel (``learned = False``)."""
+    for a channel. Its side of the codec protocol (:mod:`commsim.core.protocol`): it needs nothing
+    before it is built (the source code's fit is cached by the source code itself) and trains nothing
+    (``neural``'s compressor reads the budget's ``epochs``)."""
 
     source_name: str
     family_name: str
-    learned = False
+    what = "a separated scheme"
 
     @property
     def name(self) -> str:
@@ -375,6 +381,14 @@ class SeparatedScheme:
     def check_bits(self, bits: int) -> int:
         """``bits`` if this scheme can take that many channel bits per image, else ``ValueError``."""
         return checked_bits(bits, *self.bits_limit(), self.name)
+
+    def codec_for(self, request: Request, source: ImageSource, artifact=None) -> "SeparatedCodec":
+        """The protocol's build: :meth:`build` for the request's bits, channel, parameters and seed."""
+        epochs = getattr(request.budget.config, "epochs", request.budget.epochs)
+        options = {"epochs": epochs} if self.source_name == "neural" else {}
+        codec = self.build(source, bits=request.bits, channel=request.channel, params=request.params, seed=request.seed,
+                           source_options=options)
+        return codec.to(resolve_device(request.device))
 
     def build(self, source: ImageSource, bits: int, channel: str = "bsc", params: dict | None = None, seed: int = 0,
               val_images: int = 400, screen_frames: int = 64, source_options: dict | None = None,

@@ -5,8 +5,10 @@ Safe to interrupt: each row is appended with one ``write`` of a whole line and f
 killed sweep (even ``kill -9``) loses at most the points in flight; ``resume=True`` drops a partial
 last line, skips finished points and never writes a duplicate row.
 
-Learned codecs come from the cache or are trained on demand, once per (codec, bits, training eps)
-and shared by all test values and seeds. ``seed`` is the evaluation seed (encoder sampling and
+What a codec needs before a point is evaluated (a learned codec's checkpoint: its
+:meth:`~commsim.core.protocol.CodecEntry.requirement`) comes from the cache or is made on demand, once
+per requirement and shared by all test values and seeds; the sweep asks each codec's registry entry
+(:mod:`commsim.core.protocol`), never its kind. ``seed`` is the evaluation seed (encoder sampling and
 channel noise); trainings use ``train_seed``.
 
 Who computes the rows is an executor: :class:`LocalExecutor` (this process, or ``--jobs N`` worker
@@ -36,17 +38,14 @@ from tqdm.auto import tqdm
 
 from commsim import __version__
 from commsim.channels.loading import resolve_channel
-from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig
-from commsim.learned.zoo import cached_checkpoints, cached_or_trained
-from commsim.data import load_dataset
-from commsim.pipeline import Pipeline, distortion_metric
-from commsim.codecs import make_codec
-from commsim.separated import SchemeError, SeparatedCodec  # importing it registers the SOURCE+CHANNEL codecs
+from commsim.codecs import check as check_request, entry, obtain
 from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
-from commsim.core.registry import CODECS
-from commsim.core.threads import worker_init
-from commsim.core.workers import worker_pool
+from commsim.core.protocol import DEFAULT_EPOCHS, Budget, NoCodecHere, Request, Requirement
+from commsim.core.threads import available_cores, worker_init
+from commsim.core.workers import check_jobs, worker_pool
+from commsim.data import load_dataset
+from commsim.pipeline import Pipeline, distortion_metric
 
 KEY_COLUMNS = ["codec", "channel", "param", "value", "train_eps", "bits", "dataset", "seed"]
 """The columns that identify a point (``param`` is the swept channel parameter's name)."""
@@ -121,9 +120,39 @@ class SweepSpec:
     with one line (:class:`PointTimeout`), the finished rows kept."""
 
     def __post_init__(self):
-        TrainConfig(epochs=self.epochs, estimator=self.estimator, recipe=self.recipe)  # bad budget / names fail here
+        self.budget()  # a bad budget fails here
         if self.point_timeout is not None and not 0 < self.point_timeout <= MAX_POINT_TIMEOUT:
             raise ValueError(f"--point-timeout must be in (0, {MAX_POINT_TIMEOUT:g}] seconds, got {self.point_timeout:g}")
+        self.codecs = list(dict.fromkeys(c.strip() for c in self.codecs if c.strip()))  # each codec once
+        if not self.codecs:
+            raise ValueError("--codec: no codec to sweep; give comma-separated names, e.g. necst,iabf")
+
+    def check(self) -> None:
+        """Every check that needs no data and no training (the CLI calls it before any work): the
+        channel and its parameters at every value, the bits and budget of every codec, the point count."""
+        channel = resolve_channel(self.channel)
+        if self.param not in channel.params:
+            raise ValueError(f"channel {self.channel!r} has no parameter {self.param!r}; it has {', '.join(channel.params)}")
+        if self.param in self.fixed:
+            raise ValueError(f"--param {self.param} is swept; do not fix it with --param too")
+        for value in self.values:
+            channel.check_params({**self.fixed, self.param: value}, torch.zeros(1, 1))
+        checked = set()
+        for point in self.points():  # each codec at each training eps (the codec's own rules, e.g. its range)
+            if (point["codec"], point["train_eps"]) not in checked:
+                checked.add((point["codec"], point["train_eps"]))
+                check_request(point["codec"], self.request(point))
+
+    def budget(self, train_eps: float | None = None) -> Budget:
+        """What the sweep's codecs may spend on learning (``train_eps``: the point's training eps)."""
+        return Budget(epochs=self.epochs, seed=self.train_seed, recipe=self.recipe, estimator=self.estimator,
+                      train_eps=train_eps)
+
+    def request(self, point: dict) -> Request:
+        """The codec request of one point."""
+        return Request(dataset=self.dataset, bits=self.bits, channel=self.channel,
+                       params={**self.fixed, self.param: point["value"]}, seed=point["seed"],
+                       budget=self.budget(point["train_eps"]), device=self.device, data_path=self.data_path)
 
     def settings(self, data: str | None) -> dict[str, str]:
         """The sweep's settings that change a row but are not in its key (:data:`KEY_COLUMNS`), as text
@@ -134,18 +163,12 @@ class SweepSpec:
                 "recipe": text(self.recipe), "estimator": text(self.estimator), "data": text(data),
                 "fixed": ";".join(f"{k}={v:g}" for k, v in sorted(self.fixed.items()))}
 
-    def train_config(self, eps: float) -> TrainConfig:
-        """The training configuration of the learned codecs at ``eps`` (it names the cache entry)."""
-        return TrainConfig(eps=eps, epochs=self.epochs, seed=self.train_seed, estimator=self.estimator, recipe=self.recipe)
-
     def size(self) -> int:
         """The number of points (at most; repeated codecs or values count once in :meth:`points`),
         computed without building them."""
         total = 0
         for codec in self.codecs:
-            learned = getattr(CODECS.get(codec), "learned", False)
-            per_value = len(self.train_eps) if learned and self.train_eps is not None else 1
-            total += len(self.values) * per_value * self.seeds
+            total += len(entry(codec).train_eps_values(self.param, self.values[0], self.train_eps)) * len(self.values) * self.seeds
         return total
 
     def points(self) -> list[dict]:
@@ -156,17 +179,8 @@ class SweepSpec:
                              f"{MAX_POINTS:,} one sweep takes; split it or use fewer values or seeds")
         out, seen = [], set()
         for codec in self.codecs:
-            learned = getattr(CODECS.get(codec), "learned", False)
             for value in self.values:
-                if not learned:
-                    train_list = [None]
-                elif self.train_eps is None:
-                    if self.param != "eps":
-                        raise ValueError(f"--train-eps same needs an eps channel; give --train-eps values for {self.channel}")
-                    train_list = [value]
-                else:
-                    train_list = self.train_eps
-                for train_eps in train_list:
+                for train_eps in entry(codec).train_eps_values(self.param, value, self.train_eps):
                     for seed in range(self.seeds):
                         point = {"codec": codec, "channel": self.channel, "param": self.param, "value": value,
                                  "train_eps": train_eps, "bits": self.bits, "dataset": self.dataset, "seed": seed}
@@ -296,27 +310,6 @@ COLUMNS = KEY_COLUMNS + ["metric"] + METRIC_COLUMNS + ["fixed_params", "wall_sec
                                                        "channel_code", "train_threads", "sweep"]
 
 
-def _sha(path) -> str:
-    if not path:
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def describe_train(train: dict) -> str:
-    """A checkpoint's training config as ``key=value;...`` (sorted; nested dicts as ``key.sub=value``)."""
-    flat = {}
-    for key, value in train.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
-    return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
-
-
 class PointTimeout(ValueError):
     """A point that ran longer than ``--point-timeout``: one line naming it."""
 
@@ -342,108 +335,103 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None = None) -> dict:
+def evaluate_point(point: dict, spec: SweepSpec, artifact: str | Path | None = None) -> dict:
     """Evaluate one point (in this process, a worker process or a Ray task) and return its CSV row,
     within ``spec.point_timeout`` seconds.
 
-    A learned codec comes from ``checkpoint`` (a file named as its cache entry), else from the cache."""
+    The codec's requirement (e.g. a learned codec's checkpoint) is ``artifact`` (a file named as its
+    cache entry), else the cached file."""
     what = f"point {point['codec']} {point['param']}={point['value']:g} seed {point['seed']}"
     with time_limit(spec.point_timeout, what):
-        return _evaluate_point(point, spec, checkpoint)
+        return _evaluate_point(point, spec, artifact)
 
 
-def _evaluate_point(point: dict, spec: SweepSpec, checkpoint: str | Path | None = None) -> dict:
+def _evaluate_point(point: dict, spec: SweepSpec, artifact: str | Path | None = None) -> dict:
     """:func:`evaluate_point` without the time limit."""
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
     channel = resolve_channel(spec.channel)
-    params = {**spec.fixed, spec.param: point["value"]}
-    train_config = ""
-    checkpoint = str(checkpoint or "")
-    if getattr(CODECS.get(point["codec"]), "learned", False) and not checkpoint:
-        paths = cached_checkpoints(point["codec"], spec.dataset, spec.bits, config=spec.train_config(point["train_eps"]),
-                                   data=source.identity)
-        if not paths:
-            raise RuntimeError(f"no cached {point['codec']} checkpoint for eps {point['train_eps']:g}: ensure_trained did not run")
-        checkpoint = str(paths[0])
-    budget = checkpoint or None
+    request = spec.request(point)
+    if artifact is None:
+        requirement = entry(point["codec"]).requirement(request, source)
+        if requirement is not None:
+            artifact = requirement.find()
+            if artifact is None:
+                raise RuntimeError(f"{requirement.describe()} is not in the cache: the executor did not prepare it")
+    common = {"metric": distortion_metric(source), "device": str(spec.device), "host": socket.gethostname(),
+              "commsim_version": __version__}
     try:
-        codec = make_codec(point["codec"], source, spec.bits, spec.channel, params, point["seed"], budget,
-                           device=spec.device, dataset=spec.dataset).codec
-    except SchemeError as exc:  # e.g. no image fits the budget: a finished point with no distortion
-        return {**point, "metric": distortion_metric(source), "note": str(exc),
-                "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
-                "host": socket.gethostname(), "commsim_version": __version__}
-    train_threads = ""
-    if checkpoint:
-        train_config = describe_train(codec.metadata.get("train", {}))
-        train_threads = codec.metadata.get("train_threads", "")
-    result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **params)
-    return {**point, "metric": distortion_metric(source), **result.row(),
-            "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
-            "wall_seconds": round(time.perf_counter() - start, 3), "device": str(spec.device),
-            "host": socket.gethostname(), "commsim_version": __version__, "checkpoint": Path(checkpoint).name if checkpoint else "",
-            "checkpoint_sha256": _sha(checkpoint), "train_config": train_config,
-            "channel_code": codec.accounting()["code"] if isinstance(codec, SeparatedCodec) else "",
-            "train_threads": train_threads}
+        codec = entry(point["codec"]).codec_for(request, source, Path(artifact) if artifact else None)
+    except NoCodecHere as exc:  # e.g. no image fits the budget: a finished point with no distortion
+        return {**point, **common, "note": str(exc), "wall_seconds": round(time.perf_counter() - start, 3)}
+    result = Pipeline(source, codec, channel).evaluate("test", seed=point["seed"], limit=spec.limit, **request.params)
+    return {**point, **common, **result.row(), "fixed_params": ";".join(f"{k}={v}" for k, v in sorted(spec.fixed.items())),
+            "wall_seconds": round(time.perf_counter() - start, 3), **codec.row_fields()}
 
 
-def train_missing(spec: SweepSpec, codec: str, eps: float, progress: bool = False) -> None:
-    """Train one learned codec for the sweep (in this process or a worker) into the cache (once, even
-    when other processes ask for the same configuration at the same time)."""
+def point_requirements(spec: SweepSpec, points: list[dict]) -> list[Requirement | None]:
+    """The requirement of each point's codec (``None`` where it needs nothing), in the points' order."""
     source = load_dataset(spec.dataset, spec.data_path)
-    cached_or_trained(codec, spec.dataset, spec.bits, spec.train_config(eps), source, device=spec.device, progress=progress)
+    return [entry(p["codec"]).requirement(spec.request(p), source) for p in points]
 
 
-def missing_trainings(spec: SweepSpec, points: list[dict]) -> list[tuple[str, float]]:
-    """``[(codec, training eps)]`` the points need that the cache does not hold yet."""
-    needed = sorted({(p["codec"], p["train_eps"]) for p in points if p["train_eps"] is not None})
-    if not needed:
-        return []
-    data = load_dataset(spec.dataset, spec.data_path).identity
-    return [(c, e) for c, e in needed if not cached_checkpoints(c, spec.dataset, spec.bits, config=spec.train_config(e), data=data)]
+def requirements(spec: SweepSpec, points: list[dict]) -> dict[str, Requirement]:
+    """The requirements of the points' codecs, each once (by key), in the points' order."""
+    out: dict[str, Requirement] = {}
+    for requirement in point_requirements(spec, points):
+        if requirement is not None:
+            out.setdefault(requirement.key, requirement)
+    return out
 
 
-SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}
-"""Rough seconds per training epoch on one CPU thread of the 2-core development machine with a
-pathwise estimator (VIMCO: about twice as long), for the cost notice of a sweep; a plateau stop can
-end a training sooner."""
+def missing_requirements(spec: SweepSpec, points: list[dict]) -> list[Requirement]:
+    """The requirements the points need that the cache does not hold yet."""
+    return [r for r in requirements(spec, points).values() if r.find() is None]
 
 
 def cost_notice(spec: SweepSpec, points: list[dict], todo: list[dict], jobs: int) -> str:
-    """One line saying what a sweep will do: points, trainings, and a rough time for the trainings."""
-    missing = missing_trainings(spec, todo)
-    config = spec.train_config(0.1)
-    per_epoch = [SECONDS_PER_EPOCH.get(c, 2.0) * (2.0 if config.estimator == "vimco" else 1.0) for c, _ in missing]
-    seconds = sum(per_epoch) * spec.epochs / max(1, min(jobs, len(missing) or 1))
+    """One line saying what a sweep will do: points, things to make (trainings), and a rough time."""
+    missing = missing_requirements(spec, todo)
+    workers = max(1, min(jobs, len(missing) or 1))
+    seconds = sum(r.seconds() for r in missing) / workers
     text = f"sweep: {len(points)} points ({len(todo)} to run), {len(missing)} codecs to train"
     if missing:
-        text += (f" ({spec.epochs} epochs each: up to about {seconds / 60:.0f} min on {min(jobs, len(missing))} "
-                 f"core{'s' if min(jobs, len(missing)) > 1 else ''}; --jobs N trains N at once)")
+        text += (f" (up to about {seconds / 60:.0f} min on {workers} core{'s' if workers > 1 else ''}; "
+                 "--jobs N trains N at once)")
     return text
 
 
-def ensure_trained(spec: SweepSpec, points: list[dict], jobs: int = 1, progress: bool = True) -> None:
-    """Train (once) every learned codec / training eps the points need that is not cached yet;
-    with ``jobs > 1`` the trainings run in parallel single-threaded processes."""
-    missing = missing_trainings(spec, points)
+def make_one(requirement: Requirement, progress: bool = False) -> Path:
+    """(In this process or a worker) make one requirement into the cache, once even when other
+    processes ask for it at the same time."""
+    return obtain(requirement, progress=progress)[0]
+
+
+def prepare(missing: list[Requirement], jobs: int = 1, progress: bool = True) -> None:
+    """Make every missing requirement into the cache; with ``jobs > 1`` in parallel single-threaded
+    worker processes."""
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
     if jobs <= 1:
-        for codec, eps in missing:
-            train_missing(spec, codec, eps, progress=progress)
+        for requirement in missing:
+            make_one(requirement, progress)
             bar.update()
     else:
         with worker_pool(min(jobs, len(missing)), initializer=worker_init) as pool:
-            for future in as_completed([pool.submit(train_missing, spec, c, e) for c, e in missing]):
+            for future in as_completed([pool.submit(make_one, r) for r in missing]):
                 future.result()
                 bar.update()
     bar.close()
 
 
 class Executor(Protocol):
-    """Computes a sweep's rows: :class:`LocalExecutor` or :class:`commsim.ray_executor.RayExecutor`."""
+    """Computes a sweep's rows, requirements (trainings) first: :class:`LocalExecutor` or
+    :class:`commsim.ray_executor.RayExecutor` (:func:`commsim.ray_executor.executor_from_options` makes
+    either from the command line's options)."""
+
+    def device_for(self, requested: str) -> str:
+        """The device the points run on, given the ``--device`` asked for (``ValueError`` if it cannot)."""
 
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict],
                 progress: bool) -> contextlib.AbstractContextManager[Iterator[dict]]:
@@ -454,17 +442,21 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Trainings first (:func:`ensure_trained`), then the points in this process or in ``jobs``
-    single-threaded worker processes that die with it."""
+    """Requirements first (:func:`prepare`: trainings into the cache), then the points in this
+    process or in ``jobs`` single-threaded worker processes that die with it."""
 
     def __init__(self, jobs: int = 1):
-        self.jobs = jobs
+        self.jobs = check_jobs(jobs, available_cores())
+
+    def device_for(self, requested: str) -> str:
+        """The device the points run on: the one asked for (``auto``: CUDA when there is one)."""
+        return requested
 
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
         if progress:
             tqdm.write(cost_notice(spec, points, todo, self.jobs), file=sys.stderr)
-        ensure_trained(spec, todo, self.jobs, progress)  # into the cache: nothing is written beside the CSV yet
+        prepare(missing_requirements(spec, todo), self.jobs, progress)  # into the cache: nothing beside the CSV yet
         rows = self._rows(spec, todo)
         try:
             yield rows
@@ -511,8 +503,8 @@ def run_sweep(spec: SweepSpec, out_csv: str | Path, resume: bool = False, jobs: 
     the rows (default: :class:`LocalExecutor` with ``jobs`` processes); this process writes them."""
     executor = executor or LocalExecutor(jobs)
     out_csv = Path(out_csv)
+    spec.check()
     points = spec.points()
-    resolve_channel(spec.channel).check_params({**spec.fixed, spec.param: spec.values[0]}, torch.zeros(1, 1))
     if out_csv.exists() and not resume:
         raise FileExistsError(f"{out_csv} exists; pass --resume to continue it or choose another --out")
     settings = spec.settings(load_dataset(spec.dataset, spec.data_path).identity)

@@ -13,7 +13,7 @@ from commsim.codecs import make_codec
 from commsim.core.registry import CODECS
 from commsim.data import load_dataset, split_in_order
 from commsim.data.sources import ImageSource
-from commsim.learned import TrainConfig
+from commsim.learned import LearnedCodec, TrainConfig
 from commsim.pipeline import Pipeline
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
@@ -52,10 +52,10 @@ def tiny() -> ImageSource:
 def test_every_codec_runs_a_batch_through_the_pipeline(tiny, name, device, one_torch_thread):
     bits = budget_bits(name)
     made = make_codec(name, tiny, bits, "bsc", {"eps": 0.05}, seed=0,
-                      budget=TrainConfig(eps=0.05, epochs=1, batch_size=100), device=device, progress=False)
+                      training=TrainConfig(eps=0.05, epochs=1, batch_size=100), device=device)
     codec = made.codec
     assert all(t.device.type == device for t in (*codec.parameters(), *codec.buffers()))  # moved with .to(device)
-    assert codec.bits == bits and (made.checkpoint is not None) == getattr(codec, "learned", False)
+    assert codec.bits == bits and (made.checkpoint is not None) == isinstance(codec, LearnedCodec)
     x = tiny.tensors("test")[0][:6].to(device)
     pipeline = Pipeline(tiny, codec, get_channel("bsc"))
     with torch.no_grad():
@@ -66,7 +66,7 @@ def test_every_codec_runs_a_batch_through_the_pipeline(tiny, name, device, one_t
     assert torch.isfinite(x_hat).all() and 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
     assert torch.equal(link.x_hat, x_hat)  # forward and link are one implementation, one generator
     assert link.failures.shape == (6,) and link.failures.dtype == torch.bool and link.failures.device.type == device
-    if getattr(codec, "learned", False):
+    if isinstance(codec, LearnedCodec):
         assert not link.failures.any()
     for attribute in ("last_failures", "last_fits", "last_needed_bits", "_genie"):
         assert not hasattr(codec, attribute)
@@ -75,7 +75,10 @@ def test_every_codec_runs_a_batch_through_the_pipeline(tiny, name, device, one_t
 def test_the_factory_refuses_what_does_not_fit(tiny, tmp_path):
     with pytest.raises(ValueError, match="unknown codec"):
         make_codec("jpeg+turbo", tiny, 100)
+    (tmp_path / "x.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="takes no checkpoint"):
-        make_codec("pca+rep", tiny, 100, budget=tmp_path / "x.safetensors")
+        make_codec("pca+rep", tiny, 100, checkpoint=tmp_path / "x.safetensors")
+    with pytest.raises(ValueError, match="does not exist"):
+        make_codec("necst", tiny, 100, checkpoint=tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="channel bits per image is more than"):
         make_codec("necst", tiny, 10**9)

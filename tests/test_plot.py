@@ -82,7 +82,7 @@ def test_mismatch_sweep_draws_every_codec_and_uses_the_csv_checkpoints(home, tmp
     assert frame["checkpoint"].str.contains("-eps0.1-").all()
     loaded, grids = [], []
     real_load, real_save = plotting.make_codec, plotting.save_grid
-    monkeypatch.setattr(plotting, "make_codec", lambda *a, budget, **k: loaded.append(budget.name) or real_load(*a, budget=budget, **k))
+    monkeypatch.setattr(plotting, "make_codec", lambda *a, checkpoint, **k: loaded.append(checkpoint.name) or real_load(*a, checkpoint=checkpoint, **k))
     monkeypatch.setattr(plotting, "save_grid", lambda rows, path, labels: grids.append((path.name, labels)) or real_save(rows, path, labels=labels))
     result = invoke("plot", out / "results.csv", "--out", tmp_path / "fig")
     assert result.exit_code == 0, result.output

@@ -136,7 +136,7 @@ def test_check_writable(tmp_path):
 
 
 def test_catalog_matches_the_registries():
-    from commsim.cli import build_catalog
+    from commsim.cli.catalog import build_catalog
     from commsim.core import catalog
 
     assert catalog.load() == build_catalog(), "commsim/core/catalog.json is stale: run `commsim catalog --write`"

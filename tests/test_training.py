@@ -164,8 +164,12 @@ def test_recipes_set_their_defaults_into_the_config():
     ({"temperature": 0.0}, "temperature must be positive"),
 ])
 def test_bad_training_configs_raise_clear_errors(kwargs, fragment):
+    """Generic fields are checked by TrainConfig; a codec's own options (IABF's infomax_on) by the codec's
+    objective, which the codec entry asks before any work."""
+    from commsim.core.registry import CODECS
+
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        TrainConfig(**kwargs)
+        CODECS.get("iabf").codec_class.objective_class.check_config(TrainConfig(**kwargs))
 
 
 @pytest.mark.parametrize("args, fragment", [

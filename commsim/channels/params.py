@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 
 def parse_assignments(items, flag: str = "--param") -> dict[str, float]:
     """``["p_gb=0.02", ...]`` -> ``{"p_gb": 0.02}``; ``ValueError`` (one line naming ``flag``) for an
@@ -59,3 +61,30 @@ def swept_parameter(ranges: dict[str, tuple[str, str | None]], vary: str | None)
     if len(given) != 1:
         raise ValueError(f"give exactly one of {', '.join(ranges)} or --vary NAME=RANGE")
     return given[0]
+
+
+def collect_params(channel, name: str, named: dict[str, tuple[str, float | None]], items, defaults: dict | None = None) -> dict:
+    """The parameters of ``channel`` (a block, called ``name``) from the named options (``{"eps":
+    ("--eps", 0.1)}``, ``None`` = not given), the ``--param NAME=VALUE`` items and ``defaults`` for
+    parameters the block has and the user left out; checked by the block (names, ranges, required
+    ones). ``ValueError`` names the option to fix."""
+    for param, (flag, value) in named.items():
+        if value is not None and param not in channel.params:
+            raise ValueError(f"{flag}: channel {name!r} has no {param}; its parameters are {', '.join(channel.params)}")
+    params = merge_params(named, parse_assignments(items))
+    for param, value in (defaults or {}).items():
+        if param in channel.params and param not in params:
+            params[param] = value
+    required = [n for n, p in channel.params.items() if p.default is None and n not in params]
+    if required:
+        flag = next((f for p, (f, _) in named.items() if p == required[0]), f"--param {required[0]}=VALUE")
+        raise ValueError(f"channel {name!r} needs {required[0]}; pass {flag}")
+    try:
+        channel.check_params(params, torch.zeros(1, 1))
+    except ValueError as exc:  # "eps must be in [0, 1], got 2" -> "--eps: eps must be ..."
+        culprit = next((p for p in params if str(exc).startswith(p)), None)
+        if culprit is None:
+            raise
+        flag = named[culprit][0] if culprit in named and named[culprit][1] is not None else f"--param {culprit}"
+        raise ValueError(f"{flag}: {exc}") from None
+    return params

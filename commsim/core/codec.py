@@ -47,6 +47,9 @@ class Codec(nn.Module):
     ``encode`` and ``decode``."""
 
     name: str = "codec"
+    origin: str | None = None
+    """Where the codec's weights came from, in words (e.g. a learned codec's training: "eps 0.1, 100
+    epochs, seed 0"); ``None`` for codecs built from their parameters alone."""
     has_logits: bool = False
     flags_failures: bool = False
     """Whether ``decode`` can flag failed frames (then ``Pipeline.evaluate`` reports ``failure_rate``)."""
@@ -84,6 +87,11 @@ class Codec(nn.Module):
 
     def decode_logits(self, llr: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} does not produce logits")
+
+    def row_fields(self) -> dict[str, str]:
+        """The cells this codec adds to a sweep's CSV row (``checkpoint``, ``train_config``,
+        ``channel_code``, ...: see README's column table); none by default."""
+        return {}
 
     def check_images(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:

@@ -137,3 +137,13 @@ def exclusive_writer(path: str | Path) -> Iterator[Path]:
         yield path
     finally:
         lock.release()
+
+
+def file_sha256(path: str | Path, digits: int = 16) -> str:
+    """The first ``digits`` hex digits of a file's sha256 (read in 1 MiB chunks): the
+    ``checkpoint_sha256`` cell of a sweep's row."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:digits]

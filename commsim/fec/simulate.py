@@ -104,7 +104,11 @@ def simulate_point(code: ChannelCode, channel: str | Channel, params: dict, *, t
                    max_batch: int | None = None, channel_name: str | None = None, param: str = "",
                    value: float = math.nan) -> dict:
     """Simulate ``code`` over ``channel`` (a name or a block) at ``params`` until the stop rule; return
-    the row (:data:`COLUMNS`). ``param``/``value`` only label the row (the swept parameter)."""
+    the row (:data:`COLUMNS`). ``param``/``value`` only label the row (the swept parameter).
+
+    Parameters (11): besides the code, the channel and its parameters, each is an independent
+    keyword-only setting with a default (the stop rule's two counts, seed, device, batch cap, and the
+    three labels of the row), as in Sionna's ``sim_ber``; grouping them would only move the list."""
     if target_block_errors < 1 or max_frames < 1:
         raise ValueError(f"need target_block_errors >= 1 and max_frames >= 1, got {target_block_errors}, {max_frames}")
     if getattr(code, "ideal", False):

@@ -26,7 +26,6 @@ import torch
 
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.necst import NECSTObjective
-from commsim.core.registry import register_codec
 
 
 def allocate_levels(weights: torch.Tensor, budget: torch.Tensor | float, iterations: int = 64) -> torch.Tensor:
@@ -80,7 +79,6 @@ class ABFObjective(NECSTObjective):
         return adversarial_levels(y.detach(), grad, eps)
 
 
-@register_codec("abf")
 class ABF(LearnedCodec):
     """ABF: NECST networks trained with adversarial bit flips (gradient-proportional, masked noise)."""
 

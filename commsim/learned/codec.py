@@ -13,11 +13,14 @@ objective (``objective_class``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
 from commsim.channels.base import LLR_LIMIT, hard_decisions
 from commsim.core.codec import MAX_BITS, Codec
+from commsim.core.files import file_sha256
 from commsim.learned.networks import build_networks, default_architecture
 
 DECODER_INPUTS = ("hard", "soft")
@@ -28,6 +31,18 @@ def check_decoder_input(name: str) -> str:
     if name not in DECODER_INPUTS:
         raise ValueError(f"unknown decoder input {name!r}; choose one of {', '.join(DECODER_INPUTS)}")
     return name
+
+
+def describe_train(train: dict) -> str:
+    """A checkpoint's training config as ``key=value;...`` (sorted; nested dicts as ``key.sub=value``):
+    the ``train_config`` cell of a sweep's row."""
+    flat = {}
+    for key, value in train.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return ";".join(f"{k}={flat[k]}" for k in sorted(flat))
 
 
 def decoder_inputs(llr: torch.Tensor, mode: str = "hard") -> torch.Tensor:
@@ -43,7 +58,6 @@ def decoder_inputs(llr: torch.Tensor, mode: str = "hard") -> torch.Tensor:
 
 
 class LearnedCodec(Codec):
-    learned = True
     has_logits = True
     objective_class = None
 
@@ -98,6 +112,19 @@ class LearnedCodec(Codec):
     def encoder_penalty(self) -> torch.Tensor:
         """``sum(W^2) / 2`` over the encoder's weight matrices (the reference's L2 regulariser)."""
         return sum(p.pow(2).sum() for n, p in self.encoder.named_parameters() if p.dim() > 1) / 2
+
+    metadata: dict = {}
+    """The checkpoint's metadata once loaded from one (:func:`commsim.learned.zoo.codec_from_checkpoint`)."""
+    checkpoint_path = None
+    """The checkpoint file it was loaded from, if any."""
+
+    def row_fields(self) -> dict[str, str]:
+        """The checkpoint it came from (name and sha256), its training configuration and threads."""
+        if self.checkpoint_path is None:
+            return {}
+        return {"checkpoint": Path(self.checkpoint_path).name, "checkpoint_sha256": file_sha256(self.checkpoint_path),
+                "train_config": describe_train(self.metadata.get("train", {})),
+                "train_threads": self.metadata.get("train_threads", "")}
 
     def config(self) -> dict:
         return {"codec": self.name, "bits": self.bits, "image_shape": list(self.image_shape),

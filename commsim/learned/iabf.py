@@ -31,7 +31,6 @@ from commsim.learned.codec import LearnedCodec
 from commsim.learned.necst import noisy_probs
 from commsim.learned.networks import init_parameters
 from commsim.core.device import make_adam
-from commsim.core.registry import register_codec
 
 
 INFOMAX_ON = ("clean", "noisy")
@@ -133,7 +132,6 @@ class IABFObjective(ABFObjective):
         return surrogate - self.lam * info + self.weight_decay * codec.encoder_penalty(), logs
 
 
-@register_codec("iabf")
 class IABF(LearnedCodec):
     """IABF: ABF plus the infomax term (marginal entropies minus a discriminator's total correlation)."""
 

@@ -29,7 +29,6 @@ from commsim.channels.base import hard_llr, reliability
 from commsim.learned.estimators import bernoulli_draws, check_estimator, pathwise_codes
 from commsim.learned.codec import LearnedCodec, check_decoder_input, decoder_inputs
 from commsim.learned.vimco import bernoulli_log_prob, check_form, vimco_surrogate
-from commsim.core.registry import register_codec
 
 
 def noisy_probs(logits: torch.Tensor, eps) -> torch.Tensor:
@@ -84,6 +83,13 @@ class NECSTObjective(nn.Module):
     def from_config(cls, config) -> "NECSTObjective":
         return cls(**cls.config_options(config), **config.objective)
 
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Refuse (``ValueError``), before any work, a configuration this objective cannot train: each
+        objective checks its own options when it is made (cheap: no network is built), e.g. IABF's
+        ``infomax_on`` and the BSC-only rule of ABF / IABF."""
+        cls.from_config(config)
+
     def noise_levels(self, codec: LearnedCodec, x, logits, eps, generator):
         """Per-bit channel noise used for training; NECST: the channel's eps everywhere."""
         return eps
@@ -128,7 +134,6 @@ class NECSTObjective(nn.Module):
         return surrogate + self.weight_decay * codec.encoder_penalty(), logs
 
 
-@register_codec("necst")
 class NECST(LearnedCodec):
     """NECST: MLP/conv encoder and decoder trained through a simulated BSC (VIMCO or pathwise)."""
 

@@ -43,17 +43,14 @@ from tqdm.auto import tqdm
 from commsim.core import threads
 from commsim.channels import get_channel
 from commsim.learned.estimators import ESTIMATORS, check_estimator
-from commsim.learned.iabf import INFOMAX_ON
 from commsim.learned.codec import DECODER_INPUTS, LearnedCodec, check_decoder_input
 from commsim.learned.vimco import check_form
 from commsim.data.sources import ImageSource
 from commsim.core.device import denormals_flushed, make_adam, make_generator
+from commsim.core.protocol import DEFAULT_EPOCHS, MAX_EPOCHS, check_epochs  # the one default budget
 from commsim.pipeline import Pipeline, distortion_metric
 
 
-DEFAULT_EPOCHS = 100
-"""The default training budget (and that of on-demand training in ``commsim run`` / ``sweep``): with
-the default recipe and estimator, about one minute of NECST and two of IABF on two CPU cores."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +76,19 @@ DEFAULT_ESTIMATOR = "st"
 eps 0.1 in half the time that paper + vimco took to reach 17.5 (``benchmarks/results/recipes.md``)."""
 
 
+MAX_TRAIN_EPS = 0.5
+"""The largest BSC eps a codec trains at (above it the channel is a better BSC with its bits flipped)."""
+DEFAULT_TRAIN_EPS = 0.1
+"""The training eps when none applies: a channel with an eps but none given, a test eps above 0.5
+(:meth:`commsim.learned.entry.LearnedEntry.training_config`) or a channel without one."""
+
+
 def check_recipe(name: str) -> str:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return name
 
 
-MAX_EPOCHS = 1_000_000
-"""The largest training budget in epochs (a million epochs of the embedded digits is weeks of CPU)."""
 
 
 @dataclass
@@ -131,15 +133,12 @@ class TrainConfig:
     def __post_init__(self):
         self._check_channel()
         self.decoder_input = check_decoder_input(self.decoder_input)
-        if not 1 <= int(self.epochs) <= MAX_EPOCHS:
-            raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS:,} (the training budget), got {self.epochs}")
+        check_epochs(self.epochs)
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         self.recipe = check_recipe(self.recipe if self.recipe is not None else DEFAULT_RECIPE)
         self.estimator = check_estimator(self.estimator if self.estimator is not None else DEFAULT_ESTIMATOR)
         check_form(self.vimco)
-        if self.infomax_on not in INFOMAX_ON:
-            raise ValueError(f"unknown infomax_on {self.infomax_on!r}; choose one of {', '.join(INFOMAX_ON)}")
         recipe = RECIPES[self.recipe]
         self.lr = float(self.lr if self.lr is not None else recipe.lr)
         self.patience = int(self.patience if self.patience is not None else recipe.patience)
@@ -167,10 +166,10 @@ class TrainConfig:
                 raise ValueError(f"eps given twice ({self.eps} and channel_params eps={params['eps']}); give it once")
             self.eps = params.pop("eps")
         if "eps" in block.params:
-            self.eps = float(self.eps) if self.eps is not None else 0.1
+            self.eps = float(self.eps) if self.eps is not None else DEFAULT_TRAIN_EPS
         elif self.eps is not None:
             raise ValueError(f"channel {self.channel!r} has no eps; its parameters are {', '.join(block.params)}")
-        if self.channel == "bsc" and not 0.0 <= self.eps <= 0.5:
+        if self.channel == "bsc" and not 0.0 <= self.eps <= MAX_TRAIN_EPS:
             raise ValueError(f"eps must be in [0, 0.5] for training, got {self.eps:g}")
         for name, value in params.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -25,7 +25,7 @@ from commsim.channels import get_channel
 from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.networks import default_architecture
-from commsim.learned.training import DEFAULT_EPOCHS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
+from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_TRAIN_EPS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.core.device import resolve_device
@@ -37,8 +37,9 @@ __all__ = ["CacheWarning", "cache_dir", "cache_entry", "cached_checkpoints", "ca
 
 
 def learned_codec_class(name: str) -> type[LearnedCodec]:
-    cls = CODECS.get(name)
-    if not getattr(cls, "learned", False):
+    """The codec class of the registered learned codec ``name`` (its entry's ``codec_class``)."""
+    cls = getattr(CODECS.get(name), "codec_class", None)
+    if not (isinstance(cls, type) and issubclass(cls, LearnedCodec)):
         raise ValueError(f"codec {name!r} is not a learned codec; it needs no training or checkpoint")
     return cls
 
@@ -176,6 +177,8 @@ def codec_from_checkpoint(path: str | Path, name: str | None = None, dataset: st
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit the {metadata['codec']} network ({str(exc).splitlines()[0][:100]})") from None
     codec.metadata = metadata
+    codec.checkpoint_path = Path(path)
+    codec.origin = describe_training(metadata)
     return codec.to(resolve_device(device)).eval()
 
 
@@ -251,21 +254,19 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
         lock.release()
 
 
-def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float = 0.1, checkpoint: str | Path | None = None,
-               train_if_missing: bool = True, epochs: int = DEFAULT_EPOCHS, seed: int = 0, device: str = "auto",
-               source: ImageSource | None = None, progress: bool = True, estimator: str | None = None,
-               recipe: str | None = None, channel: str = "bsc", channel_params: dict | None = None,
-               decoder_input: str = "hard") -> LearnedCodec:
+def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float | None = DEFAULT_TRAIN_EPS, *,
+               checkpoint: str | Path | None = None, train_if_missing: bool = True, device: str = "auto",
+               source: ImageSource | None = None, progress: bool = True, **train_options) -> LearnedCodec:
     """A trained learned codec: from ``checkpoint``, else the cache entry of this training
-    configuration (training channel, eps, epochs, seed, recipe, estimator, ...: another budget or
-    seed is another entry; ``None`` recipe / estimator mean the defaults), else trained now and
-    cached. ``eps`` is the training channel's eps (bsc, bec, z); other channels take their parameters
-    in ``channel_params``, e.g. ``load_codec("necst", channel="awgn", channel_params={"ebno_db": 2})``."""
+    configuration (``eps`` and ``train_options``: the fields of :class:`TrainConfig` — ``epochs``,
+    ``seed``, ``recipe``, ``estimator``, ``channel``, ``channel_params``, ``decoder_input``, ...; another
+    budget or seed is another entry), else trained now and cached. ``eps`` is the training channel's
+    eps (bsc, bec, z; ignored by channels without one); other channels take their parameters in
+    ``channel_params``, e.g. ``load_codec("necst", channel="awgn", channel_params={"ebno_db": 2})``."""
     if checkpoint is not None:
         return codec_from_checkpoint(checkpoint, name, dataset, bits, source, device)
-    params = dict(channel_params or {})
-    uses_eps = "eps" in get_channel(channel).params and "eps" not in params  # eps is ignored by channels without one
-    config = TrainConfig(eps=eps if uses_eps else None, epochs=epochs, seed=seed,
-                         estimator=estimator, recipe=recipe, channel=channel, channel_params=params,
-                         decoder_input=decoder_input)
+    channel = train_options.get("channel", "bsc")
+    params = train_options.get("channel_params") or {}
+    uses_eps = "eps" in get_channel(channel).params and "eps" not in params
+    config = TrainConfig(**{**train_options, "eps": eps if uses_eps else None})
     return cached_or_trained(name, dataset, bits, config, source, device, train_if_missing, progress)[0]

@@ -1,0 +1,4 @@
+"""``python -m commsim.cli``: the command line."""
+from commsim.cli import main
+
+main()

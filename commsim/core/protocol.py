@@ -1,0 +1,180 @@
+"""The codec protocol: the questions every registered codec answers, learned or separated.
+
+A registry entry (``CODECS.get(name)``) is a :class:`CodecEntry`. The command line, the sweep, the
+Ray executor, plotting and the benchmarks ask the entry, never what kind of codec it is:
+
+1. ``check(request) -> notices``: is this request one the codec can serve? Raises ``ValueError``
+   (one line saying what to do) *before any work*, e.g. a checkpoint given to a separated scheme, or
+   ABF asked to train over AWGN; returns notices to show the user (e.g. "eps 0.7 > 0.5: using a
+   codec trained at eps 0.1").
+2. ``train_eps_values(param, value, train_eps) -> [float | None]``: the training eps a sweep pairs with
+   the test value ``value`` of the swept ``param`` (``train_eps``: the sweep's list, ``None`` for "the
+   test eps"); ``[None]`` for a codec that trains nothing.
+3. ``requirement(request, source) -> Requirement | None``: what must exist before the codec can be built
+   for the request: nothing (``None``), or a :class:`Requirement` (a trained checkpoint, a fitted
+   model): a file in the one cache that the executors obtain once, in parallel, or ship to Ray.
+4. ``codec_for(request, source, artifact) -> Codec``: the codec, ready to run, from the artifact
+   (the requirement's file, ``None`` when there is none).
+5. ``train(request, source, out) -> (codec, facts, path)``: ``commsim train`` over the request's
+   channel (``facts``: ``over``, the training channel in words; ``summary``, one line of how it went;
+   ``seconds``); an entry that learns nothing raises ``ValueError`` saying so.
+
+Built codecs describe themselves in a sweep's CSV row through :meth:`commsim.core.codec.Codec.row_fields`.
+
+A new kind of codec is one class with these methods, registered with
+``commsim.core.registry.register_codec(name)(entry)``: nothing else changes (``tests/test_codec_protocol.py``
+runs a toy kind through ``run``, ``sweep`` (local and Ray) and ``plot``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+DEFAULT_EPOCHS = 100
+"""The one default training budget (``train``, ``run``, ``sweep``, ``sample``, the API): with the
+default recipe and estimator, about one minute of NECST and two of IABF on two CPU cores."""
+MAX_EPOCHS = 1_000_000
+"""The largest training budget in epochs (a million epochs of the embedded digits is weeks of CPU)."""
+
+
+def check_epochs(epochs: int) -> int:
+    if not 1 <= int(epochs) <= MAX_EPOCHS:
+        raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS:,} (the training budget), got {epochs}")
+    return int(epochs)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What may be spent on learning, as the user gave it; each codec reads what applies to it (a
+    learned codec all of it, a separated scheme whose source code trains only ``epochs``, the others
+    nothing).
+
+    ``checkpoint`` is the explicit "load this file" path: with it nothing is trained or looked up.
+    ``train_channel``: ``"bsc"`` (train over the BSC at ``train_eps``) or ``"same"`` (over the
+    request's own channel and parameters, ``train_eps`` replacing its eps). ``train_eps=None``: the
+    request's eps where a codec can be trained at it (the rule lives with the learned codecs:
+    :meth:`commsim.learned.entry.LearnedEntry.training_config`)."""
+
+    epochs: int = DEFAULT_EPOCHS
+    seed: int = 0
+    recipe: str | None = None
+    estimator: str | None = None
+    decoder_input: str = "hard"
+    train_channel: str = "bsc"
+    train_eps: float | None = None
+    checkpoint: str | None = None
+    patience: int | None = None
+    config: Any = None
+    """An exact training configuration (a :class:`commsim.learned.TrainConfig`, for the Python API) that
+    replaces the fields above for a learned codec."""
+
+    def __post_init__(self):
+        check_epochs(self.epochs)
+        if self.train_channel not in ("bsc", "same"):
+            raise ValueError(f"train_channel must be 'bsc' or 'same', got {self.train_channel!r}")
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise ValueError(f"checkpoint {self.checkpoint} does not exist; train one with `commsim train`")
+
+    def replace(self, **changes) -> "Budget":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One point a codec is built for: the data (``dataset`` with its ``data_path``), ``bits`` channel
+    bits per image, the channel (a registered name or a user module ``file.py:NAME``) with its
+    ``params``, the evaluation ``seed``, the ``budget`` and the ``device``. Plain fields only, so that
+    a request travels to worker processes and Ray tasks."""
+
+    dataset: str
+    bits: int
+    channel: str = "bsc"
+    params: dict = field(default_factory=dict)
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    device: str = "cpu"
+    data_path: str | None = None
+
+    def replace(self, **changes) -> "Request":
+        return dataclasses.replace(self, **changes)
+
+
+class NoCodecHere(ValueError):
+    """A request a codec cannot serve at this point although it is valid (e.g. no image fits the
+    bit budget of a separated scheme): a sweep records the point with this note instead of metrics."""
+
+
+@runtime_checkable
+class Requirement(Protocol):
+    """Something a codec needs before it is built: one file in the one cache. Picklable (it travels
+    to worker processes and Ray tasks, which load the data again from the request's data set and
+    path); equal requirements have equal ``key``."""
+
+    key: str
+    """The cache file name (unique per configuration): points with the same key share the file."""
+
+    def describe(self) -> str:
+        """``"training necst at eps 0.1"``: what making it does, for progress lines and errors."""
+
+    def find(self) -> Path | None:
+        """The cached file, if there is a valid one."""
+
+    def make(self, out: Path | None = None, progress: bool = False,
+             notify: Callable[[str], None] | None = None) -> tuple[Path, bool]:
+        """Make the file: into the cache (``out=None``: locked, so concurrent processes make it once)
+        or into ``out`` (a worker-local file whose bytes go back to the driver). Returns its path and
+        whether it was made now (``False``: another process made it while this one waited)."""
+
+    def cache_path(self) -> Path:
+        """Where the cache keeps (or will keep) it."""
+
+    def seconds(self) -> float:
+        """A rough cost estimate for the sweep's notice (seconds on one CPU thread)."""
+
+
+@runtime_checkable
+class CodecEntry(Protocol):
+    """A registered codec (see the module doc)."""
+
+    name: str
+    chains: bool
+    """Whether ``commsim sample`` can run its Markov chain on the codec (a decoder with per-pixel
+    probabilities, trained to be run repeatedly)."""
+
+    def check_bits(self, bits: int) -> int: ...
+
+    def check(self, request: Request) -> list[str]: ...
+
+    def train_eps_values(self, param: str, value: float, train_eps: list[float] | None) -> list[float | None]: ...
+
+    def requirement(self, request: Request, source: Any) -> Requirement | None: ...
+
+    def codec_for(self, request: Request, source: Any, artifact: Path | None) -> Any: ...
+
+    def train(self, request: Request, source: Any, out: str | None = None) -> tuple[Any, dict, Path]: ...
+
+
+class TrainsNothing:
+    """Defaults of an entry that needs nothing before it is built (the separated schemes): no
+    training eps, no requirement, no checkpoint, nothing to train, no Markov chain."""
+
+    name: str = "codec"
+    chains = False
+    what = "not a learned codec"
+    """What the entry is, in the messages that refuse a checkpoint or a training."""
+
+    def check(self, request: Request) -> list[str]:
+        if request.budget.checkpoint is not None:
+            raise ValueError(f"codec {self.name!r} is {self.what} and takes no checkpoint")
+        return []
+
+    def train_eps_values(self, param: str, value: float, train_eps: list[float] | None) -> list[float | None]:
+        return [None]
+
+    def requirement(self, request: Request, source: Any = None) -> Requirement | None:
+        return None
+
+    def train(self, request: Request, source: Any, out: str | None = None):
+        raise ValueError(f"codec {self.name!r} is {self.what} and needs no training; use `commsim run`")

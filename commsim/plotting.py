@@ -459,8 +459,11 @@ def parse_fixed_params(text) -> dict[str, float]:
 
 def pick_row(rows: pd.DataFrame, value: float, param: str) -> pd.Series:
     """Of the rows at one test value, the one to show: tested at its training eps if there is one,
-    else the nearest training eps (eps channels) or the smallest; the first seed."""
+    else the nearest training eps (eps channels) or the smallest; the first seed (a codec that was not
+    trained: the first seed)."""
     train = rows["train_eps"]
+    if train.isna().all():
+        return rows.sort_values("seed").iloc[0]
     if param == "eps":
         distance = (train - value).abs()
         rows = rows[np.isclose(distance, distance.min())]

@@ -282,3 +282,20 @@ def test_without_ray_installed_one_line_says_how(tmp_path, monkeypatch):
     assert result.output.strip().splitlines() == ["Error: Ray is not installed; install it with `pip install "
                                                   "'commsim[ray]'` (or `pip install 'ray>=2.9'`)"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_codec_kind_registered_by_user_code_runs_on_ray(digits, embedded_ray, home, tmp_path, monkeypatch):
+    """The toy codec kind of test_codec_protocol.py (registered in this process only) travels to the Ray
+    workers by value: its requirement is made on a worker and shipped back, its points evaluated there."""
+    from test_codec_protocol import NAME, ToyEntry
+
+    from commsim.core.registry import CODECS
+
+    monkeypatch.setitem(CODECS._entries, NAME, ToyEntry())
+    monkeypatch.setitem(CODECS._docs, NAME, "A toy codec kind defined in a test.")
+    spec = small_spec(digits, codecs=[NAME], seeds=1, train_eps=None)
+    remote = rows(run_sweep(spec, tmp_path / "ray.csv", executor=RayExecutor(RayCluster()), progress=False))
+    local = rows(run_sweep(spec, tmp_path / "local.csv", executor=LocalExecutor(1), progress=False))
+    assert len(remote) == 3 and (remote["checkpoint"] == f"{NAME}-npz.safetensors").all()
+    assert (home / "checkpoints" / f"{NAME}-npz.safetensors").is_file()  # made on a worker, stored by the driver
+    pd.testing.assert_frame_equal(remote.drop(columns=PER_RUN), local.drop(columns=PER_RUN))

@@ -12,6 +12,11 @@ from commsim.learned.training import TrainConfig
 from commsim.learned.zoo import train_and_save
 
 
+def pytest_addoption(parser):
+    parser.addoption("--regenerate", action="store_true", default=False,
+                     help="rewrite the golden files (tests/expected/golden_*.json) instead of comparing with them")
+
+
 def pytest_configure(config):
     """Tests never read or write the user's checkpoint cache: a result that depends on what
     ``~/.cache/commsim`` happens to hold passes on one machine only."""

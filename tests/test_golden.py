@@ -114,7 +114,7 @@ def run_case(name: str, source: ImageSource) -> dict:
         codec = CODECS.get(name).build(source, bits=config["bits"], channel="bsc", params={"eps": EPS}, **SEPARATED_BUILD)
         extra = {"channel_code": codec.accounting()["code"], "k": codec.k}
     else:
-        codec = CODECS.get(name)(config["bits"], source.image_shape, binary=source.binary, seed=config["init_seed"])
+        codec = CODECS.get(name).codec_class(config["bits"], source.image_shape, binary=source.binary, seed=config["init_seed"])
         result = train_codec(codec, source, TrainConfig(**config["train"]), progress=False, val_limit=config["val_limit"])
         extra = {"train_val_l2": result.val_value}
     ev = Pipeline(source, codec, get_channel("bsc")).evaluate("test", seed=EVAL_SEED, limit=LIMIT, eps=config["eps"])

@@ -70,7 +70,7 @@ from commsim.core.codec import Codec, checked_bits
 from commsim.data.sources import ImageSource
 from commsim.core.device import make_generator, resolve_device
 from commsim.core.protocol import NoCodecHere, Request, TrainsNothing
-from commsim.core.registry import register_codec
+from commsim.core.registry import CODECS, register_codec
 
 FBL_ERROR_RATES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
 """Frame error rates among which ``ideal-fbl`` schemes choose."""
@@ -441,17 +441,32 @@ class SeparatedScheme(TrainsNothing):
         return out
 
 
+def scheme_description(src: str, fam: str) -> str:
+    return f"Separated: {src} source code + {fam} channel code, rate chosen on validation (commsim.separated)."
+
+
+def compose_scheme(name: str) -> SeparatedScheme | None:
+    """The codec ``SOURCE+FAMILY`` of a registered source code and channel-code family (``None`` otherwise):
+    a family registered after this module was imported (a user's, a test's) is a codec too."""
+    src, plus, fam = name.partition("+")
+    if not plus or src not in SOURCE_CODES or fam not in CHANNEL_CODES:
+        return None
+    scheme = SeparatedScheme(src, fam)
+    object.__setattr__(scheme, "description", scheme_description(src, fam))
+    return scheme
+
+
 def register_all() -> list[str]:
     """Register the ``SOURCE+FAMILY`` codec of every source code and channel-code family; return the names."""
     names = []
     for src in SOURCE_CODES.names():
         for fam in CHANNEL_CODES.names():
             scheme = SeparatedScheme(src, fam)
-            register_codec(scheme.name, doc=f"Separated: {src} source code + {fam} channel code, rate chosen on "
-                                            "validation (commsim.separated).")(scheme)
+            register_codec(scheme.name, doc=scheme_description(src, fam))(scheme)
             names.append(scheme.name)
     return names
 
 
 SEPARATED_CODECS = register_all()
-"""Names of the registered separated codecs."""
+"""Names of the separated codecs registered at import (later families: :func:`compose_scheme`)."""
+CODECS.compose(compose_scheme)

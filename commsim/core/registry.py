@@ -37,6 +37,22 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Any] = {}
         self._docs: dict[str, str] = {}
+        self._composers: list[Callable[[str], Any]] = []
+
+    def compose(self, composer: Callable[[str], Any]) -> Callable[[str], Any]:
+        """Add ``composer(name) -> entry | None``, asked for names that are not registered: entries made
+        of parts registered elsewhere (``SOURCE+FAMILY``, so a channel-code family registered after
+        import is a codec with every source code at once). A composed entry is registered when made."""
+        self._composers.append(composer)
+        return composer
+
+    def _composed(self, name: str) -> Any:
+        for composer in self._composers:
+            made = composer(name)
+            if made is not None:
+                self.register(name, doc=getattr(made, "description", None))(made)
+                return made
+        return None
 
     def register(self, name: str, doc: str | None = None) -> Callable[[Any], Any]:
         def decorator(obj: Any) -> Any:
@@ -53,6 +69,9 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
+            made = self._composed(name) if isinstance(name, str) else None
+            if made is not None:
+                return made
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())} "
                 f"(see `commsim list`)"
@@ -65,7 +84,7 @@ class Registry:
         return self._docs.get(name, "")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or (isinstance(name, str) and self._composed(name) is not None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -6,7 +6,16 @@ Every code follows :class:`ChannelCode` (``encode(info [F, k]) -> [F, n]``, ``de
 
     from commsim.fec import channel_code_family
     codes = channel_code_family("ldpc").codes_for(1000)   # several rates, each code.n <= 1000
+
+A new channel code is one new module in this folder whose family class carries
+``@register_channel_code("NAME")`` (``codes_for(n)`` for the separated schemes, ``build(n, k)`` for
+``commsim ber``): every module here is imported below, so it registers itself, and ``SOURCE+NAME`` is
+a codec at once (:func:`commsim.separated.compose_scheme`). ``commsim catalog --write`` adds its name
+to the command line's fast ``--help`` listing.
 """
+import importlib
+import pkgutil
+
 from commsim.fec.base import CHANNEL_CODES, CRC, ChannelCode, channel_code_family, register_channel_code
 from commsim.fec.convolutional import ConvCode, ConvFamily
 from commsim.fec.decoders import OSDDecoder, generator_matrix
@@ -31,3 +40,6 @@ __all__ = [
     "normal_approximation_bits", "normal_approximation_bler", "normal_approximation_ebno_db", "parse_code_spec",
     "regular_ldpc", "register_channel_code", "z_capacity",
 ]
+
+for _module in pkgutil.iter_modules(__path__):  # every channel-code module registers its family
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -188,6 +188,30 @@ def stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def ray_settings(address: str | None) -> Iterator[None]:
+    """Ray's environment settings for one session, each only where the user set none, and put back as
+    they were when the session ends (nothing outlives it):
+
+    - ``RAY_USAGE_STATS_ENABLED=0``: no prompt, no network call;
+    - ``RAY_worker_niceness=0``: Ray starts its workers at niceness 15, and next to any other CPU-bound
+      job they then get a few % of a core (a 4 s test took 66 s beside two trainings); commsim's tasks
+      are the job: normal priority, as the local executor's workers have;
+    - joining a cluster, ``RAY_gcs_server_port_wait_time_s``: an address that answers but is not a Ray
+      head makes Ray retry once a second for a minute; a few tries only.
+    """
+    wanted = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
+    if address is not None:
+        wanted["RAY_gcs_server_port_wait_time_s"] = str(int(CONNECT_TIMEOUT))
+    added = [name for name in wanted if name not in os.environ]
+    os.environ.update({name: wanted[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 @dataclasses.dataclass
 class RayCluster:
     """Where and how tasks run. ``address=None``: an embedded Ray on this machine with ``num_cpus``
@@ -237,13 +261,9 @@ class RayCluster:
             self.check_resources(ray)
             yield ray
             return
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no prompt, no network call
-        # Ray starts its workers at niceness 15: next to any other CPU-bound job they get a few % of a
-        # core (a 4 s test took 66 s beside two trainings). commsim's tasks are the job: normal priority,
-        # as the local executor's workers have.
-        os.environ.setdefault("RAY_worker_niceness", "0")
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
         with contextlib.ExitStack() as stack:
+            stack.enter_context(ray_settings(self.address))  # restored when the session ends
             if self.address is None:  # Ray's processes and folder end with this one, even after kill -9
                 temp = tempfile.mkdtemp(prefix="commsim-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
                 stack.enter_context(reaped_with_this_process(scratch=temp))  # (Ray's agents alone linger ~90 s)
@@ -253,8 +273,7 @@ class RayCluster:
                          _temp_dir=temp, **quiet)
             else:
                 # an address that answers but is not a Ray head (a web server, the dashboard's port) makes
-                # Ray retry once a second, each with a C++ warning on stderr: a few tries, silenced
-                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(int(CONNECT_TIMEOUT)))
+                # Ray retry once a second, each with a C++ warning on stderr: a few tries (ray_settings), silenced
                 try:
                     with stderr_silenced():
                         ray.init(address=self.address, **quiet)

@@ -299,3 +299,16 @@ def test_a_codec_kind_registered_by_user_code_runs_on_ray(digits, embedded_ray, 
     assert len(remote) == 3 and (remote["checkpoint"] == f"{NAME}-npz.safetensors").all()
     assert (home / "checkpoints" / f"{NAME}-npz.safetensors").is_file()  # made on a worker, stored by the driver
     pd.testing.assert_frame_equal(remote.drop(columns=PER_RUN), local.drop(columns=PER_RUN))
+
+
+def test_ray_settings_end_with_the_session(monkeypatch):
+    """Ray's environment settings are set for a session only, and a user's own value is kept."""
+    from commsim.ray_executor import ray_settings
+
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setenv("RAY_worker_niceness", "5")
+    before = dict(os.environ)
+    with ray_settings("127.0.0.1:6379"):
+        assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0" and os.environ["RAY_worker_niceness"] == "5"
+        assert os.environ["RAY_gcs_server_port_wait_time_s"]
+    assert dict(os.environ) == before

@@ -21,7 +21,7 @@ def restore_threads():
 
 @pytest.fixture()
 def no_thread_env(monkeypatch):
-    for name in (*threads.ENV_VARS, threads.WORKER_ENV):
+    for name in threads.ENV_VARS:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -36,8 +36,10 @@ def test_environment_fixes_the_thread_count(monkeypatch, no_thread_env, restore_
 
 
 def test_sweep_workers_take_one_thread(monkeypatch, no_thread_env, restore_threads):
-    monkeypatch.setenv(threads.WORKER_ENV, "1")
-    assert threads.ThreadPolicy().configure() == 1
+    """A worker gets its count from worker_init alone: no environment flag is left for other modules to read."""
+    before = dict(os.environ)
+    threads.worker_init(1)
+    assert torch.get_num_threads() == 1 and dict(os.environ) == before
 
 
 @pytest.mark.parametrize("cores, others, expected", [(2, 0.0, 2), (2, 0.3, 2), (2, 1.0, 1), (2, 1.7, 1), (2, 6.0, 1),

@@ -105,6 +105,8 @@ def start_work(device: str):
 
     resolved = resolve_device(device)
     threads.configure()
+    if threads.status():  # the library never reads the policy: the command says it once
+        say(f"note: {threads.status()}")
     return resolved
 
 

@@ -4,12 +4,13 @@ Two processes with two torch threads each on two cores run about 4x slower than 
 (the threads spin-wait on each other). commsim therefore picks its thread count itself:
 
 1. ``COMMSIM_THREADS=N`` or ``OMP_NUM_THREADS=N`` in the environment: exactly ``N`` (fixed).
-2. A worker process of a sweep (``--jobs N``): one thread each (:func:`worker_init`).
+2. A worker process of a sweep (``--jobs N``) or a Ray task: one thread each (:func:`worker_init`).
 3. Otherwise (``auto``): the cores this process may run on minus the cores that other processes
    keep busy right now, at least one. "Busy" is read from ``/proc/stat`` over a short interval,
    minus this process's own CPU time; where ``/proc/stat`` does not exist, the 1-minute load average.
 
-:func:`configure` applies the rule once (the CLI calls it before any work); a training keeps the count
+:func:`configure` applies the rule once (only the CLI calls it, before any work: the library reads no
+process-wide policy, so ``train_codec`` behaves the same whoever calls it); a training keeps the count
 it starts with to the end (:func:`commsim.learned.training.train_codec` records it), because another
 thread count sums in another order: the same seed gives bit-identical weights only with the same
 count. :func:`status` is a short text for progress bars when the CPU is shared.
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 import torch
 
 ENV_VARS = ("COMMSIM_THREADS", "OMP_NUM_THREADS")
-WORKER_ENV = "COMMSIM_WORKER"
 
 
 def available_cores() -> int:
@@ -45,8 +45,6 @@ def fixed_threads() -> tuple[int, str] | None:
                 continue
             if count >= 1:
                 return count, f"{name}={count}"
-    if os.environ.get(WORKER_ENV):
-        return 1, "sweep worker"
     return None
 
 
@@ -140,7 +138,8 @@ status = POLICY.status
 
 def worker_init(threads: int = 1) -> None:
     """Initializer of sweep / benchmark worker processes (and of each Ray task): ``threads`` torch
-    threads each (one by default), whatever the machine's load."""
-    os.environ[WORKER_ENV] = "1"
+    threads each (one by default), whatever the machine's load. Nothing else is set: the library never
+    consults the policy (only the command line does, through :func:`configure`), so a worker keeps the
+    count it is given."""
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

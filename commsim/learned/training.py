@@ -40,7 +40,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from commsim.core import threads
 from commsim.channels import get_channel
 from commsim.learned.estimators import ESTIMATORS, check_estimator
 from commsim.learned.codec import DECODER_INPUTS, LearnedCodec, check_decoder_input
@@ -357,9 +356,7 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
             best_state = {k: v.detach().clone() for k, v in codec.state_dict().items()}
         if torch.get_num_threads() != fixed_threads:  # e.g. an on_epoch hook changed it: back to the training's count
             torch.set_num_threads(fixed_threads)
-        shared = threads.status()
-        bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}",
-                        **({"cpu": shared} if shared else {}))
+        bar.set_postfix(loss=f"{total / steps:.3g}", val=f"{val:.4g}", best=f"{best_value:.4g}")
         if config.patience and epoch - best_epoch >= config.patience and epoch < config.epochs:
             stop = "plateau"
             break

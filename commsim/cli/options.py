@@ -104,9 +104,7 @@ def start_work(device: str):
     from commsim.core.device import resolve_device
 
     resolved = resolve_device(device)
-    threads.configure()
-    if threads.status():  # the library never reads the policy: the command says it once
-        say(f"note: {threads.status()}")
+    threads.configure()  # the library never reads the policy: only the command line applies it
     return resolved
 
 

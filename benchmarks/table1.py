@@ -78,10 +78,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.eps, args.lambdas, args.ablation_eps, args.vimco_epochs = 1, 1, [0.2], [0.01], [0.2], 1
-    from commsim.learned.estimators import check_estimator
-    from commsim.learned.training import check_recipe
+    from commsim.learned.estimators import Estimator
+    from commsim.learned.training import RecipeName
     try:
-        check_recipe(args.recipe), check_estimator(args.estimator), check_estimator(args.alt_estimator)
+        RecipeName.parse(args.recipe), Estimator.parse(args.estimator), Estimator.parse(args.alt_estimator)
         if not (1 <= args.epochs <= 10_000 and 1 <= args.seeds <= 100 and 1 <= args.jobs <= 64):
             raise ValueError("--epochs must be in [1, 10000], --seeds in [1, 100], --jobs in [1, 64]")
         if not all(0 < e <= 0.5 for e in [*args.eps, *args.ablation_eps]):

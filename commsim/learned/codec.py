@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from commsim.channels.base import LLR_LIMIT, hard_decisions
+from commsim.core.choices import choice
 from commsim.core.codec import MAX_BITS, Codec
 from commsim.core.files import file_sha256
 from commsim.learned.networks import build_networks, default_architecture
@@ -27,10 +28,8 @@ DECODER_INPUTS = ("hard", "soft")
 """What a learned decoder reads from the channel's LLRs: hard decisions or soft probabilities."""
 
 
-def check_decoder_input(name: str) -> str:
-    if name not in DECODER_INPUTS:
-        raise ValueError(f"unknown decoder input {name!r}; choose one of {', '.join(DECODER_INPUTS)}")
-    return name
+DecoderInput = choice("DecoderInput", "decoder input", DECODER_INPUTS)
+"""The decoder inputs as a :class:`~commsim.core.choices.Choice`."""
 
 
 def describe_train(train: dict) -> str:
@@ -52,7 +51,7 @@ def decoder_inputs(llr: torch.Tensor, mode: str = "hard") -> torch.Tensor:
     ``"soft"``: the posterior probability of a 1, ``sigmoid(llr)``; an erasure (``llr == 0``) gives 0.5
     and a certain LLR (``|llr| >= LLR_LIMIT``) its exact bit, so both modes agree on certain bits.
     """
-    if check_decoder_input(mode) == "hard":
+    if DecoderInput.parse(mode) == "hard":
         return hard_decisions(llr)
     return torch.where(llr.abs() >= LLR_LIMIT, (llr > 0).to(llr.dtype), torch.sigmoid(llr))
 
@@ -72,7 +71,7 @@ class LearnedCodec(Codec):
         self.check_bits(bits)
         super().__init__(bits, image_shape)
         self.binary = bool(binary)
-        self.decoder_input = check_decoder_input(decoder_input)
+        self.decoder_input = DecoderInput.parse(decoder_input)
         self.architecture = architecture or default_architecture(image_shape)
         generator = torch.Generator().manual_seed(int(seed))
         self.encoder, self.decoder = build_networks(self.architecture, self.image_shape, self.bits, generator)

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import torch
 
+from commsim.core.choices import choice
+
 ESTIMATORS = ("vimco", "st", "gumbel")
 PATHWISE = ("st", "gumbel")
 
 
-def check_estimator(name: str) -> str:
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
-    return name
+Estimator = choice("Estimator", "estimator", ESTIMATORS)
+"""The gradient estimators as a :class:`~commsim.core.choices.Choice` (``Estimator.parse("st")``)."""
 
 
 def bernoulli_draws(q: torch.Tensor, samples: int, generator: torch.Generator | None) -> torch.Tensor:

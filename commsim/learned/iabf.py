@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from commsim.core.choices import choice
 from commsim.learned.abf import ABFObjective
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.necst import noisy_probs
@@ -34,6 +35,8 @@ from commsim.core.device import make_adam
 
 
 INFOMAX_ON = ("clean", "noisy")
+InfomaxOn = choice("InfomaxOn", "infomax_on", INFOMAX_ON)
+"""IABF's own option (which bit probabilities the infomax term reads), checked by IABF's objective."""
 """What the infomax term is computed on: the clean ``sigmoid(l)`` (the paper) or the received ``q``."""
 
 
@@ -85,9 +88,7 @@ class IABFObjective(ABFObjective):
                  infomax_on: str = "clean", **channel_options):
         """``channel_options``: the training channel's, as :class:`~commsim.learned.necst.NECSTObjective` takes them."""
         super().__init__(samples, weight_decay, estimator, vimco, temperature, **channel_options)
-        if infomax_on not in INFOMAX_ON:
-            raise ValueError(f"unknown infomax_on {infomax_on!r}; choose one of {', '.join(INFOMAX_ON)}")
-        self.infomax_on = infomax_on
+        self.infomax_on = InfomaxOn.parse(infomax_on)
         self.lam = lam
         self.critic_lr = critic_lr
         self.discriminator: Discriminator | None = None

@@ -26,9 +26,9 @@ from torch import nn
 
 from commsim.channels import get_channel
 from commsim.channels.base import hard_llr, reliability
-from commsim.learned.estimators import bernoulli_draws, check_estimator, pathwise_codes
-from commsim.learned.codec import LearnedCodec, check_decoder_input, decoder_inputs
-from commsim.learned.vimco import bernoulli_log_prob, check_form, vimco_surrogate
+from commsim.learned.estimators import Estimator, bernoulli_draws, pathwise_codes
+from commsim.learned.codec import DecoderInput, LearnedCodec, decoder_inputs
+from commsim.learned.vimco import VimcoForm, bernoulli_log_prob, vimco_surrogate
 
 
 def noisy_probs(logits: torch.Tensor, eps) -> torch.Tensor:
@@ -60,9 +60,9 @@ class NECSTObjective(nn.Module):
         self.channel_name = channel
         self.channel = None if channel == "bsc" else get_channel(channel)
         self.channel_params = dict(channel_params or {})
-        self.decoder_input = check_decoder_input(decoder_input)
-        self.estimator = check_estimator(estimator)
-        self.vimco = check_form(vimco)
+        self.decoder_input = DecoderInput.parse(decoder_input)
+        self.estimator = Estimator.parse(estimator)
+        self.vimco = VimcoForm.parse(vimco)
         self.samples = int(samples) if samples is not None else (5 if estimator == "vimco" else 1)
         if self.samples < (2 if estimator == "vimco" else 1):
             raise ValueError(f"estimator {estimator!r} needs at least {2 if estimator == 'vimco' else 1} samples, got {self.samples}")

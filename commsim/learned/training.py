@@ -41,9 +41,10 @@ import torch
 from tqdm.auto import tqdm
 
 from commsim.channels import get_channel
-from commsim.learned.estimators import ESTIMATORS, check_estimator
-from commsim.learned.codec import DECODER_INPUTS, LearnedCodec, check_decoder_input
-from commsim.learned.vimco import check_form
+from commsim.learned.estimators import ESTIMATORS, Estimator
+from commsim.learned.codec import DECODER_INPUTS, DecoderInput, LearnedCodec
+from commsim.learned.vimco import VimcoForm
+from commsim.core.choices import choice
 from commsim.data.sources import ImageSource
 from commsim.core.device import denormals_flushed, make_adam, make_generator
 from commsim.core.protocol import DEFAULT_EPOCHS, MAX_EPOCHS, check_epochs  # the one default budget
@@ -82,10 +83,8 @@ DEFAULT_TRAIN_EPS = 0.1
 (:meth:`commsim.learned.entry.LearnedEntry.training_config`) or a channel without one."""
 
 
-def check_recipe(name: str) -> str:
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
-    return name
+RecipeName = choice("RecipeName", "recipe", RECIPES)
+"""The recipes' names as a :class:`~commsim.core.choices.Choice`."""
 
 
 
@@ -131,13 +130,13 @@ class TrainConfig:
 
     def __post_init__(self):
         self._check_channel()
-        self.decoder_input = check_decoder_input(self.decoder_input)
+        self.decoder_input = DecoderInput.parse(self.decoder_input)
         check_epochs(self.epochs)
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        self.recipe = check_recipe(self.recipe if self.recipe is not None else DEFAULT_RECIPE)
-        self.estimator = check_estimator(self.estimator if self.estimator is not None else DEFAULT_ESTIMATOR)
-        check_form(self.vimco)
+        self.recipe = RecipeName.parse(self.recipe if self.recipe is not None else DEFAULT_RECIPE)
+        self.estimator = Estimator.parse(self.estimator if self.estimator is not None else DEFAULT_ESTIMATOR)
+        self.vimco = VimcoForm.parse(self.vimco)
         recipe = RECIPES[self.recipe]
         self.lr = float(self.lr if self.lr is not None else recipe.lr)
         self.patience = int(self.patience if self.patience is not None else recipe.patience)

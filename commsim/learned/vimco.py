@@ -19,13 +19,13 @@ import math
 
 import torch
 
+from commsim.core.choices import choice
+
 VIMCO_FORMS = ("paper", "official")
 
 
-def check_form(form: str) -> str:
-    if form not in VIMCO_FORMS:
-        raise ValueError(f"unknown VIMCO form {form!r}; choose one of {', '.join(VIMCO_FORMS)}")
-    return form
+VimcoForm = choice("VimcoForm", "VIMCO form", VIMCO_FORMS)
+"""The VIMCO forms as a :class:`~commsim.core.choices.Choice`."""
 
 
 def _log_mean_exp_terms(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,7 +53,7 @@ def vimco_terms(losses: torch.Tensor, form: str = "paper") -> tuple[torch.Tensor
     the ``"official"`` one applied to ``-L`` and negated: ``J = -f(-L)`` with ``f = log mean exp``
     (the leave-one-out mean is linear, so the baselines transform the same way).
     """
-    if check_form(form) == "official":
+    if VimcoForm.parse(form) == "official":
         return _log_mean_exp_terms(losses)
     bound, signal, weights = _log_mean_exp_terms(-losses)
     return -bound, -signal, weights

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import commsim
 import commsim.cli
 from commsim.cli import add_commands, cli
 from commsim import CODECS  # the package attribute arrives with every codec registered
@@ -80,3 +81,18 @@ def test_a_new_command_is_one_module(tmp_path, monkeypatch):
     add_commands(group)
     assert {"hello", "run", "sweep", "train", "plot", "ber", "sample", "list"} <= set(group.commands)
     assert CliRunner().invoke(group, ["hello"]).output == "hello from a new module\n"
+
+
+def test_train_and_run_take_a_user_channel_file(tmp_path, monkeypatch):
+    """`train` and `run --train-channel same` take the same channel forms as `sweep`: a user file."""
+    monkeypatch.setenv("COMMSIM_HOME", str(tmp_path / "home"))
+    (tmp_path / "flip.py").write_text("from commsim.channels import BSC\n\n\nclass Flip(BSC):\n    pass\n\n\nchannel = Flip()\n")
+    user = f"{tmp_path / 'flip.py'}:channel"
+    common = ["--codec", "necst", "--channel", user, "--eps", "0.1", "--bits", "4", "--epochs", "1", "--dataset", "npz",
+              "--data-path", str(tmp_path / "digits.npz")]
+    with np.load(commsim.__path__[0].rsplit("/", 1)[0] + "/commsim/data/mnist10k.npz") as data:
+        np.savez(tmp_path / "digits.npz", images=data["images"][:300], labels=data["labels"][:300])
+    trained = CliRunner().invoke(cli, ["train", *common])
+    assert trained.exit_code == 0 and "user_channel" in trained.output, trained.output
+    ran = CliRunner().invoke(cli, ["run", *common, "--train-channel", "same"])
+    assert ran.exit_code == 0 and "; cached)" in ran.output, ran.output  # the same cache entry

@@ -125,6 +125,12 @@ def register_entries(entries: dict) -> None:
             register_codec(name)(found)
 
 
+def _task(function: Callable, item, threads: int):
+    """(A Ray task) ``function(item)`` with ``threads`` torch threads (:meth:`RayExecutor.map`)."""
+    worker_init(threads)
+    return function(item)
+
+
 def train_task(requirement: Requirement, threads: int, entries: dict) -> dict:
     """(A Ray task) make ``requirement`` (a training) in a worker-local temporary folder and return its
     file as :func:`checkpoint_blob`; the worker's cache is never touched."""
@@ -372,6 +378,32 @@ class RayExecutor:
             raise ValueError(f"--device: with --executor ray the device follows --gpus-per-task ({self.cluster.device} here); "
                              f"pass --gpus-per-task 1 (or a fraction) for cuda")
         return "cpu"
+
+    def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
+            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+        """:meth:`commsim.sweep.Executor.map` as Ray tasks, as many at once as the cluster holds; a
+        function from outside commsim (a benchmark script) travels by value."""
+        queue, may_start = list(items), may_start or (lambda: True)
+        if not queue:
+            return
+        with self.cluster.connect() as ray:
+            module = sys.modules.get(function.__module__)
+            if module is not None and not module.__name__.startswith("commsim"):
+                ray.cloudpickle.register_pickle_by_value(module)  # the workers need not have that file
+            slots, remotes, running = self.cluster.slots(ray), {}, {}
+            while queue or running:
+                while queue and len(running) < slots and may_start():
+                    item = queue.pop(0)
+                    need = max(self.cluster.cpus_per_task, cpus(item) if cpus else 0)
+                    if need not in remotes:
+                        remotes[need] = self.cluster.remote(ray, _task, num_cpus=need)
+                    running[remotes[need].remote(function, item, self.cluster.threads)] = item
+                if not running:
+                    return
+                ready, _ = ray.wait(list(running), num_returns=1)
+                for ref in ready:
+                    item = running.pop(ref)
+                    yield item, task_result(ray, ref, f"task {getattr(item, 'key', item)!s:.80}", list(running))
 
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:

@@ -28,10 +28,10 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -407,21 +407,13 @@ def make_one(requirement: Requirement, progress: bool = False) -> Path:
     return obtain(requirement, progress=progress)[0]
 
 
-def prepare(missing: list[Requirement], jobs: int = 1, progress: bool = True) -> None:
-    """Make every missing requirement into the cache; with ``jobs > 1`` in parallel single-threaded
-    worker processes."""
+def prepare(missing: list[Requirement], executor: "Executor", progress: bool = True) -> None:
+    """Make every missing requirement into the cache, as the executor runs tasks (:meth:`Executor.map`)."""
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
-    if jobs <= 1:
-        for requirement in missing:
-            make_one(requirement, progress)
-            bar.update()
-    else:
-        with worker_pool(min(jobs, len(missing)), initializer=worker_init) as pool:
-            for future in as_completed([pool.submit(make_one, r) for r in missing]):
-                future.result()
-                bar.update()
+    for _ in executor.map(make_one, missing):
+        bar.update()
     bar.close()
 
 
@@ -432,6 +424,14 @@ class Executor(Protocol):
 
     def device_for(self, requested: str) -> str:
         """The device the points run on, given the ``--device`` asked for (``ValueError`` if it cannot)."""
+
+    def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
+            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+        """``(item, function(item))`` for each item as it finishes, in any order: the one way commsim runs
+        independent tasks (a sweep's trainings, the benchmarks' runs). Items start in order while
+        ``may_start()`` holds (``None``: always; the others are not run); ``cpus(item)`` is the CPUs a task
+        holds where the executor schedules by CPUs (Ray). A task that raises ends the iteration with its
+        error; leaving early ends every process and task started."""
 
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict],
                 progress: bool) -> contextlib.AbstractContextManager[Iterator[dict]]:
@@ -456,12 +456,33 @@ class LocalExecutor:
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
         if progress:
             tqdm.write(cost_notice(spec, points, todo, self.jobs), file=sys.stderr)
-        prepare(missing_requirements(spec, todo), self.jobs, progress)  # into the cache: nothing beside the CSV yet
+        prepare(missing_requirements(spec, todo), self, progress)  # into the cache: nothing beside the CSV yet
         rows = self._rows(spec, todo)
         try:
             yield rows
         finally:
             rows.close()  # ends the worker pool now, even when the caller stopped early
+
+    def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
+            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+        """:meth:`Executor.map` in this process (``jobs`` 1) or ``jobs`` single-threaded worker processes."""
+        queue, may_start = list(items), may_start or (lambda: True)
+        if self.jobs <= 1 or len(queue) <= 1:
+            while queue and may_start():
+                item = queue.pop(0)
+                yield item, function(item)
+            return
+        running = {}
+        with worker_pool(min(self.jobs, len(queue)), initializer=worker_init) as pool:
+            while queue or running:
+                while queue and len(running) < self.jobs and may_start():
+                    item = queue.pop(0)
+                    running[pool.submit(function, item)] = item
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
 
     def _rows(self, spec: SweepSpec, todo: list[dict]) -> Iterator[dict]:
         if self.jobs <= 1 or len(todo) <= 1:

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from commsim import __version__
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.core.files import exclusive_writer
 from commsim.fec.specs import build_code
 from commsim.fec.simulate import COLUMNS as POINT_COLUMNS, channel_params, fixed_text, simulate_curve
@@ -69,7 +69,7 @@ class BerSpec:
             raise ValueError(f"the block-error target must be between 1 and {MAX_FRAMES:,}, got {self.target_block_errors}")
         if not 1 <= int(self.max_frames) <= MAX_FRAMES:
             raise ValueError(f"the frame cap must be between 1 and {MAX_FRAMES:,}, got {self.max_frames}")
-        block = resolve_channel(self.channel)
+        block = get_channel(self.channel)
         if self.param not in block.params:
             raise ValueError(f"channel {self.channel!r} has no parameter {self.param!r}; it has {', '.join(block.params)}")
         for value in self.values:
@@ -130,7 +130,7 @@ def run_ber(spec: BerSpec, out_csv: str | Path, resume: bool = False, progress: 
         try:
             for name, code in spec.built.items():
                 ran = simulate_curve(
-                    code, resolve_channel(spec.channel), spec.param, spec.values, spec.fixed,
+                    code, get_channel(spec.channel), spec.param, spec.values, spec.fixed,
                     stop_after_clean=spec.early_stop, on_point=lambda row, n=name: write(row, n),
                     skip=lambda v, n=name: done.get((n, cell_key(v))),
                     channel_name=spec.channel, target_block_errors=spec.target_block_errors,

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from commsim.channels.loading import resolve_channel  # noqa: E402
+from commsim.channels.loading import get_channel  # noqa: E402
 from commsim.core.files import cache_dir, file_sha256  # noqa: E402
 from commsim.codecs import make_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
@@ -479,7 +479,7 @@ def plot_channel(channel_name: str, allowed: tuple[str, ...] = ()):
     if ":" in channel_name and channel_name not in allowed:
         raise ValueError(f"channel {channel_name} is a user module, which a CSV never loads by itself; "
                          f"pass --channel {channel_name} to load it")
-    return resolve_channel(channel_name)
+    return get_channel(channel_name)
 
 
 def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,

@@ -65,7 +65,7 @@ import torch
 
 from commsim.fec import CHANNEL_CODES, capacity, channel_code_family, member_families
 from commsim.source_codes import SOURCE_CODES, SourceCode, get_source_code
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.core.codec import Codec, checked_bits
 from commsim.data.sources import ImageSource
 from commsim.core.device import make_generator, resolve_device
@@ -228,7 +228,7 @@ class RateSelection:
                  params: dict, seed: int):
         self.scheme, self.source_code, self.proxy = scheme, source_code, proxy
         self.bits, self.channel, self.params, self.seed = int(bits), channel, dict(params), int(seed)
-        self.channel_block = resolve_channel(channel)
+        self.channel_block = get_channel(channel)
         self.capacity = _capacity(channel, self.params)
 
     def generators(self, purpose: str, index: int) -> tuple[np.random.Generator, torch.Generator]:

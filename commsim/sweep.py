@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from commsim import __version__
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.codecs import check as check_request, entry, obtain
 from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
@@ -130,7 +130,7 @@ class SweepSpec:
     def check(self) -> None:
         """Every check that needs no data and no training (the CLI calls it before any work): the
         channel and its parameters at every value, the bits and budget of every codec, the point count."""
-        channel = resolve_channel(self.channel)
+        channel = get_channel(self.channel)
         if self.param not in channel.params:
             raise ValueError(f"channel {self.channel!r} has no parameter {self.param!r}; it has {', '.join(channel.params)}")
         if self.param in self.fixed:
@@ -350,7 +350,7 @@ def _evaluate_point(point: dict, spec: SweepSpec, artifact: str | Path | None = 
     """:func:`evaluate_point` without the time limit."""
     start = time.perf_counter()
     source = load_dataset(spec.dataset, spec.data_path)
-    channel = resolve_channel(spec.channel)
+    channel = get_channel(spec.channel)
     request = spec.request(point)
     if artifact is None:
         requirement = entry(point["codec"]).requirement(request, source)

@@ -6,12 +6,7 @@ from commsim.channels.bsc import BSC
 from commsim.channels.chain import Bound, Chain
 from commsim.channels.gilbert_elliott import GilbertElliott, long_run_error_rate
 from commsim.channels.z import ZChannel
-from commsim.core.registry import CHANNELS
-
-
-def get_channel(name: str) -> Channel:
-    """A new channel block by registered name, e.g. ``get_channel("bsc")``."""
-    return CHANNELS.get(name)()
+from commsim.channels.loading import get_channel  # the one channel factory: a registered name or file.py:NAME
 
 
 __all__ = [

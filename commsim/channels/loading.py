@@ -37,8 +37,9 @@ def _import_failed(name: str, exc: Exception, module_file: str | None) -> Channe
                               "fix it (`commsim --traceback ...` shows the whole traceback)")
 
 
-def resolve_channel(spec: str) -> Channel:
-    """A channel block from a registered name (``bsc``) or a user module path.
+def get_channel(spec: str) -> Channel:
+    """A new channel block from a registered name (``get_channel("bsc")``) or a user module path (the
+    one channel factory of commsim: every command and the API take both forms).
 
     ``NAME`` in a module path may be a ``Channel`` instance or a ``Channel`` subclass (instantiated
     without arguments), e.g. ``my_channels.py:burst``.

@@ -110,10 +110,10 @@ def start_work(device: str):
 
 def channel_params(o, channel: str, defaults: dict | None = None) -> dict:
     """The parameters of ``channel`` from ``--eps`` / ``--ebno-db`` / ``--param`` (checked)."""
-    from commsim.channels.loading import resolve_channel
+    from commsim.channels import get_channel
     from commsim.channels.params import collect_params
 
-    return collect_params(resolve_channel(channel), channel, {"eps": ("--eps", o.eps), "ebno_db": ("--ebno-db", o.ebno_db)},
+    return collect_params(get_channel(channel), channel, {"eps": ("--eps", o.eps), "ebno_db": ("--ebno-db", o.ebno_db)},
                           o.extra, defaults)
 
 

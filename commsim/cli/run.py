@@ -28,7 +28,7 @@ def command(**options):
     """Evaluate a codec over a channel on the test split and print the metrics."""
     import torch
 
-    from commsim.channels.loading import resolve_channel
+    from commsim.channels import get_channel
     from commsim.codecs import build
     from commsim.core.images import save_grid
     from commsim.core.protocol import Request
@@ -44,7 +44,7 @@ def command(**options):
     source = open_source(o)
     request = request.replace(device=str(start_work(o.device)))
     made = build(o.codec, source, request, notify=say)
-    pipeline = Pipeline(source, made.codec, resolve_channel(o.channel_name))
+    pipeline = Pipeline(source, made.codec, get_channel(o.channel_name))
     result = pipeline.evaluate("test", seed=o.seed, limit=o.limit, **params)
     labels = {"codec": o.codec, "channel": o.channel_name, **{k: f"{v:g}" for k, v in params.items()}, "bits": str(o.bits)}
     for line in result.table(labels, distortion_metric(source)):

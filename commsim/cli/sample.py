@@ -22,7 +22,7 @@ def command(**options):
     """Run the Markov chain x -> noisy code -> x from test images (equation 32 of the IABF paper); save a PNG grid."""
     import torch
 
-    from commsim.channels.loading import resolve_channel
+    from commsim.channels import get_channel
     from commsim.codecs import build, entry
     from commsim.core.images import save_grid
     from commsim.core.protocol import Request
@@ -43,7 +43,7 @@ def command(**options):
     model = made.codec
     x0 = source.tensors("test")[0][:o.count].to(model.device)
     generator = torch.Generator(device=model.device).manual_seed(o.seed)
-    rows = markov_chain(model, resolve_channel(o.channel_name), x0, o.steps, o.every, generator, **params)
+    rows = markov_chain(model, get_channel(o.channel_name), x0, o.steps, o.every, generator, **params)
     labels = ["x0 (test images)"] + [f"step {o.every * i}" for i in range(1, len(rows))]
     click.echo(f"chain: {save_grid(rows, o.out, labels=labels)} ({len(rows)} rows, every {o.every} steps)")
     how = "given" if o.checkpoint is not None else "trained now" if made.trained else "cached"

@@ -21,7 +21,7 @@ from commsim.cli.options import (CodecName, args, check_codec, channel_options, 
 @common_options
 def command(**options):
     """Train a learned codec over a channel (the BSC by default) and save a safetensors checkpoint."""
-    from commsim.channels.loading import resolve_channel
+    from commsim.channels import get_channel
     from commsim.codecs import entry
     from commsim.core.protocol import Request
     from commsim.learned.training import DEFAULT_TRAIN_EPS
@@ -37,7 +37,7 @@ def command(**options):
     start_work(o.device)
     learned, facts, path = entry(o.codec).train(request, source, o.out)
     metric = distortion_metric(source)
-    test = Pipeline(source, learned, resolve_channel(o.channel_name)).evaluate("test", seed=o.seed, **params).metrics[metric]
+    test = Pipeline(source, learned, get_channel(o.channel_name)).evaluate("test", seed=o.seed, **params).metrics[metric]
     click.echo(f"trained {o.codec} on {source.name}, {o.bits} bits over {facts['over']}: {facts['summary']}, "
                f"test {metric} {test.mean:.4f} [{test.low:.4f}, {test.high:.4f}] (n={test.count}), {facts['seconds']:.0f} s")
     click.echo(f"checkpoint: {path} (trained over {facts['over']})")

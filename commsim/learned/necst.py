@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.channels.base import hard_llr, reliability
 from commsim.learned.estimators import Estimator, bernoulli_draws, pathwise_codes
 from commsim.learned.codec import DecoderInput, LearnedCodec, decoder_inputs
@@ -58,7 +58,7 @@ class NECSTObjective(nn.Module):
                              f"adversarial noise is bit flips at the training eps), not {channel!r}; "
                              "train necst over other channels")
         self.channel_name = channel
-        self.channel = None if channel == "bsc" else resolve_channel(channel)
+        self.channel = None if channel == "bsc" else get_channel(channel)
         self.channel_params = dict(channel_params or {})
         self.decoder_input = DecoderInput.parse(decoder_input)
         self.estimator = Estimator.parse(estimator)

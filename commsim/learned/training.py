@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.learned.estimators import ESTIMATORS, Estimator
 from commsim.learned.codec import DECODER_INPUTS, DecoderInput, LearnedCodec
 from commsim.learned.vimco import VimcoForm
@@ -155,7 +155,7 @@ class TrainConfig:
 
     def _check_channel(self) -> None:
         """Canonical channel fields (eps in ``eps``, floats, sorted), checked against the channel block."""
-        block = resolve_channel(self.channel)  # a registered name or a user module file.py:NAME; an unknown name lists the registered ones
+        block = get_channel(self.channel)  # a registered name or a user module file.py:NAME; an unknown name lists the registered ones
         if not isinstance(self.channel_params, dict):
             raise ValueError(f"channel_params must be a dict of channel parameters, got {type(self.channel_params).__name__}")
         params = dict(self.channel_params)
@@ -265,7 +265,7 @@ def validation_distortion(codec: LearnedCodec, source: ImageSource, config: Trai
     ``seeds``; the same seeds give the same number."""
     if not isinstance(config, TrainConfig):
         config = TrainConfig(eps=float(config))
-    pipeline = Pipeline(source, codec, resolve_channel(config.channel))
+    pipeline = Pipeline(source, codec, get_channel(config.channel))
     metric = distortion_metric(source)
     params = config.channel_kwargs()
     values = [pipeline.evaluate("val", seed=int(s), limit=limit, **params).metrics[metric].mean for s in seeds]

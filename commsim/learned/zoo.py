@@ -21,7 +21,7 @@ from typing import Callable
 from filelock import FileLock, Timeout
 
 from commsim import __version__
-from commsim.channels.loading import resolve_channel
+from commsim.channels import get_channel
 from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.networks import default_architecture
@@ -269,6 +269,6 @@ def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float | 
         return codec_from_checkpoint(checkpoint, name, dataset, bits, source, device)
     channel = train_options.get("channel", "bsc")
     params = train_options.get("channel_params") or {}
-    uses_eps = "eps" in resolve_channel(channel).params and "eps" not in params
+    uses_eps = "eps" in get_channel(channel).params and "eps" not in params
     config = TrainConfig(**{**train_options, "eps": eps if uses_eps else None})
     return cached_or_trained(name, dataset, bits, config, source, device, train_if_missing, progress)[0]

@@ -89,10 +89,11 @@ def main(argv=None) -> int:
     lines = [f"# Pathwise estimator forms (NECST, MNIST, 100 bits, eps {args.eps:g})", "",
              f"Settings: --epochs {args.epochs} --forms {args.forms}; recipe onecycle (peak 3e-3), "
              f"{args.threads} thread(s), {runlib.machine()}; test l2_per_image with one BSC "
-             "draw per test image (1000 images), 95 % CI.", "",
-             "| form | temperature | test l2 | 95 % CI | val l2 (3 draws) | best epoch | seconds |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['form']} | {r['temperature']} | {r['test']:.2f} | [{r['test_low']:.2f}, {r['test_high']:.2f}] | "
-              f"{r['val']:.2f} | {r['best_epoch']}/{r['epochs']} | {r['seconds']:.0f} |" for r in rows]
+             "draw per test image (1000 images), 95 % CI.", ""]
+    lines += runlib.markdown_table(
+        ["form", "temperature", "test l2", "95 % CI", "val l2 (3 draws)", "best epoch", "seconds"],
+        [[r["form"], r["temperature"], f"{r['test']:.2f}", f"[{r['test_low']:.2f}, {r['test_high']:.2f}]", f"{r['val']:.2f}",
+          f"{r['best_epoch']}/{r['epochs']}", f"{r['seconds']:.0f}"] for r in rows])
     args.output.report(lines)
     return 0
 

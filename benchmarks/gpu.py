@@ -125,8 +125,7 @@ def main(argv=None) -> int:
              f"{time.perf_counter() - start:.0f} s in all.", ""]
     for section, part in frame.groupby("section", sort=False):
         part = part.dropna(axis=1, how="all").drop(columns="section")
-        lines += [f"## {section}", "", "| " + " | ".join(part.columns) + " |", "|" + "---|" * len(part.columns)]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in part.itertuples(index=False)]
+        lines += [f"## {section}", "", *runlib.markdown_table(list(part.columns), part.itertuples(index=False))]
         lines.append("")
     args.output.report(lines)
     print("\n".join(lines))

@@ -84,11 +84,11 @@ def main(argv=None) -> int:
     args.output.csv(pd.DataFrame(rows))
     args.output.csv(pd.DataFrame(curves), "_curves")
     lines = [f"# LR range test (MNIST, 100 bits, batch 100, eps {args.eps:g})", "",
-             f"{steps} Adam steps, lr from 1e-5 to 1 (exponential), {args.threads} thread(s), {runlib.machine()}.", "",
-             "| codec | estimator | lr at min loss | suggested peak | min smoothed loss | seconds |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['codec']} | {r['estimator']} | {r['lr_min_loss']:.2g} | "
-              f"{r['suggested_peak']:.2g} | {r['min_smoothed_loss']:.2f} | {r['seconds']:.0f} |" for r in rows]
+             f"{steps} Adam steps, lr from 1e-5 to 1 (exponential), {args.threads} thread(s), {runlib.machine()}.", ""]
+    lines += runlib.markdown_table(
+        ["codec", "estimator", "lr at min loss", "suggested peak", "min smoothed loss", "seconds"],
+        [[r["codec"], r["estimator"], f"{r['lr_min_loss']:.2g}", f"{r['suggested_peak']:.2g}", f"{r['min_smoothed_loss']:.2f}",
+          f"{r['seconds']:.0f}"] for r in rows])
     args.output.report(lines)
     return 0
 

@@ -61,12 +61,12 @@ def main(argv=None) -> int:
              f"Settings: --codec {args.codec} --epochs {args.epochs} --eps {args.eps} "
              f"--runs {args.runs} --threads {args.threads}; {runlib.machine()}, "
              f"load average {load_before} before / {load_after} after (a shared machine: seconds are indicative).",
-             f"Test {metric}: one BSC draw per test image (1000 images), 95 % CI.", "",
-             f"| eps | recipe | estimator | peak lr | test {metric} | 95 % CI | best epoch / run | stop | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['eps']:g} | {r['recipe']} | {r['estimator']} | {r['lr']:g} | {r['test']:.2f} | "
-              f"[{r['test_low']:.2f}, {r['test_high']:.2f}] | {r['best_epoch']}/{r['epochs_run']} | {r['stop']} | "
-              f"{r['seconds']:.0f} |" for r in rows]
+             f"Test {metric}: one BSC draw per test image (1000 images), 95 % CI.", ""]
+    lines += runlib.markdown_table(
+        ["eps", "recipe", "estimator", "peak lr", f"test {metric}", "95 % CI", "best epoch / run", "stop", "seconds"],
+        [[f"{r['eps']:g}", r["recipe"], r["estimator"], f"{r['lr']:g}", f"{r['test']:.2f}",
+          f"[{r['test_low']:.2f}, {r['test_high']:.2f}]", f"{r['best_epoch']}/{r['epochs_run']}", r["stop"],
+          f"{r['seconds']:.0f}"] for r in rows])
     args.output.report(lines)
     return 0
 

@@ -25,7 +25,7 @@ The other half is the convention every benchmark follows (``benchmarks/README.md
 benchmark"): :func:`benchmark_parser` and :func:`parse_args` (``--out``, ``--quick``, ``--threads``,
 the command line), :class:`Output` (the result files ``NAME[_quick]*``, each report with the
 :func:`provenance` line), :func:`timed` / :func:`best_time` (wall and CPU seconds, CUDA synchronised)
-and :func:`machine` / :func:`load_average` (what the numbers ran on).
+and :func:`machine` / :func:`load_average` (what the numbers ran on) and :func:`markdown_table`.
 """
 from __future__ import annotations
 
@@ -341,6 +341,12 @@ class Output:
 def provenance(command: str) -> str:
     """One line naming the ``command`` and the commit (:func:`git_commit`) that made a result, and when."""
     return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
+
+
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table as report lines: ``header``, the separator, one line per row (cells as given, else ``str``)."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
 
 
 def sync(device: str = "cpu") -> None:

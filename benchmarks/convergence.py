@@ -17,27 +17,21 @@ records of ``runlib.py`` under ``--runs``; records of the same configuration in 
 (by default Table 1's) are used instead of training again. Writes ``convergence.md``, ``convergence.csv``
 (one row per run and epoch) and ``convergence.png``; ``--quick`` writes ``convergence_quick.*`` in under a minute.
 
-    python benchmarks/convergence.py --jobs 2 --deadline 13:10
-    python benchmarks/convergence.py --quick --out /tmp/conv
+    python -m benchmarks.convergence --jobs 2 --deadline 13:10
+    python -m benchmarks.convergence --quick --out /tmp/conv
 """
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.core.files import atomic_path  # noqa: E402
-from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec  # noqa: E402
+from benchmarks import runlib
+from benchmarks.runlib import run_specs, spec
+from commsim.core.files import atomic_path
 
 ANCHOR = 16.45
 """Test l2 of NECST after 200 epochs of the old recipe at eps 0.1 (786 s on one thread; table1_previous_30epochs.md)."""
@@ -77,8 +71,7 @@ def plan(args) -> list[list[dict]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a smoke test: 2 epochs, one seed, one eps")
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="2 epochs, one seed, one eps", threads=False)
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=100, help="budget of onecycle+st/gumbel (default 100)")
@@ -87,43 +80,39 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-epochs", type=int, default=300, help="budget of the converged reference (seed 0)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel single-threaded training processes")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-run JSON records (resume)")
     parser.add_argument("--reuse", type=Path, nargs="*", default=None,
                         help="other runs folders whose records of the same configuration count (default: Table 1's)")
-    add_executor_options(parser)
-    args = parser.parse_args(argv)
+    runlib.add_executor_options(parser)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.eps, args.seeds, args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs = [0.1], 1, 2, 1, 1, 3
     try:
         if not (all(0 < e <= 0.5 for e in args.eps) and 1 <= args.seeds <= 100 and 1 <= args.jobs <= 64
                 and all(1 <= v <= 10_000 for v in (args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs))):
             raise ValueError("eps must be in (0, 0.5], --seeds in [1, 100], --jobs in [1, 64], epochs in [1, 10000]")
-        deadline = parse_deadline(args.deadline)
-        cluster = cluster_from_args(args)
+        deadline = runlib.parse_deadline(args.deadline)
+        cluster = runlib.cluster_from_args(args)
     except ValueError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    name = "convergence_quick" if args.quick else "convergence"
-    runs = args.runs or args.out / f"{name}_runs"
+        return runlib.usage_error(exc)
+    output = args.output
+    runs = args.runs or args.out / f"{output.name}_runs"
     reuse = args.reuse if args.reuse is not None else ([] if args.quick else [args.out / "table1_runs_converged"])
     args.reuse_folders = [f for f in reuse if Path(f).is_dir()]
     runs.mkdir(parents=True, exist_ok=True)
-    done = load_done(runs, *reuse)
+    done = runlib.load_done(runs, *reuse)
     groups = plan(args)
     left = []
     for group in groups:
         jobs = 1 if any(s["threads"] > 1 for s in group) else args.jobs
         left += run_specs(group, runs, jobs, done, deadline, cluster)
     records = [done[s["name"]] for group in groups for s in group if s["name"] in done]
-    args.out.mkdir(parents=True, exist_ok=True)
     curves = curves_frame(records, args.epochs)
-    curves.to_csv(args.out / f"{name}.csv", index=False)
+    output.csv(curves)
     summary = summary_frame(records, args.epochs)
-    summary.to_csv(args.out / f"{name}_summary.csv", index=False)
-    figure(curves, args.out / f"{name}.png")
-    (args.out / f"{name}.md").write_text("\n".join(markdown(args, summary, curves, left, name)) + "\n")
-    print(f"wrote {args.out / (name + '.md')}, .csv, _summary.csv and .png")
+    output.csv(summary, "_summary")
+    figure(curves, output.path(".png"))
+    output.report(markdown(args, summary, curves, left, output.name))
     return 0
 
 
@@ -199,10 +188,9 @@ def markdown(args, summary: pd.DataFrame, curves: pd.DataFrame, left: list[str],
     loads = list(summary["load_before"]) + list(summary["load_after"]) if not summary.empty else [0.0]
     lines = [
         "# Convergence of NECST training (MNIST, 100 bits): distortion against training seconds", "",
-        f"Command: `python benchmarks/convergence.py{' --quick' if args.quick else ''} --eps {' '.join(f'{e:g}' for e in args.eps)} "
+        f"Settings: --eps {' '.join(f'{e:g}' for e in args.eps)} "
         f"--seeds {args.seeds} --epochs {args.epochs} --vimco-epochs {args.vimco_epochs} --old-epochs {args.old_epochs} "
-        f"--reference-epochs {args.reference_epochs} --jobs {args.jobs}`; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, one torch thread per training and {args.jobs} at a time (the 2-thread run alone); load "
+        f"--reference-epochs {args.reference_epochs} --jobs {args.jobs}; {runlib.machine()}, one torch thread per training and {args.jobs} at a time (the 2-thread run alone); load "
         f"average {min(loads):.1f} to {max(loads):.1f} at the starts and ends of the trainings.",
         "",
         f"Old recipe (`paper` + `vimco`: constant Adam 1e-3, VIMCO K = 5) capped at {args.old_epochs} epochs "

@@ -30,42 +30,37 @@ CPU, the same thread count for both), and the test distortions of both are repor
 
 Usage::
 
-    python benchmarks/decoders.py --quick          # < 1 min
-    python benchmarks/decoders.py                  # a few minutes
-    python benchmarks/decoders.py --only claim     # just the NECST claim
-    python benchmarks/decoders.py --threads 0      # torch's default thread count (all cores)
-    python benchmarks/decoders.py --device cuda
+    python -m benchmarks.decoders --quick          # < 1 min
+    python -m benchmarks.decoders                  # a few minutes
+    python -m benchmarks.decoders --only claim     # just the NECST claim
+    python -m benchmarks.decoders --threads 0      # torch's default thread count (all cores)
+    python -m benchmarks.decoders --device cuda
 
-Writes ``benchmarks/results/decoders.md`` and ``benchmarks/results/decoders.csv`` (``--out``).
+Writes ``decoders.md`` and ``decoders.csv`` in ``--out`` (default ``benchmarks/results``; ``--quick``:
+``decoders_quick.*``).
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import datetime
-import os
 import platform
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
-from scipy.stats import beta
+from commpy.channelcoding import Trellis, conv_encode, viterbi_decode
+from commpy.channelcoding.ldpc import ldpc_bp_decode
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from commpy.channelcoding import Trellis, conv_encode, viterbi_decode  # noqa: E402
-from commpy.channelcoding.ldpc import ldpc_bp_decode  # noqa: E402
-
-from commsim.fec.ldpc import LDPCCode, commpy_bp_decode, load_design, regular_ldpc  # noqa: E402
-from commsim.fec import build_code  # noqa: E402
-from runlib import git_commit  # noqa: E402
-from commsim.fec.decoders import BPDecoder, ViterbiDecoder  # noqa: E402
-from commsim.fec.simulate import simulate_point  # noqa: E402
-from commsim.channels import AWGN, BSC  # noqa: E402
+from benchmarks import runlib
+from benchmarks.runlib import best_time, timed
+from commsim.channels import AWGN, BSC
+from commsim.core.metrics import binomial_ci
+from commsim.fec import build_code
+from commsim.fec.decoders import BPDecoder, ViterbiDecoder
+from commsim.fec.ldpc import LDPCCode, commpy_bp_decode, load_design, regular_ldpc
+from commsim.fec.simulate import simulate_point
 
 MODES = {
     "quick": dict(
@@ -123,27 +118,10 @@ class Row:
     extra: dict = field(default_factory=dict, repr=False)
 
 
-def clopper_pearson(errors: int, trials: int, conf: float = 0.95) -> tuple[float, float]:
-    if trials == 0:
-        return float("nan"), float("nan")
-    a = (1 - conf) / 2
-    lo = 0.0 if errors == 0 else float(beta.ppf(a, errors, trials - errors + 1))
-    hi = 1.0 if errors == trials else float(beta.ppf(1 - a, errors + 1, trials - errors))
-    return lo, hi
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str = "cpu"):
-    """``(fn(), wall seconds, CPU seconds of this process)``."""
-    sync(device)
-    start, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    return out, time.perf_counter() - start, time.process_time() - cpu
+def clopper_pearson(errors: int, trials: int) -> tuple[float, float]:
+    """The 95 % Clopper-Pearson interval of ``errors / trials`` (:func:`commsim.core.metrics.binomial_ci`)."""
+    est = binomial_ci(errors, trials)
+    return est.low, est.high
 
 
 def channel_llr(bits: np.ndarray, channel: str, param: float, rate: float, seed: int) -> np.ndarray:
@@ -435,9 +413,7 @@ def short_benchmark(cfg: dict, device: str, seed: int, log) -> list[Row]:
         # bit, into NaN: those get +-1e-12, which decides nothing)
         mother = code.decoder_llr(torch.from_numpy(llr)).numpy()
         mother = np.where(mother == 0, 1e-12, mother)
-        t0 = time.perf_counter()
-        bits, _ = commpy_bp_decode(code.H_dec, mother, 20)
-        seconds = time.perf_counter() - t0
+        (bits, _), seconds, _ = timed(lambda: commpy_bp_decode(code.H_dec, mother, 20))
         got = bits[:, : code.k]
         errors = int((got != info).any(1).sum())
         lo, hi = clopper_pearson(errors, frames)
@@ -485,17 +461,6 @@ def short_lines(rows: list[Row]) -> list[str]:
         lines.append(f"- same run, NR LDPC (1024, 512) at 2 dB on one thread: commsim layered BP-20 "
                      f"{ours[0].info_bits_per_s / ref[0].info_bits_per_s:,.0f}x commpy's SPA-20 ({ref[0].frames} frames).")
     return lines + [""]
-
-
-def best_time(fn, reps: int) -> tuple[object, float]:
-    """``(fn(), the least wall-clock seconds of reps calls)`` after one warm-up call."""
-    out = fn()
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
@@ -602,17 +567,6 @@ def necst_claim(cfg: dict, seed: int, log) -> tuple[list[Row], str]:
 
 # -- report -------------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     for dist in ("scipy", "scikit-commpy", "sionna"):
@@ -682,15 +636,16 @@ def claim_lines(rows: list[Row], note: str) -> list[str]:
     return lines
 
 
-def write_markdown(path: str, rows: list[Row], env: dict, mode: str, claim_note: str = "") -> None:
+def markdown(rows: list[Row], env: dict, mode: str, claim_note: str = "") -> list[str]:
+    """The report: the environment, the LDPC and Viterbi tables, the short codes, the NECST claim, the targets."""
     lines = [
         "# Decoding speed: commsim's torch decoders vs scikit-commpy",
         "",
-        f"Generated by `{env['command']}` ({mode} mode) at commit {env['commit']} on {env['date']}, seed {env['seed']}.",
+        f"{mode.capitalize()} mode, seed {env['seed']}.",
         "",
         "| environment | |",
         "|---|---|",
-        f"| CPU | {env['cpu']} ({env['cores']} logical cores) |",
+        f"| CPU | {env['cpu']} |",
         f"| torch threads | {env['threads']} (commpy is single-threaded numpy/scipy) |",
         f"| device (commsim) | {env['device']} |",
         f"| load average before / after | {env['load_before']} / {env['load_after']} |",
@@ -768,74 +723,59 @@ def write_markdown(path: str, rows: list[Row], env: dict, mode: str, claim_note:
         "(maximum likelihood for the terminated code), so commsim's FER can be lower.",
         "",
     ]
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    return lines
 
 
-def write_csv(path: str, rows: list[Row], env: dict) -> None:
-    names = [k for k in asdict(rows[0]) if k != "extra"] + ["threads", "seed", "mode"]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=names)
-        w.writeheader()
-        for r in rows:
-            d = {k: v for k, v in asdict(r).items() if k != "extra"}
-            w.writerow({**d, "threads": env["threads"], "seed": env["seed"], "mode": env["mode"]})
+def table(rows: list[Row], env: dict) -> pd.DataFrame:
+    """One CSV row per :class:`Row` (all but ``extra``), with the run's threads, seed and mode."""
+    return pd.DataFrame([{**{k: v for k, v in asdict(r).items() if k != "extra"}, "threads": env["threads"],
+                          "seed": env["seed"], "mode": env["mode"]} for r in rows], dtype=object)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few frames and points (< 1 min)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1, like single-threaded commpy; 0 = torch's default)")
+def main(argv=None) -> int:
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="few frames and points, < 1 min")
     parser.add_argument("--device", default="cpu", help="device of commsim's decoders (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["ldpc", "viterbi", "short", "claim"], default=None,
                         help="run one part (LDPC, Viterbi, the short-block codes or the NECST claim)")
     parser.add_argument("--no-claim", action="store_true", help="skip the NECST claim")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                        help="folder for decoders.md and decoders.csv")
-    args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    args = runlib.parse_args(parser, argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
     mode = "quick" if args.quick else "full"
     cfg = MODES[mode]
-    env = {
-        "command": "python benchmarks/decoders.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "seed": args.seed, "mode": mode, "device": args.device, "threads": torch.get_num_threads(),
-        "cpu": cpu_model(), "cores": os.cpu_count(), "versions": versions(),
-        "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "commit": git_commit(),
-    }
+    env = {"seed": args.seed, "mode": mode, "device": args.device, "threads": torch.get_num_threads(),
+           "cpu": runlib.machine(), "versions": versions(), "load_before": runlib.load_average()}
     if args.device.startswith("cuda"):
         env["device"] += f" ({torch.cuda.get_device_name()})"
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    start = time.perf_counter()
-    rows: list[Row] = []
-    if args.only in (None, "ldpc"):
-        rows += ldpc_benchmark(cfg, args.device, args.seed, log)
-    if args.only in (None, "viterbi"):
-        rows += viterbi_benchmark(cfg, args.device, args.seed, log)
-    if args.only in (None, "short"):
-        rows += short_benchmark(cfg, args.device, args.seed, log)
-    claim_note = ""
-    if args.only == "claim" or (args.only is None and not args.no_claim):
-        claim_rows, claim_note = necst_claim(cfg, args.seed, log)
-        rows += claim_rows
-        if claim_note:
-            log(f"NECST claim {claim_note}")
-    env["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    os.makedirs(args.out, exist_ok=True)
+    def run() -> tuple[list[Row], str]:
+        rows: list[Row] = []
+        if args.only in (None, "ldpc"):
+            rows += ldpc_benchmark(cfg, args.device, args.seed, log)
+        if args.only in (None, "viterbi"):
+            rows += viterbi_benchmark(cfg, args.device, args.seed, log)
+        if args.only in (None, "short"):
+            rows += short_benchmark(cfg, args.device, args.seed, log)
+        claim_note = ""
+        if args.only == "claim" or (args.only is None and not args.no_claim):
+            claim_rows, claim_note = necst_claim(cfg, args.seed, log)
+            rows += claim_rows
+            if claim_note:
+                log(f"NECST claim {claim_note}")
+        return rows, claim_note
+
+    (rows, claim_note), seconds, _ = timed(run)
+    env["load_after"] = runlib.load_average()
     if rows:
-        write_csv(os.path.join(args.out, "decoders.csv"), rows, env)
-    write_markdown(os.path.join(args.out, "decoders.md"), rows, env, mode, claim_note)
-    log(f"wrote {args.out}/decoders.md and decoders.csv in {time.perf_counter() - start:.0f} s")
+        args.output.csv(table(rows, env))
+    args.output.report(markdown(rows, env, mode, claim_note))
+    log(f"{seconds:.0f} s in all")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

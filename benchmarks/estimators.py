@@ -13,28 +13,23 @@ test ``l2_per_image`` with one BSC draw per test image. Forms:
 
 Only ``st``, ``gumbel`` and ``vimco`` are in the package; the others are defined here.
 
-    python benchmarks/estimators.py --epochs 10
+    python -m benchmarks.estimators --epochs 10
+    python -m benchmarks.estimators --quick --out /tmp/est
 """
 from __future__ import annotations
 
-import argparse
-import platform
 import sys
-import time
-from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.channels import BSC  # noqa: E402
-from commsim.learned.estimators import bernoulli_draws  # noqa: E402
-from commsim.learned.necst import NECSTObjective, noisy_probs  # noqa: E402
-from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
-from commsim.pipeline import Pipeline  # noqa: E402
+from benchmarks import runlib
+from commsim.channels import BSC
+from commsim.data import load_dataset
+from commsim.learned.estimators import bernoulli_draws
+from commsim.learned.necst import NECSTObjective, noisy_probs
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.zoo import build_codec
+from commsim.pipeline import Pipeline
 
 
 class VariantObjective(NECSTObjective):
@@ -68,9 +63,7 @@ def run(source, form: str, epochs: int, eps: float, temperature: float) -> dict:
         if form == "gumbel_soft":
             estimator = "gumbel"
     config = TrainConfig(eps=eps, epochs=epochs, recipe="onecycle", estimator=estimator, temperature=temperature)
-    start = time.perf_counter()
-    result = train_codec(codec, source, config, progress=False)
-    seconds = time.perf_counter() - start
+    result, seconds, _ = runlib.timed(lambda: train_codec(codec, source, config, progress=False))
     test = Pipeline(source, codec, BSC()).evaluate("test", seed=0, eps=eps).metrics["l2_per_image"]
     return {"form": form, "temperature": temperature if "gumbel" in form else "", "epochs": epochs,
             "best_epoch": result.best_epoch, "val": result.val_value, "test": test.mean, "test_low": test.low,
@@ -78,17 +71,13 @@ def run(source, form: str, epochs: int, eps: float, temperature: float) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1 epoch of st and gumbel")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--forms", default="st,st_sent,soft,gumbel:0.5,gumbel:1,gumbel_soft:0.5,vimco")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="1 epoch of st and gumbel (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.epochs, args.forms = 1, "st,gumbel:1"
-    torch.set_num_threads(args.threads)
     source = load_dataset("mnist")
     rows = []
     for item in args.forms.split(","):
@@ -98,16 +87,14 @@ def main(argv=None) -> int:
         print(f"{form:12s} T={r['temperature']!s:4s} test l2 {r['test']:.2f} [{r['test_low']:.2f}, {r['test_high']:.2f}] "
               f"val {r['val']:.2f} best epoch {r['best_epoch']} ({r['seconds']:.0f} s)", flush=True)
     lines = [f"# Pathwise estimator forms (NECST, MNIST, 100 bits, eps {args.eps:g})", "",
-             f"Command: `python benchmarks/estimators.py{' --quick' if args.quick else ''} --epochs {args.epochs} --forms {args.forms}`; recipe onecycle (peak 3e-3), "
-             f"{args.threads} thread(s), {platform.processor() or platform.machine()}; test l2_per_image with one BSC "
-             "draw per test image (1000 images), 95 % CI.", "",
-             "| form | temperature | test l2 | 95 % CI | val l2 (3 draws) | best epoch | seconds |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['form']} | {r['temperature']} | {r['test']:.2f} | [{r['test_low']:.2f}, {r['test_high']:.2f}] | "
-              f"{r['val']:.2f} | {r['best_epoch']}/{r['epochs']} | {r['seconds']:.0f} |" for r in rows]
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "estimators_quick" if args.quick else "estimators"
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / (name + '.md')}")
+             f"Settings: --epochs {args.epochs} --forms {args.forms}; recipe onecycle (peak 3e-3), "
+             f"{args.threads} thread(s), {runlib.machine()}; test l2_per_image with one BSC "
+             "draw per test image (1000 images), 95 % CI.", ""]
+    lines += runlib.markdown_table(
+        ["form", "temperature", "test l2", "95 % CI", "val l2 (3 draws)", "best epoch", "seconds"],
+        [[r["form"], r["temperature"], f"{r['test']:.2f}", f"[{r['test_low']:.2f}, {r['test_high']:.2f}]", f"{r['val']:.2f}",
+          f"{r['best_epoch']}/{r['epochs']}", f"{r['seconds']:.0f}"] for r in rows])
+    args.output.report(lines)
     return 0
 
 

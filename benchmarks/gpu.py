@@ -13,47 +13,36 @@ For each device available (the CPU always; CUDA when ``torch.cuda.is_available()
    regular (3,6) code, n = 1440, sum-product, layered, BSC 0.07) and of the K = 7 Viterbi decoder
    (rate 1/2, terminated, 1000 information bits per frame, BSC 0.03), on batches of frames.
 
-Writes ``benchmarks/results/gpu.md`` and ``.csv``. Without CUDA the CUDA rows say "not available":
-nothing is claimed for a device that was not measured.
+Writes ``gpu.md`` and ``gpu.csv`` in ``--out`` (default ``benchmarks/results``; ``--quick``:
+``gpu_quick.*``). Without CUDA the CUDA rows say "not available": nothing is claimed for a device
+that was not measured.
 
-    python benchmarks/gpu.py            # a few minutes on a CPU
-    python benchmarks/gpu.py --quick    # seconds: checks the script
+    python -m benchmarks.gpu            # a few minutes on a CPU
+    python -m benchmarks.gpu --quick    # seconds: checks the script
 """
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from commsim.channels import BSC  # noqa: E402
-from commsim.core.device import make_generator  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
-from commsim.fec.convolutional import ConvCode, torch_viterbi  # noqa: E402
-from commsim.fec.ldpc import LDPCCode, regular_ldpc, torch_bp_decoder  # noqa: E402
-from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
-from commsim.pipeline import Pipeline  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import runlib
+from commsim.channels import BSC
+from commsim.core.device import make_generator
+from commsim.data import load_dataset
+from commsim.fec.convolutional import ConvCode, torch_viterbi
+from commsim.fec.ldpc import LDPCCode, regular_ldpc, torch_bp_decoder
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.zoo import build_codec
+from commsim.pipeline import Pipeline
 
 
 def devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def parity(source, epochs: int, limit: int) -> list[dict]:
@@ -70,11 +59,9 @@ def parity(source, epochs: int, limit: int) -> list[dict]:
         with torch.no_grad():
             out = model.decode(llr.to(device))
         out, _ = out
-        sync(device)
-        begin = time.perf_counter()
-        l2 = Pipeline(source, model, BSC()).evaluate("test", seed=0, limit=limit, eps=0.1).metrics["l2_per_image"]
-        sync(device)
-        seconds = time.perf_counter() - begin
+        result, seconds, _ = runlib.timed(lambda: Pipeline(source, model, BSC()).evaluate("test", seed=0, limit=limit, eps=0.1),
+                                          device)
+        l2 = result.metrics["l2_per_image"]
         rows.append({"section": "parity", "device": device, "max_abs_diff_vs_cpu": float((out.cpu() - reference).abs().max()),
                      "l2_per_image": round(l2.mean, 4), "l2_low": round(l2.low, 4), "l2_high": round(l2.high, 4),
                      "images": l2.count, "evaluate_seconds": round(seconds, 3)})
@@ -112,13 +99,7 @@ def decode_speed(frames: int, repeats: int) -> list[dict]:
         llr = torch.from_numpy((2 * received - 1) * np.float32(np.log((1 - eps) / eps)))
         for device in devices():
             llr_d = llr.to(device)
-            best = float("inf")
-            for _ in range(repeats + 1):  # the first call builds the device tables
-                sync(device)
-                begin = time.perf_counter()
-                out = decoder(llr_d)
-                sync(device)
-                best = min(best, time.perf_counter() - begin)
+            out, best = runlib.best_time(lambda: decoder(llr_d), repeats, device)  # the warm-up builds the device tables
             bits = (out[0] if isinstance(out, tuple) else out).cpu().numpy()
             reference = word if bits.shape[1] == word.shape[1] else info
             fer = float((bits.astype(np.uint8) != reference.astype(np.uint8)).any(axis=1).mean())
@@ -127,36 +108,29 @@ def decode_speed(frames: int, repeats: int) -> list[dict]:
     return rows
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpu"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def main(argv=None) -> int:
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-3 epochs, 200 images, 50 frames")
+    args = runlib.parse_args(parser, argv)
     source = load_dataset("mnist")
     start = time.perf_counter()
     rows = parity(source, epochs=1 if args.quick else 5, limit=200 if args.quick else 1000)
     rows += training_speed(source, epochs=1 if args.quick else 3)
     rows += decode_speed(frames=50 if args.quick else 500, repeats=1 if args.quick else 3)
     frame = pd.DataFrame(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out.with_suffix(".csv"), index=False)
+    args.output.csv(frame)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     lines = [f"# CPU vs CUDA{' (QUICK)' if args.quick else ''}", "",
-             f"`python benchmarks/gpu.py{' --quick' if args.quick else ''}` on {platform.machine()}, {os.cpu_count()} cores, "
-             f"{args.threads} CPU thread(s), torch {torch.__version__}; CUDA: "
+             f"{runlib.machine()}, {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; CUDA: "
              f"{cuda or '**not available on this machine: no CUDA number is claimed**'}; "
-             f"{time.perf_counter() - start:.0f} s in all, {time.strftime('%Y-%m-%d %H:%M')}.", ""]
+             f"{time.perf_counter() - start:.0f} s in all.", ""]
     for section, part in frame.groupby("section", sort=False):
         part = part.dropna(axis=1, how="all").drop(columns="section")
-        lines += [f"## {section}", "", "| " + " | ".join(part.columns) + " |", "|" + "---|" * len(part.columns)]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in part.itertuples(index=False)]
+        lines += [f"## {section}", "", *runlib.markdown_table(list(part.columns), part.itertuples(index=False))]
         lines.append("")
-    out.with_suffix(".md").write_text("\n".join(lines))
+    args.output.report(lines)
     print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a CUDA machine, as one script (run from the repository root there):
 #   1. the CUDA tests (every test parametrized over "cuda", and the GPU benchmark's own test);
-#   2. benchmarks/gpu.py (CPU vs CUDA parity, training seconds per epoch, decoder throughput);
+#   2. python -m benchmarks.gpu (CPU vs CUDA parity, training seconds per epoch, decoder throughput);
 #   3. the README's main command with --device cuda, timed end to end (fresh cache);
 #   4. the whole default test suite on that machine (pytest-xdist when present).
 # Logs and results go to $OUT (default benchmarks/results/gpu_device). Wheels of packages the
@@ -23,8 +23,8 @@ python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', 
 step "CUDA tests"
 timeout 120 python3 -m pytest -q -p no:cacheprovider -rs -k "cuda or gpu" -m "slow or not slow" \
   tests/test_channel_codes.py tests/test_codec_factory.py tests/test_fast_decoders.py tests/test_bad_inputs.py tests/test_gpu_benchmark.py
-step "benchmarks/gpu.py"
-timeout 150 python3 benchmarks/gpu.py --out "$OUT/gpu"
+step "python -m benchmarks.gpu"
+timeout 150 python3 -m benchmarks.gpu --out "$OUT"
 step "commsim run --codec iabf --channel bsc --eps 0.2 --device cuda (fresh cache)"
 begin=$(python3 -c "import time; print(time.time())")
 timeout 150 python3 -m commsim.cli run --codec iabf --channel bsc --eps 0.2 --device cuda

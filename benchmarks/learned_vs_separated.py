@@ -16,23 +16,18 @@ At 100 channel bits per image (MNIST, the embedded digits, BSC at eps 0.05..0.4)
   baseline the paper's recipe reaches, not a result of today's code). The old recipe's 200-epoch
   score is known at eps 0.1 only (16.45, the anchor of ``convergence.md``).
 
-    python benchmarks/learned_vs_separated.py --jobs 2
+    python -m benchmarks.learned_vs_separated --jobs 2
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec, write_report  # noqa: E402
-
-from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep  # noqa: E402
+from benchmarks import runlib
+from benchmarks.runlib import RESULTS, run_specs, spec
+from commsim.sweep import LocalExecutor, SweepSpec, parse_values, run_sweep
 
 EPS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
 SOURCES = ("vq", "pca")
@@ -59,20 +54,19 @@ def best_of(frame: pd.DataFrame, eps: float, codecs: list[str]) -> tuple[float, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = runlib.benchmark_parser(__file__, __doc__, quick=None, threads=False)
     parser.add_argument("--seeds", type=int, default=1, help="NECST seeds per eps to train where missing (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel single-threaded processes")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
-    parser.add_argument("--runs", type=Path, default=HERE / "results" / "table1_runs_converged")
-    parser.add_argument("--sweep", type=Path, default=HERE / "results" / "sweep_bsc" / "results.csv")
+    parser.add_argument("--runs", type=Path, default=RESULTS / "table1_runs_converged")
+    parser.add_argument("--sweep", type=Path, default=RESULTS / "sweep_bsc" / "results.csv")
     parser.add_argument("--sources", default=",".join(SOURCES), help="source codes of the separated schemes")
     parser.add_argument("--families", default=",".join(FAMILIES), help="channel-code families of the separated schemes")
     parser.add_argument("--bits", default="100", help="channel bits per image, e.g. 100,200,500")
     parser.add_argument("--eps", default=",".join(f"{e:g}" for e in EPS), help="BSC eps values")
-    parser.add_argument("--separated-out", type=Path, default=HERE / "results" / "learned_vs_separated_runs")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    add_executor_options(parser)
-    args = parser.parse_args(argv)
+    parser.add_argument("--separated-out", type=Path, default=RESULTS / "learned_vs_separated_runs")
+    runlib.add_executor_options(parser)
+    args = runlib.parse_args(parser, argv)
     try:
         if not 1 <= args.seeds <= 100 or not 1 <= args.jobs <= 64:
             raise ValueError("--seeds must be in [1, 100] and --jobs in [1, 64]")
@@ -82,13 +76,12 @@ def main(argv=None) -> int:
         families = [f for f in args.families.split(",") if f]
         budgets = [int(b) for b in parse_values(args.bits)]
         eps_values = parse_values(args.eps)
-        deadline = parse_deadline(args.deadline)
-        cluster = cluster_from_args(args)
+        deadline = runlib.parse_deadline(args.deadline)
+        cluster = runlib.cluster_from_args(args)
     except ValueError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
+        return runlib.usage_error(exc)
     sweep = pd.read_csv(args.sweep)
-    done = load_done(args.runs)
+    done = runlib.load_done(args.runs)
     specs = [spec("necst", e, s) for e in eps_values for s in range(args.seeds)]
     left = run_specs(specs, args.runs, args.jobs, done, deadline, cluster)
     separated = {b: separated_sweep(sources, families, b, eps_values, args.jobs, args.separated_out) for b in budgets}
@@ -116,13 +109,13 @@ def main(argv=None) -> int:
             rows.append(row)
     frame = pd.DataFrame(rows)
     frame["learned_wins"] = frame["necst_new"] < frame["separated_best"]
-    frame.to_csv(args.out / "learned_vs_separated.csv", index=False)
+    args.output.csv(frame)
 
     def num(v):
         return "–" if pd.isna(v) else f"{v:.2f}"
 
     lines = ["# The best learned code against the strongest separated schemes (MNIST, BSC)", "",
-             "`python benchmarks/learned_vs_separated.py` (see its docstring). NECST, new recipe: onecycle + st, "
+             "See `python -m benchmarks.learned_vs_separated --help`. NECST, new recipe: onecycle + st, "
              "100 epochs, trained at the test eps, test over 3 channel draws (mean over its seeds). Separated: "
              f"sources {', '.join(sources)} with the families {', '.join(families)}, evaluated with today's code "
              "(mean of 2 evaluation seeds over the test split; the cell names the better source). `best` picks the "
@@ -151,7 +144,7 @@ def main(argv=None) -> int:
         wins = measured[measured["learned_wins"]]["eps"].tolist()
         lines += [f"At 100 bits the learned NECST is below the strongest separated scheme at eps "
                   f"{', '.join(f'{e:g}' for e in wins) or 'none'} of {len(measured)} measured."]
-    write_report(args.out, "learned_vs_separated", lines)
+    args.output.report(lines)
     return 0
 
 

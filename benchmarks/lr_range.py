@@ -9,32 +9,23 @@ suggested peak ``lr_min_loss / 10`` (the usual rule: a decade below the rate whe
 falling). The rate of steepest descent, the other common rule, is useless here: the loss falls
 fastest in the first steps at any rate (the untrained network's transient).
 
-    python benchmarks/lr_range.py                  # necst st/gumbel/vimco and iabf st, eps 0.1
-    python benchmarks/lr_range.py --quick --out /tmp/lr
+    python -m benchmarks.lr_range                  # necst st/gumbel/vimco and iabf st, eps 0.1
+    python -m benchmarks.lr_range --quick --out /tmp/lr
 """
 from __future__ import annotations
 
-import argparse
 import math
-import platform
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.learned.training import TrainConfig, make_objective, seed_streams, stream_seed, train_step  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
-from commsim.core.device import make_generator  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runlib import write_report  # noqa: E402
+from benchmarks import runlib
+from commsim.core.device import make_generator
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig, make_objective, seed_streams, stream_seed, train_step
+from commsim.learned.zoo import build_codec
 
 
 def lr_range_test(codec_name: str, source, config: TrainConfig, lr_min: float = 1e-5, lr_max: float = 1.0,
@@ -75,39 +66,30 @@ RUNS = [("necst", "st"), ("necst", "gumbel"), ("necst", "vimco"), ("iabf", "st")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="necst st only, 40 steps")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="necst st only, 40 steps (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = runlib.parse_args(parser, argv)
     runs, steps = (RUNS[:1], 40) if args.quick else (RUNS, args.steps)
     source = load_dataset("mnist")
     rows, curves = [], []
     for codec, estimator in runs:
-        start = time.perf_counter()
-        found = lr_range_test(codec, source, TrainConfig(eps=args.eps, estimator=estimator), steps=steps)
-        seconds = time.perf_counter() - start
+        found, seconds, _ = runlib.timed(lambda: lr_range_test(codec, source, TrainConfig(eps=args.eps, estimator=estimator),
+                                                               steps=steps))
         rows.append({"codec": codec, "estimator": estimator, "eps": args.eps, "steps": found["steps"],
                      "lr_min_loss": found["lr_min_loss"], "suggested_peak": found["suggested"], "min_smoothed_loss": min(found["losses"]), "seconds": seconds})
         curves += [{"codec": codec, "estimator": estimator, "lr": lr, "smoothed_loss": loss}
                    for lr, loss in zip(found["lrs"], found["losses"])]
         print(f"{codec} {estimator}: min loss at lr {found['lr_min_loss']:.2g}, suggested peak {found['suggested']:.2g} ({seconds:.0f} s)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "lr_range_quick" if args.quick else "lr_range"
-    frame = pd.DataFrame(rows)
-    frame.to_csv(args.out / f"{name}.csv", index=False)
-    pd.DataFrame(curves).to_csv(args.out / f"{name}_curves.csv", index=False)
+    args.output.csv(pd.DataFrame(rows))
+    args.output.csv(pd.DataFrame(curves), "_curves")
     lines = [f"# LR range test (MNIST, 100 bits, batch 100, eps {args.eps:g})", "",
-             f"Command: `python benchmarks/lr_range.py{' --quick' if args.quick else ''}`; {steps} Adam steps, lr from 1e-5 "
-             f"to 1 (exponential), {args.threads} thread(s), {platform.processor() or platform.machine()}.", "",
-             "| codec | estimator | lr at min loss | suggested peak | min smoothed loss | seconds |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['codec']} | {r['estimator']} | {r['lr_min_loss']:.2g} | "
-              f"{r['suggested_peak']:.2g} | {r['min_smoothed_loss']:.2f} | {r['seconds']:.0f} |" for r in rows]
-    write_report(args.out, name, lines)
+             f"{steps} Adam steps, lr from 1e-5 to 1 (exponential), {args.threads} thread(s), {runlib.machine()}.", ""]
+    lines += runlib.markdown_table(
+        ["codec", "estimator", "lr at min loss", "suggested peak", "min smoothed loss", "seconds"],
+        [[r["codec"], r["estimator"], f"{r['lr_min_loss']:.2g}", f"{r['suggested_peak']:.2g}", f"{r['min_smoothed_loss']:.2f}",
+          f"{r['seconds']:.0f}"] for r in rows])
+    args.output.report(lines)
     return 0
 
 

@@ -6,16 +6,15 @@
 2. Optionally (``--tests``) the README's default test run (``python -m pytest -q``), idle and loaded.
    Target: under 3 minutes on 2 cores with another CPU-bound process running.
 
-Writes ``benchmarks/results/newcomer.md`` (and ``.csv``). Each measurement starts a fresh process with
+Writes ``newcomer.md`` and ``newcomer.csv`` in ``--out`` (``--quick``: ``newcomer_quick.*``). Each measurement starts a fresh process with
 a fresh ``COMMSIM_HOME``; the busy loop is a separate Python process started before and killed after.
 
-    python benchmarks/newcomer.py                 # the main command, idle and loaded
-    python benchmarks/newcomer.py --tests         # plus the test suite, idle and loaded
-    python benchmarks/newcomer.py --quick         # a 1-epoch run, to check the script itself
+    python -m benchmarks.newcomer                 # the main command, idle and loaded
+    python -m benchmarks.newcomer --tests         # plus the test suite, idle and loaded
+    python -m benchmarks.newcomer --quick         # a 1-epoch run, to check the script itself
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from benchmarks import runlib
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ["-m", "commsim.cli", "run", "--codec", "iabf", "--channel", "bsc", "--eps", "0.2"]
@@ -37,9 +38,8 @@ def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
     try:
         if busy:
             time.sleep(1.0)  # the loop is running before the command starts
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        done, seconds, _ = runlib.timed(lambda: subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                                                               capture_output=True, text=True))
     finally:
         if busy:
             busy.kill()
@@ -50,12 +50,10 @@ def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
     return seconds, " | ".join(tail)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None) -> int:
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-epoch training on 100 images", threads=False)
     parser.add_argument("--tests", action="store_true", help="also time the default test run")
-    parser.add_argument("--quick", action="store_true", help="1-epoch training (checks the script, not the numbers)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "newcomer"))
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     rows = []
     for loaded in (False, True):
         with tempfile.TemporaryDirectory() as home:
@@ -74,12 +72,9 @@ def main(argv=None):
                          "seconds": round(seconds, 1), "output": tail})
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out.with_suffix(".csv"), index=False)
+    args.output.csv(frame)
     lines = [f"# A newcomer's first run, idle and next to one CPU-bound process{' (QUICK: 1 epoch)' if args.quick else ''}", "",
-             f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
-             f"written by `benchmarks/newcomer.py` on {time.strftime('%Y-%m-%d %H:%M')}. The loaded runs share the "
+             f"Machine: {runlib.machine()}, Python {platform.python_version()}. The loaded runs share the "
              "machine with one `while True: pass` process; nothing else of ours was running.", "",
              "| what | load | seconds |", "|---|---|---|"]
     lines += [f"| {r['what']} | {r['load']} | {r['seconds']} |" for r in rows]
@@ -89,9 +84,9 @@ def main(argv=None):
             lines.append(f"\n{what}: loaded / idle = **{part['one busy loop'] / part['idle']:.2f}**")
     lines.append("\nLast lines of each command's output:\n")
     lines += [f"- {r['what']}, {r['load']}: `{r['output']}`" for r in rows]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out.with_suffix('.md')}")
+    args.output.report(lines)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

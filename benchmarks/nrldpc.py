@@ -17,34 +17,27 @@
 
 Usage::
 
-    python benchmarks/nrldpc.py            # ~10 minutes on one core
-    python benchmarks/nrldpc.py --quick    # ~1 minute, fewer frames (intervals wide)
+    python -m benchmarks.nrldpc            # ~10 minutes on one core
+    python -m benchmarks.nrldpc --quick    # ~1 minute, fewer frames (intervals wide)
 
-Writes ``benchmarks/results/nrldpc.md`` and ``nrldpc.csv`` (``--out``).
+Writes ``nrldpc.md`` and ``nrldpc.csv`` (its first line: the provenance) in ``--out`` (default
+``benchmarks/results``; ``--quick``: ``nrldpc_quick.*``).
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import math
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import runlib
+from commsim.channels import AWGN
+from commsim.core.metrics import binomial_ci
+from commsim.fec import NRLDPCCode, OSDCode, normal_approximation_ebno_db
 
-from commsim.channels import AWGN  # noqa: E402
-from commsim.core.files import atomic_write  # noqa: E402
-from commsim.core.metrics import binomial_ci  # noqa: E402
-from commsim.fec import NRLDPCCode, OSDCode, normal_approximation_ebno_db  # noqa: E402
-from runlib import git_commit  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
 TARGET = 1e-3
 
 
@@ -105,12 +98,8 @@ def throughput(code, ebno_db: float, frames: int, threads: int, repeats: int = 3
         info = torch.randint(0, 2, (frames, code.k), generator=gen, dtype=torch.uint8)
         x = torch.from_numpy(code.encode(info.numpy())).float()
         llr = AWGN()(x, gen, ebno_db=ebno_db, rate=code.rate)
-        code.decode_tensor(llr[: min(frames, 64)])  # warm-up
-        best = math.inf
-        for _ in range(repeats):
-            t = time.perf_counter()
-            decoded, _ = code.decode_tensor(llr)
-            best = min(best, time.perf_counter() - t)
+        code.decode_tensor(llr[: min(frames, 64)])  # warm-up on a few frames
+        (decoded, _), best = runlib.best_time(lambda: code.decode_tensor(llr), repeats, warmup=0)
         fer = float((decoded != info).any(dim=1).float().mean())
     finally:
         torch.set_num_threads(old)
@@ -120,21 +109,17 @@ def throughput(code, ebno_db: float, frames: int, threads: int, repeats: int = 3
 
 # Report ------------------------------------------------------------------------------------------
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer frames (wide intervals)")
+def main(argv=None) -> int:
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="fewer frames (wide intervals)", threads=False)
     parser.add_argument("--errors", type=int, default=100, help="frame errors per point (default 100)")
     parser.add_argument("--osd3-frames", type=int, default=8000, help="most frames per OSD-3 point")
-    parser.add_argument("--out", default=str(HERE / "results"), help="output folder")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.errors = min(args.errors, 20)
         args.osd3_frames = min(args.osd3_frames, 300)
-    torch.set_num_threads(1)
-    command = "python benchmarks/nrldpc.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    commit = git_commit()  # read once, before this run rewrites its (tracked) result files
-    load_before = os.getloadavg()
+    torch.set_num_threads(1)  # the throughput section sets its own thread counts
+    load_before = runlib.load_average()
     scale = 0.1 if args.quick else 1.0
 
     na = {(n, k): normal_approximation_ebno(n, k) for n, k in ((128, 64), (1024, 512))}
@@ -182,34 +167,22 @@ def main(argv=None) -> None:
         s["code"] = f"OSD-{order} (128,64)"
         speed.append(s)
         print(f"OSD-{order} (128,64): {s['codewords_per_s']:.0f} codewords/s")
-    load_after = os.getloadavg()
+    load_after = runlib.load_average()
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["# commit", commit])
-    writer.writerow(["# command", command])
-    writer.writerow(["kind", "curve_or_code", "ebno_db", "frames", "errors", "bler", "low", "high", "threads",
-                     "info_mbit_per_s", "codewords_per_s"])
-    for p in points:
-        writer.writerow(["bler", p["curve"], p["ebno_db"], p["frames"], p["errors"], f"{p['bler']:.4g}",
-                         f"{p['low']:.4g}", f"{p['high']:.4g}", 1, "", ""])
-    for s in summary:
-        writer.writerow(["ebno_at_1e-3", s["curve"], f"{s['ebno_at_1e-3']:.3f}", "", "", "", f"{s['ci_low']:.3f}",
-                         f"{s['ci_high']:.3f}", "", "", ""])
-    for s in speed:
-        writer.writerow(["throughput", s["code"], s["ebno_db"], s["frames"], "", f"{s['fer']:.4g}", "", "",
-                         s["threads"], f"{s['info_mbit_per_s']:.3f}", f"{s['codewords_per_s']:.1f}"])
-    with atomic_write(out / "nrldpc.csv", "w") as fh:
-        fh.write(buf.getvalue())
+    columns = ["kind", "curve_or_code", "ebno_db", "frames", "errors", "bler", "low", "high", "threads",
+               "info_mbit_per_s", "codewords_per_s"]
+    table = [["bler", p["curve"], p["ebno_db"], p["frames"], p["errors"], f"{p['bler']:.4g}",
+              f"{p['low']:.4g}", f"{p['high']:.4g}", 1, "", ""] for p in points]
+    table += [["ebno_at_1e-3", s["curve"], f"{s['ebno_at_1e-3']:.3f}", "", "", "", f"{s['ci_low']:.3f}",
+               f"{s['ci_high']:.3f}", "", "", ""] for s in summary]
+    table += [["throughput", s["code"], s["ebno_db"], s["frames"], "", f"{s['fer']:.4g}", "", "",
+               s["threads"], f"{s['info_mbit_per_s']:.3f}", f"{s['codewords_per_s']:.1f}"] for s in speed]
+    args.output.csv(pd.DataFrame(table, columns=columns, dtype=object), stamp=True)
 
     lines = [
         "# 5G NR LDPC and OSD on BPSK-AWGN",
         "",
-        f"Commit `{commit}`, command `{command}`, {time.strftime('%Y-%m-%dT%H:%M:%S')}; "
-        f"torch {torch.__version__}, {os.cpu_count()} logical cores; load average before / after "
-        f"{' '.join(f'{v:.1f}' for v in load_before)} / {' '.join(f'{v:.1f}' for v in load_after)} "
+        f"{runlib.machine()}, torch {torch.__version__}; load average before / after {load_before} / {load_after} "
         "(other jobs share this machine: throughput is a lower bound).",
         "",
         "BLER = frame error rate of the information bits; intervals 95 % Clopper-Pearson; each point runs to "
@@ -248,10 +221,9 @@ def main(argv=None) -> None:
     for s in speed:
         lines.append(f"| {s['code']} | {s['ebno_db']} | {s['threads']} | {s['frames']} | {s['info_mbit_per_s']:.2f} | "
                      f"{s['codewords_per_s']:.0f} | {s['fer']:.3g} |")
-    with atomic_write(out / "nrldpc.md", "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print(f"wrote {out / 'nrldpc.md'} and {out / 'nrldpc.csv'}")
+    args.output.report(lines)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,61 +5,45 @@ One model per pair (same seed, same budget), MNIST, ``--bits`` bits, BSC at ``--
 (one row per run, with the per-epoch validation history in ``recipes_history.csv``); ``--quick``
 writes ``recipes_quick.*`` instead.
 
-    python benchmarks/recipes.py --epochs 70 --runs onecycle:st,paper:vimco          # quick check
-    python benchmarks/recipes.py --epochs 200 --eps 0.1,0.2,0.3,0.4 --runs onecycle:st,onecycle:gumbel,paper:vimco
+    python -m benchmarks.recipes --epochs 70 --runs onecycle:st,paper:vimco          # quick check
+    python -m benchmarks.recipes --epochs 200 --eps 0.1,0.2,0.3,0.4 --runs onecycle:st,onecycle:gumbel,paper:vimco
+    python -m benchmarks.recipes --quick --out /tmp/recipes                          # smoke test
 """
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
-import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.channels import BSC  # noqa: E402
-from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
-from commsim.pipeline import Pipeline, distortion_metric  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runlib import write_report  # noqa: E402
+from benchmarks import runlib
+from commsim.channels import BSC
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.zoo import build_codec
+from commsim.pipeline import Pipeline, distortion_metric
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="2 epochs, 16 bits")
     parser.add_argument("--codec", default="necst")
     parser.add_argument("--epochs", type=int, default=70)
     parser.add_argument("--eps", default="0.1", help="comma-separated training (= test) eps")
     parser.add_argument("--bits", type=int, default=100)
     parser.add_argument("--runs", default="onecycle:st,paper:vimco", help="comma-separated RECIPE:ESTIMATOR")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="2 epochs, 16 bits (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.epochs, args.bits = 2, 16
-    torch.set_num_threads(args.threads)
     source = load_dataset("mnist")
     metric = distortion_metric(source)
     rows, history = [], []
-    load_before = os.getloadavg()[0]
+    load_before = runlib.load_average()
     for eps in [float(e) for e in args.eps.split(",")]:
         for run in args.runs.split(","):
             recipe, _, estimator = run.partition(":")
             config = TrainConfig(eps=eps, epochs=args.epochs, seed=args.seed, recipe=recipe, estimator=estimator)
             codec = build_codec(args.codec, source, args.bits, seed=args.seed)
-            start = time.perf_counter()
-            result = train_codec(codec, source, config, progress=False)
-            seconds = time.perf_counter() - start
+            result, seconds, _ = runlib.timed(lambda: train_codec(codec, source, config, progress=False))
             test = Pipeline(source, codec, BSC()).evaluate("test", seed=args.seed, eps=eps).metrics[metric]
             rows.append({"codec": args.codec, "eps": eps, "recipe": recipe, "estimator": estimator, "epochs": args.epochs,
                          "epochs_run": len(result.history), "best_epoch": result.best_epoch, "stop": result.stop,
@@ -70,22 +54,20 @@ def main(argv=None) -> int:
             print(f"{args.codec} eps {eps:g} {recipe}/{estimator}: test {metric} {r['test']:.2f} [{r['test_low']:.2f}, "
                   f"{r['test_high']:.2f}], best epoch {r['best_epoch']}/{r['epochs_run']} ({r['stop']}), {seconds:.0f} s",
                   flush=True)
-    load_after = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "recipes_quick" if args.quick else "recipes"
-    pd.DataFrame(rows).to_csv(args.out / f"{name}.csv", index=False)
-    pd.DataFrame(history).to_csv(args.out / f"{name}_history.csv", index=False)
+    load_after = runlib.load_average()
+    args.output.csv(pd.DataFrame(rows))
+    args.output.csv(pd.DataFrame(history), "_history")
     lines = [f"# Training recipes ({args.codec}, MNIST, {args.bits} bits, budget {args.epochs} epochs)", "",
-             f"Command: `python benchmarks/recipes.py{' --quick' if args.quick else ''} --codec {args.codec} --epochs {args.epochs} --eps {args.eps} "
-             f"--runs {args.runs} --threads {args.threads}`; {platform.processor() or platform.machine()}, "
-             f"load average {load_before:.1f} before / {load_after:.1f} after (a shared machine: seconds are indicative).",
-             f"Test {metric}: one BSC draw per test image (1000 images), 95 % CI.", "",
-             f"| eps | recipe | estimator | peak lr | test {metric} | 95 % CI | best epoch / run | stop | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['eps']:g} | {r['recipe']} | {r['estimator']} | {r['lr']:g} | {r['test']:.2f} | "
-              f"[{r['test_low']:.2f}, {r['test_high']:.2f}] | {r['best_epoch']}/{r['epochs_run']} | {r['stop']} | "
-              f"{r['seconds']:.0f} |" for r in rows]
-    write_report(args.out, name, lines)
+             f"Settings: --codec {args.codec} --epochs {args.epochs} --eps {args.eps} "
+             f"--runs {args.runs} --threads {args.threads}; {runlib.machine()}, "
+             f"load average {load_before} before / {load_after} after (a shared machine: seconds are indicative).",
+             f"Test {metric}: one BSC draw per test image (1000 images), 95 % CI.", ""]
+    lines += runlib.markdown_table(
+        ["eps", "recipe", "estimator", "peak lr", f"test {metric}", "95 % CI", "best epoch / run", "stop", "seconds"],
+        [[f"{r['eps']:g}", r["recipe"], r["estimator"], f"{r['lr']:g}", f"{r['test']:.2f}",
+          f"[{r['test_low']:.2f}, {r['test_high']:.2f}]", f"{r['best_epoch']}/{r['epochs_run']}", r["stop"],
+          f"{r['seconds']:.0f}"] for r in rows])
+    args.output.report(lines)
     return 0
 
 

@@ -19,7 +19,13 @@ configuration has the same name in every runs folder and a benchmark can reuse a
 processes (:func:`commsim.core.workers.worker_pool` with :func:`commsim.core.threads.worker_init`), or
 as Ray tasks (``--executor ray``, :func:`add_executor_options`: each task returns its record and this
 process writes it, so no shared folder is needed); with a ``deadline`` it starts no run after it (the
-records written so far stay).
+records written so far stay). It is the one entry point of parallel trainings: an executor swap changes it alone.
+
+The other half is the convention every benchmark follows (``benchmarks/README.md``, "Writing a
+benchmark"): :func:`benchmark_parser` and :func:`parse_args` (``--out``, ``--quick``, ``--threads``,
+the command line), :class:`Output` (the result files ``NAME[_quick]*``, each report with the
+:func:`provenance` line), :func:`timed` / :func:`best_time` (wall and CPU seconds, CUDA synchronised)
+and :func:`machine` / :func:`load_average` (what the numbers ran on) and :func:`markdown_table`.
 """
 from __future__ import annotations
 
@@ -27,16 +33,22 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
+import shlex
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from commsim.core.files import atomic_write
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+"""The default ``--out`` of every benchmark."""
 EVAL_EPS = (0.1, 0.2, 0.3, 0.4)
 """Every run is also evaluated at these eps (cheap next to training): mismatch ablations need no retraining."""
 TEST_SEEDS = (0, 1, 2)
@@ -251,6 +263,144 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     return left
 
 
+# -- the convention: command line, result files, timing, machine --------------------------------
+
+def benchmark_parser(file: str, doc: str | None, quick: str | None, threads: bool = True,
+                     out: bool = True) -> argparse.ArgumentParser:
+    """The options every benchmark shares: ``--out FOLDER`` (default ``benchmarks/results``), ``--quick``
+    (``quick`` says what it shrinks; its result files are named ``NAME_quick.*``; ``None``: no quick form)
+    and ``--threads N`` (torch threads, default 1, 0: torch's default). ``file`` is the script's
+    ``__file__``: the program is ``python -m benchmarks.NAME``, the result files ``NAME*``."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{Path(file).stem}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if out:
+        parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result files (default benchmarks/results)")
+    if quick is not None:
+        parser.add_argument("--quick", action="store_true", help=f"{quick} (a smoke test; writes NAME_quick.*)")
+    else:
+        parser.set_defaults(quick=False)
+    if threads:
+        parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """``parser``'s arguments plus ``args.output`` (an :class:`Output` in ``--out``, named after the script,
+    ``_quick`` with ``--quick``, stamped with this command line); sets torch's threads from ``--threads``."""
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    name = parser.prog.rsplit(".", 1)[-1] + ("_quick" if args.quick else "")
+    args.output = Output(getattr(args, "out", RESULTS), name, " ".join([parser.prog, shlex.join(argv)]).strip())
+    if getattr(args, "threads", 0) > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def usage_error(exc: Exception) -> int:
+    """Say ``Error: ...`` on stderr and return 2, the exit status of a bad argument (before any work)."""
+    print(f"Error: {exc}", file=sys.stderr)
+    return 2
+
+
+@dataclass(frozen=True)
+class Output:
+    """A benchmark's result files: ``folder/NAME{part}{suffix}`` (``table1_quick.md``,
+    ``convergence_summary.csv``); reports and stamped CSVs carry :func:`provenance` of ``command``."""
+
+    folder: Path
+    name: str
+    command: str
+
+    def path(self, suffix: str, part: str = "") -> Path:
+        """``folder/NAME{part}{suffix}``, the folder made."""
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+        return Path(self.folder) / f"{self.name}{part}{suffix}"
+
+    def report(self, lines: list[str], part: str = "") -> Path:
+        """Write ``lines`` as ``NAME{part}.md`` (whole or not at all) with the provenance line after the
+        title, and say so."""
+        lines = [*lines[:1], "", provenance(self.command), *lines[1:]] if lines else [provenance(self.command)]
+        return self._write(self.path(".md", part), "\n".join(lines).rstrip("\n") + "\n")
+
+    def csv(self, frame, part: str = "", stamp: bool = False) -> Path:
+        """Write the DataFrame ``frame`` as ``NAME{part}.csv`` (no index); with ``stamp``, a first line
+        ``# `` + the provenance line (read it back with ``pd.read_csv(path, comment="#")``)."""
+        text = frame.to_csv(index=False)
+        return self._write(self.path(".csv", part), (f"# {provenance(self.command)}\n" if stamp else "") + text)
+
+    @staticmethod
+    def _write(path: Path, text: str) -> Path:
+        with atomic_write(path, "w") as fh:
+            fh.write(text)
+        print(f"wrote {path}", flush=True)
+        return path
+
+
+def provenance(command: str) -> str:
+    """One line naming the ``command`` and the commit (:func:`git_commit`) that made a result, and when."""
+    return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
+
+
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table as report lines: ``header``, the separator, one line per row (cells as given, else ``str``)."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+
+
+def sync(device: str = "cpu") -> None:
+    """Wait for the CUDA work queued so far (nothing on the CPU): a timer then reads finished work."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any], device: str = "cpu") -> tuple[Any, float, float]:
+    """``(fn(), wall seconds, CPU seconds of this process)``, ``device`` synchronised before and after."""
+    sync(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start, time.process_time() - cpu
+
+
+def best_time(fn: Callable[[], Any], repeats: int, device: str = "cpu", warmup: int = 1) -> tuple[Any, float]:
+    """``(fn(), the least wall seconds of repeats calls)`` after ``warmup`` untimed calls (tables, caches)."""
+    if repeats < 1:
+        raise ValueError(f"best_time needs repeats >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        out, seconds, _ = timed(fn, device)
+        best = min(best, seconds)
+    return out, best
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """``"<CPU model>, 2 CPU cores"``: what a report's seconds were measured on."""
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, ``"1.2 0.9 0.8"`` (a shared machine makes seconds indicative)."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def git_commit() -> str:
     """The commit the benchmarks run at, ``+ local changes`` when tracked files other than the results
     differ from it (``unknown`` without git)."""
@@ -264,19 +414,3 @@ def git_commit() -> str:
 
     commit = git("rev-parse", "--short=10", "HEAD") or "unknown"
     return commit + (" + local changes" if git("status", "--porcelain", "--untracked-files=no", "--", "..", ":!results") else "")
-
-
-def provenance() -> str:
-    """One line naming the command and the commit (:func:`git_commit`) that made a result."""
-    command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
-
-
-def write_report(folder: Path, name: str, lines: list[str]) -> Path:
-    """Write ``lines`` as ``folder/name.md`` (one shared place for the benchmarks' reports), the
-    :func:`provenance` line after the title, and say so."""
-    path = Path(folder) / f"{name}.md"
-    lines = [*lines[:1], "", provenance(), *lines[1:]] if lines else [provenance()]
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
-    return path

@@ -19,14 +19,13 @@ fed with the measured per-task times and overheads; the report states every assu
 
 Usage::
 
-    python benchmarks/scaling.py --quick     # a smoke test (tiny budget), < 1 min
-    python benchmarks/scaling.py             # about 5 minutes on 2 cores
+    python -m benchmarks.scaling --quick     # a smoke test (tiny budget), < 1 min
+    python -m benchmarks.scaling             # about 5 minutes on 2 cores
 
 Writes ``benchmarks/results/scaling.md`` and ``scaling.csv`` (``--out``; ``--quick`` writes ``scaling_quick.*``).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import heapq
 import json
@@ -41,16 +40,14 @@ from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from runlib import write_report  # noqa: E402
+from benchmarks import runlib
+from benchmarks.runlib import RESULTS
 
 PER_RUN = ["wall_seconds", "device", "host", "checkpoint_sha256"]
 """Columns that differ between two runs whatever the executor (the checkpoint's metadata holds its
 training's wall time, hence its sha256)."""
 KEYS = ["codec", "value", "train_eps", "seed"]
-TABLE1_RECORDS = HERE / "results" / "table1_runs_converged"
+TABLE1_RECORDS = RESULTS / "table1_runs_converged"
 
 
 def sweep_spec(quick: bool):
@@ -78,9 +75,7 @@ def time_sweep(name: str, executor, spec, folder: Path) -> tuple[dict, pd.DataFr
 
     home = folder / "home"
     os.environ["COMMSIM_HOME"] = str(home)
-    start = time.perf_counter()
-    run_sweep(spec, folder / "results.csv", executor=executor, progress=False)
-    wall = time.perf_counter() - start
+    _, wall, _ = runlib.timed(lambda: run_sweep(spec, folder / "results.csv", executor=executor, progress=False))
     rows = pd.read_csv(folder / "results.csv")
     trains = [read_metadata(p)["train_seconds"] for p in sorted((home / "checkpoints").glob("*.safetensors"))]
     row = {"executor": name, "wall_seconds": round(wall, 2), "points": len(rows), "trainings": len(trains),
@@ -111,23 +106,21 @@ def ray_overheads(checkpoint: Path | None, repeats: int) -> dict:
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
         task = cluster.remote(ray, noop)
         ray.get([task.remote() for _ in range(4)])  # warm the workers
-        start = time.perf_counter()
-        for _ in range(repeats):
-            ray.get(task.remote())
-        out["roundtrip_seconds"] = (time.perf_counter() - start) / repeats
+        _, seconds, _ = runlib.timed(lambda: [ray.get(task.remote()) for _ in range(repeats)])
+        out["roundtrip_seconds"] = seconds / repeats
         many = 10 * repeats
-        start = time.perf_counter()
-        ray.get([task.remote() for _ in range(many)])
-        out["per_task_seconds_batched"] = (time.perf_counter() - start) / many
+        _, seconds, _ = runlib.timed(lambda: ray.get([task.remote() for _ in range(many)]))
+        out["per_task_seconds_batched"] = seconds / many
         out["batched_tasks"] = many
         if checkpoint is not None:
             blob = checkpoint_blob(checkpoint)
             receive = cluster.remote(ray, checksum)
             times = []
             for _ in range(max(3, repeats // 20)):
-                start = time.perf_counter()
-                assert ray.get(receive.remote(ray.put(blob))) == blob["sha256"]
-                times.append(time.perf_counter() - start)
+                sha, seconds, _ = runlib.timed(lambda: ray.get(receive.remote(ray.put(blob))))
+                if sha != blob["sha256"]:
+                    raise RuntimeError("the checkpoint shipped to a Ray task arrived changed")
+                times.append(seconds)
             out["checkpoint_bytes"] = len(blob["bytes"])
             out["checkpoint_ship_seconds"] = max(0.0, statistics.median(times) - out["roundtrip_seconds"])
         start = time.perf_counter()
@@ -159,8 +152,7 @@ def schedule(tasks: list[dict], slots: int, overhead: float) -> float:
 def table1_tasks() -> tuple[list[dict], str]:
     """Converged Table 1's trainings (phase 2's IABF seeds wait for phase 1's lambda choice) with the
     training seconds recorded in ``table1_runs_converged`` (one thread each, this machine)."""
-    sys.path.insert(0, str(HERE))
-    import table1
+    from benchmarks import table1
 
     seconds, source = {}, "the converged Table 1 records"
     records = [json.loads(p.read_text()) for p in TABLE1_RECORDS.glob("*.json")] if TABLE1_RECORDS.is_dir() else []
@@ -197,7 +189,7 @@ def gpu_speedups(path: Path, default: float) -> tuple[dict, str]:
     speed = {"necst": default, "abf": default, "iabf": default, "eval": 1.0}
     if not path.is_file():
         return speed, (f"assumed {default:g}x for training, 1x for evaluation (not measured: no {path.name}; "
-                       "run benchmarks/gpu.py on a CUDA machine)")
+                       "run python -m benchmarks.gpu on a CUDA machine)")
     frame = pd.read_csv(path)
     train = frame[frame["section"] == "training"].pivot_table(index="codec", columns="device", values="seconds_per_epoch")
     for codec in ("necst", "iabf"):
@@ -207,7 +199,7 @@ def gpu_speedups(path: Path, default: float) -> tuple[dict, str]:
     parity = frame[frame["section"] == "parity"].set_index("device")["evaluate_seconds"]
     if {"cpu", "cuda"} <= set(parity.index):
         speed["eval"] = float(parity["cpu"] / parity["cuda"])
-    return speed, (f"measured by benchmarks/gpu.py ({path.name}: CUDA against one CPU thread of the same machine; training: NECST {speed['necst']:.2f}x, IABF {speed['iabf']:.2f}x, ABF taken "
+    return speed, (f"measured by benchmarks.gpu ({path.name}: CUDA against one CPU thread of the same machine; training: NECST {speed['necst']:.2f}x, IABF {speed['iabf']:.2f}x, ABF taken "
                    f"as IABF; a 1,000-image evaluation {speed['eval']:.2f}x)")
 
 
@@ -218,32 +210,19 @@ def machine_line() -> str:
     except (OSError, subprocess.SubprocessError):
         top = []
     busy = [" ".join(l.split()[8:9] + l.split()[11:12]) for l in top if l.split() and l.split()[8:9] != ["0.0"]]
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+    return (f"{runlib.machine()}, Python {platform.python_version()}; "
             f"load average {load[0]:.2f} at the end; busiest other processes (CPU %, command): {', '.join(busy) or 'none'}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny budget (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--gpu-csv", type=Path, default=HERE / "results" / "gpu.csv",
-                        help="benchmarks/gpu.py's CSV: measured CPU vs CUDA seconds per epoch and per evaluation")
-    parser.add_argument("--gpu-speedup", type=float, default=3.0,
-                        help="speed of one GPU task over one CPU thread where --gpu-csv has no measurement")
-    args = parser.parse_args(argv)
-    try:
-        from commsim.ray_executor import import_ray
+ESTIMATE_PLACES = [("this machine, ray 2 CPUs", 2, False), ("8 nodes x 1 GPU, 1 GPU per task", 8, True),
+                   ("8 nodes x 1 GPU, 0.25 GPU per task (4 tasks share a GPU)", 32, True)]
+"""Where the estimates are made: label, parallel slots, whether a task runs at the GPU's speed."""
 
-        import_ray()
-    except ValueError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    os.environ["COMMSIM_THREADS"] = "1"  # one torch thread per training / evaluation, whatever the executor
-    import torch
 
-    torch.set_num_threads(1)
-    spec = sweep_spec(args.quick)
-    load_at_start = os.getloadavg()[0]
+def measure(spec, quick: bool) -> tuple[list[dict], dict, dict, float]:
+    """Run the sweep on every executor (fresh caches in a scratch folder), then Ray's overheads: the rows
+    of the results table (with ``ratio_to_local_jobs1``), each executor's sweep rows, the overheads and the
+    total wall seconds."""
     results, frames, homes = [], {}, {}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="commsim-scaling-") as scratch:
@@ -251,51 +230,60 @@ def main(argv=None) -> int:
             row, frames[name], homes[name] = time_sweep(name, executor, spec, Path(scratch) / str(i))
             results.append(row)
         checkpoint = next(iter(sorted((homes["ray, 2 CPUs"] / "checkpoints").glob("*.safetensors"))), None)
-        overhead = ray_overheads(checkpoint, repeats=20 if args.quick else 200)
+        overhead = ray_overheads(checkpoint, repeats=20 if quick else 200)
     total = time.perf_counter() - began
-    base = results[0]["wall_seconds"]
     for row in results:
-        row["ratio_to_local_jobs1"] = round(row["wall_seconds"] / base, 2)
-    reference = frames["local --jobs 1"].drop(columns=PER_RUN)
-    same = {name: frame.drop(columns=PER_RUN).equals(reference) for name, frame in frames.items()}
-    frame = pd.DataFrame(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "scaling_quick" if args.quick else "scaling"
-    frame.to_csv(args.out / f"{name}.csv", index=False)
+        row["ratio_to_local_jobs1"] = round(row["wall_seconds"] / results[0]["wall_seconds"], 2)
+    return results, frames, overhead, total
 
-    # estimates
-    local1 = results[0]
-    necst_epoch = (local1["train_seconds_mean"] or 0) / spec.epochs
+
+def same_rows(frames: dict) -> dict[str, bool]:
+    """Per executor: are its sweep rows those of ``local --jobs 1`` (but for the :data:`PER_RUN` columns)?"""
+    reference = frames["local --jobs 1"].drop(columns=PER_RUN)
+    return {name: frame.drop(columns=PER_RUN).equals(reference) for name, frame in frames.items()}
+
+
+def estimate(local1: dict, overhead: dict, gpu_csv: Path, gpu_speedup: float) -> dict:
+    """The converged Table 1 and the 1,000-point sweep at each of :data:`ESTIMATE_PLACES`, from the
+    measured per-task times (``local1``: the ``local --jobs 1`` row) and Ray's ``overhead``; returns the
+    estimates (label, Table 1 seconds, sweep seconds) and every input the report states."""
     table1, table1_source = table1_tasks()
     per_task = overhead["per_task_seconds_batched"] + overhead.get("checkpoint_ship_seconds", 0.0)
     startup = overhead["startup_seconds"] + overhead["shutdown_seconds"]
     eval_cpu = {"learned": local1.get("eval_seconds_mean[necst]", 0.1), "separated": local1.get("eval_seconds_mean[vq+ideal]", 0.5)}
     train_cpu = {t["id"].split("-")[0]: t["seconds"] for t in table1}
-    gpu, gpu_source = gpu_speedups(args.gpu_csv, args.gpu_speedup)
-    cpu_speed = dict.fromkeys(gpu, 1.0)
-    estimates = []
-    for label, slots, speed in [("this machine, ray 2 CPUs", 2, cpu_speed), ("8 nodes x 1 GPU, 1 GPU per task", 8, gpu),
-                                ("8 nodes x 1 GPU, 0.25 GPU per task (4 tasks share a GPU)", 32, gpu)]:
+    gpu, gpu_source = gpu_speedups(gpu_csv, gpu_speedup)
+    rows = []
+    for label, slots, on_gpu in ESTIMATE_PLACES:
+        speed = gpu if on_gpu else dict.fromkeys(gpu, 1.0)
         t1 = schedule([{**t, "seconds": t["seconds"] / speed[t["id"].split("-")[0]]} for t in table1], slots, per_task) + startup
         sweep = thousand_point_tasks({"learned": eval_cpu["learned"] / speed["eval"], "separated": eval_cpu["separated"]},
                                      {c: s / speed[c] for c, s in train_cpu.items()})
-        t2 = schedule(sweep, slots, per_task) + startup
-        estimates.append((label, t1, t2))
+        rows.append((label, t1, schedule(sweep, slots, per_task) + startup))
+    return {"rows": rows, "per_task": per_task, "startup": startup, "eval_cpu": eval_cpu, "table1_source": table1_source,
+            "gpu_source": gpu_source}
 
-    def fmt(seconds: float) -> str:
-        return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.1f} s"
 
+def duration(seconds: float) -> str:
+    """``"12.3 s"``, ``"4.5 min"`` or ``"1.6 h"``."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.1f} s"
+
+
+def report(spec, quick: bool, results: list[dict], points: int, same: dict, overhead: dict, est: dict,
+           total: float, load_at_start: float) -> list[str]:
+    """The Markdown report: the executors' table, Ray's overheads, the estimates and their assumptions."""
+    per_task, eval_cpu = est["per_task"], est["eval_cpu"]
+    necst_epoch = (results[0]["train_seconds_mean"] or 0) / spec.epochs
     lines = [
         "# Scaling: the same sweep on the local and Ray executors",
         "",
-        f"Written by `{' '.join(['python benchmarks/scaling.py', *(sys.argv[1:] if argv is None else argv)])}` "
-        f"in {total / 60:.1f} min; {machine_line()}.",
+        f"{total / 60:.1f} min in all; {machine_line()}.",
         "",
         *([f"**The machine was busy** (load average {load_at_start:.1f} at the start on {os.cpu_count()} cores): the "
            "parallel runs shared its cores with other jobs, so their ratios understate what 2 cores give; rerun on an idle "
            "machine for the scaling ratios (the overheads and per-task times are less affected).", ""]
           if load_at_start > 0.5 * (os.cpu_count() or 1) else []),
-        f"The sweep: {len(frames['local --jobs 1'])} points (necst trained at eps {', '.join(f'{e:g}' for e in spec.train_eps)} "
+        f"The sweep: {points} points (necst trained at eps {', '.join(f'{e:g}' for e in spec.train_eps)} "
         f"for {spec.epochs} epoch{'s' if spec.epochs > 1 else ''}, {spec.bits} bits, tested at eps {', '.join(f'{v:g}' for v in spec.values)} x {spec.seeds} "
         f"seed{'s' if spec.seeds > 1 else ''}; vq+ideal at the same eps and seeds), {results[0]['trainings']} trainings, fresh cache per run, one torch "
         "thread per task. Wall time includes everything a user waits for (Ray start-up and shutdown too).",
@@ -327,22 +315,22 @@ def main(argv=None) -> int:
         "",
         f"From a list scheduler (longest ready task first; a point starts after its training; IABF's seeds 1-2 after the "
         f"lambda selection run of their eps), each task paying {per_task * 1e3:.1f} ms of Ray overhead (batched no-op + one "
-        f"checkpoint shipped), plus start-up and shutdown ({startup:.1f} s).",
+        f"checkpoint shipped), plus start-up and shutdown ({est['startup']:.1f} s).",
         "",
         f"- Converged Table 1: 40 trainings (8 IABF lambda-selection runs, 24 ABF/NECST runs, 8 IABF runs with the chosen "
-        f"lambda), per-training times from {table1_source}.",
+        f"lambda), per-training times from {est['table1_source']}.",
         f"- 1,000-point sweep: NECST, ABF and IABF trained at 4 eps each (12 converged trainings, the same per-codec times), "
         f"50 points per trained codec (600) at {eval_cpu['learned']:.3f} s each, and 400 separated-codec points at "
         f"{eval_cpu['separated']:.3f} s each (the mean point times of `local --jobs 1` above"
-        f"{', full test set' if not args.quick else ''}).",
-        f"- GPU speed over one CPU thread: {gpu_source}. Assumed: 4 tasks sharing a GPU (0.25 each) each keep that speed "
+        f"{', full test set' if not quick else ''}).",
+        f"- GPU speed over one CPU thread: {est['gpu_source']}. Assumed: 4 tasks sharing a GPU (0.25 each) each keep that speed "
         "(small models leave a GPU mostly idle), separated codecs' points stay at this machine's CPU speed, each node has "
         "CPUs for its tasks, and the cluster is started beforehand (joining it costs about the embedded start-up).",
         "",
         "| where | converged Table 1 | 1,000-point sweep |",
         "|---|---|---|",
     ]
-    lines += [f"| {label} | {fmt(t1)} | {fmt(t2)} |" for label, t1, t2 in estimates]
+    lines += [f"| {label} | {duration(t1)} | {duration(t2)} |" for label, t1, t2 in est["rows"]]
     lines += [
         "",
         f"Ray's overhead is small next to the tasks: {per_task * 1e3:.1f} ms per task against {necst_epoch:.2f} s per "
@@ -350,7 +338,34 @@ def main(argv=None) -> int:
         f"about {1012 * per_task:.0f} s of it in all, spread over the slots. The long pole of Table 1 on 8+ slots is the "
         "longest training followed by its dependent phase (IABF selection, then IABF seeds), not the number of nodes.",
     ]
-    write_report(args.out, name, lines)
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="tiny budget", threads=False)
+    parser.add_argument("--gpu-csv", type=Path, default=RESULTS / "gpu.csv",
+                        help="benchmarks.gpu's CSV: measured CPU vs CUDA seconds per epoch and per evaluation")
+    parser.add_argument("--gpu-speedup", type=float, default=3.0,
+                        help="speed of one GPU task over one CPU thread where --gpu-csv has no measurement")
+    args = runlib.parse_args(parser, argv)
+    try:
+        from commsim.ray_executor import import_ray
+
+        import_ray()
+    except ValueError as exc:
+        return runlib.usage_error(exc)
+    os.environ["COMMSIM_THREADS"] = "1"  # one torch thread per training / evaluation, whatever the executor
+    import torch
+
+    torch.set_num_threads(1)
+    spec = sweep_spec(args.quick)
+    load_at_start = os.getloadavg()[0]
+    results, frames, overhead, total = measure(spec, args.quick)
+    same = same_rows(frames)
+    args.output.csv(pd.DataFrame(results))
+    est = estimate(results[0], overhead, args.gpu_csv, args.gpu_speedup)
+    args.output.report(report(spec, args.quick, results, len(frames["local --jobs 1"]), same, overhead, est, total,
+                              load_at_start))
     print("wall: " + ", ".join(f"{r['executor']} {r['wall_seconds']:.1f} s" for r in results))
     return 0 if all(same.values()) else 1
 

@@ -20,17 +20,17 @@ interrupted run resumes. ``--quick`` runs a subset on 200 test images (about a q
 two CPU cores; the ``neural`` source then trains NECST for only 2 epochs per ``k``, in a scratch
 cache, and is labelled so).
 
-    python benchmarks/separated.py --quick
-    python benchmarks/separated.py                       # all 30 schemes, 1000 test images (hours)
-    python benchmarks/separated.py --necst-l2 0.1=14.4 --necst-l2 0.2=22.6 --sources vq,pca --families ldpc,ideal
+    python -m benchmarks.separated --quick
+    python -m benchmarks.separated                       # all 30 schemes, 1000 test images (hours)
+    python -m benchmarks.separated --necst-l2 0.1=14.4 --necst-l2 0.2=22.6 --sources vq,pca --families ldpc,ideal
+
+The files are named ``separated*`` (``--quick``: ``separated_quick*``) in ``--out`` (default ``benchmarks/results``).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import runlib
 from commsim.core.files import atomic_path
-
-HERE = Path(__file__).resolve().parent
 SOURCES = ("jpeg", "webp", "jpeg2000", "vq", "pca", "neural")
 FAMILIES = ("ldpc", "conv", "rep", "ideal", "ideal-fbl")
 QUICK = {"sources": ("jpeg", "jpeg2000", "vq", "pca", "neural"), "families": ("ldpc", "ideal"), "bits": (100, 500),
@@ -113,11 +112,10 @@ def evaluate_scheme(source, scheme: str, m: int, eps: float, args) -> dict:
     options = {"source_options": {"epochs": args.neural_epochs}} if src == "neural" and args.neural_epochs else {}
     start = time.perf_counter()
     try:
-        codec = CODECS.get(scheme).build(source, bits=m, channel="bsc", params={"eps": eps}, seed=args.seed,
-                                         val_images=args.val_images, **options)
+        codec, built, _ = runlib.timed(lambda: CODECS.get(scheme).build(
+            source, bits=m, channel="bsc", params={"eps": eps}, seed=args.seed, val_images=args.val_images, **options))
     except SchemeError as exc:
         return {"status": "cannot fit", "note": str(exc), "build_s": time.perf_counter() - start}
-    built = time.perf_counter() - start
     result = Pipeline(source, codec, get_channel("bsc")).evaluate("test", seed=args.seed, limit=args.limit, eps=eps)
     l2, fail = result.metrics["l2_per_image"], result.metrics["failure_rate"]
     a = codec.accounting()
@@ -185,12 +183,12 @@ def fmt(value, digits=2) -> str:
     return "" if _nan(value) else f"{float(value):.{digits}f}"
 
 
-def write_markdown(out: Path, args, results: pd.DataFrame, reference: pd.DataFrame, necst: list[dict], match: pd.DataFrame) -> Path:
+def markdown(args, results: pd.DataFrame, reference: pd.DataFrame, necst: list[dict], match: pd.DataFrame) -> list[str]:
+    """The report: per eps the reference rows and every scheme at every budget, then the bits to match NECST."""
     lines = ["# Separated source + channel baselines (MNIST, BSC)", ""]
     lines += [f"Mode **{args.mode}**: {args.images} test images per point, seed {args.seed}, rate chosen on "
-              f"{args.val_images} validation images; written by `benchmarks/separated.py` "
-              f"({time.strftime('%Y-%m-%d')}, commit {args.commit}, Python {platform.python_version()}, "
-              f"{os.cpu_count()} CPU cores). Numbers are `l2_per_image` on the test split: mean [95 % interval], "
+              f"{args.val_images} validation images (Python {platform.python_version()}, "
+              f"{runlib.machine()}). Numbers are `l2_per_image` on the test split: mean [95 % interval], "
               "then the failure rate (frames shown as the training-mean image: channel decoding failed, the "
               "image did not fit, or the payload was rejected). `code` is the channel code the validation-based "
               "choice took, `k` its payload bits.", ""]
@@ -256,15 +254,11 @@ def write_markdown(out: Path, args, results: pd.DataFrame, reference: pd.DataFra
               "- Channel: k payload bits + the code's overhead (parity, CRC, tail, repetitions) + zero padding = m.",
               "- Ideal codes are references: the payload reaches the decoder without the channel.", "",
               "The reference rows are not lower bounds: that would need MNIST's rate-distortion function, which we do not have.", ""]
-    path = out / "separated.md"
-    path.write_text("\n".join(lines))
-    return path
+    return lines
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="A subset on 200 test images (see the module doc).")
-    p.add_argument("--out", type=Path, default=HERE / "results")
+    p = runlib.benchmark_parser(__file__, __doc__, quick="a subset on 200 test images (see above)", threads=False)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sources", default=None, help="Comma-separated source codes (default: by mode).")
     p.add_argument("--families", default=None, help="Comma-separated channel-code families (default: by mode).")
@@ -272,7 +266,7 @@ def parse_args(argv=None):
                    help="NECST's test l2_per_image at 100 bits for this eps (else a cached checkpoint).")
     p.add_argument("--no-match", action="store_true", help="Skip the bits-to-match-NECST search.")
     p.add_argument("--neural-epochs", type=int, default=None, help="NECST epochs per k for the neural source.")
-    args = p.parse_args(argv)
+    args = runlib.parse_args(p, argv)
     mode = QUICK if args.quick else FULL
     args.mode = "quick" if args.quick else "full"
     args.sources = tuple(args.sources.split(",")) if args.sources else mode["sources"]
@@ -290,7 +284,7 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     args = parse_args(argv)
     import commsim.separated  # noqa: F401
     from commsim.bounds import reference_row
@@ -298,17 +292,13 @@ def main(argv=None) -> None:
 
     source = load_dataset("mnist")
     args.images = args.limit or source.size("test")
-    try:
-        args.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip() or "?"
-    except OSError:
-        args.commit = "?"
     settings = {"mode": args.mode, "images": args.images, "seed": args.seed, "val_images": args.val_images,
                 "neural_epochs": args.neural_epochs}
-    out = args.out
-    results = Table(out / "separated.csv", ("scheme", "eps", "m"), settings)
-    reference = Table(out / "separated_reference.csv", ("eps", "m"), settings)
-    points = Table(out / "separated_match_points.csv", ("scheme", "eps", "m"), settings)
-    matches = Table(out / "separated_match.csv", ("scheme", "eps", "target_l2"), settings)
+    output = args.output
+    results = Table(output.path(".csv"), ("scheme", "eps", "m"), settings)
+    reference = Table(output.path(".csv", "_reference"), ("eps", "m"), settings)
+    points = Table(output.path(".csv", "_match_points"), ("scheme", "eps", "m"), settings)
+    matches = Table(output.path(".csv", "_match"), ("scheme", "eps", "target_l2"), settings)
 
     necst = [necst_reference(source, eps, args) for eps in args.eps]  # before any scratch cache
     for eps, ref in zip(args.eps, necst):
@@ -350,9 +340,10 @@ def main(argv=None) -> None:
             for scheme in args.match_schemes:
                 if matches.get(scheme=scheme, eps=ref["eps"], target_l2=ref["necst_l2"]) is None:
                     matches.add(match_bits(source, scheme, ref["eps"], ref["necst_l2"], points, args))
-    path = write_markdown(out, args, results.current(), reference.current(), necst,
-                          matches.current() if any(necst) and not args.no_match else None)
-    log(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
+    output.report(markdown(args, results.current(), reference.current(), necst,
+                           matches.current() if any(necst) and not args.no_match else None))
+    log(f"{time.perf_counter() - t0:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,29 +7,22 @@ the 1000 test images, one channel draw per image from the same evaluation seed: 
 with its 95 % CI, and the paired per-image difference soft - hard with its 95 % CI (negative = soft
 better). Writes ``soft_decoder.md`` and ``soft_decoder.csv`` (``--quick``: ``soft_decoder_quick.*``).
 
-    python benchmarks/soft_decoder.py                       # 100 bits, 35 epochs, Eb/N0 -2 and 2 dB
-    python benchmarks/soft_decoder.py --quick               # smoke test: 16 bits, 2 epochs, one point
+    python -m benchmarks.soft_decoder                       # 100 bits, 35 epochs, Eb/N0 -2 and 2 dB
+    python -m benchmarks.soft_decoder --quick               # smoke test: 16 bits, 2 epochs, one point
 """
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.channels import AWGN  # noqa: E402
-from commsim.core import metrics as M  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
-from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
+from benchmarks import runlib
+from commsim.channels import AWGN
+from commsim.core import metrics as M
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.zoo import build_codec
 
 
 @torch.no_grad()
@@ -55,33 +48,27 @@ def verdict(row: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="2 epochs, 16 bits, first point only")
     parser.add_argument("--ebno-db", default="-2,2", help="comma-separated Eb/N0 points in dB (training = test)")
     parser.add_argument("--epochs", type=int, default=35)
     parser.add_argument("--bits", type=int, default=100)
     parser.add_argument("--recipe", default="onecycle")
     parser.add_argument("--estimator", default="st")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="2 epochs, 16 bits, first point only (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     points = [float(v) for v in args.ebno_db.split(",")]
     if args.quick:
         args.epochs, args.bits, points = 2, 16, points[:1]
-    torch.set_num_threads(args.threads)
     source = load_dataset("mnist")
     rows = []
-    load_before = os.getloadavg()[0]
+    load_before = runlib.load_average()
     for ebno_db in points:
         per_image = {}
         for mode in ("hard", "soft"):
             config = TrainConfig(epochs=args.epochs, seed=args.seed, recipe=args.recipe, estimator=args.estimator,
                                  channel="awgn", channel_params={"ebno_db": ebno_db}, decoder_input=mode)
             codec = build_codec("necst", source, args.bits, seed=args.seed, decoder_input=mode)
-            start = time.perf_counter()
-            result = train_codec(codec, source, config, progress=False)
-            seconds = time.perf_counter() - start
+            result, seconds, _ = runlib.timed(lambda: train_codec(codec, source, config, progress=False))
             per_image[mode] = test_l2(codec, source, ebno_db, args.seed)
             test = M.mean_ci(per_image[mode])
             rows.append({"ebno_db": ebno_db, "decoder_input": mode, "bits": args.bits, "epochs": args.epochs,
@@ -95,15 +82,13 @@ def main(argv=None) -> int:
         for row in rows[-2:]:
             row.update({"soft_minus_hard": diff.mean, "diff_low": diff.low, "diff_high": diff.high})
         print(f"Eb/N0 {ebno_db:g} dB: soft - hard {diff.mean:+.2f} [{diff.low:+.2f}, {diff.high:+.2f}]", flush=True)
-    load_after = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "soft_decoder_quick" if args.quick else "soft_decoder"
-    pd.DataFrame(rows).to_csv(args.out / f"{name}.csv", index=False)
+    load_after = runlib.load_average()
+    args.output.csv(pd.DataFrame(rows))
     lines = [f"# Soft-input vs hard-decision learned decoder over AWGN (NECST, MNIST, {args.bits} bits)", "",
-             f"Command: `python benchmarks/soft_decoder.py{' --quick' if args.quick else ''} --ebno-db {args.ebno_db} "
+             f"Settings: --ebno-db {args.ebno_db} "
              f"--epochs {args.epochs} --bits {args.bits} --recipe {args.recipe} --estimator {args.estimator} "
-             f"--seed {args.seed} --threads {args.threads}`; {platform.processor() or platform.machine()}, load average "
-             f"{load_before:.1f} before / {load_after:.1f} after (a shared machine: seconds are indicative).",
+             f"--seed {args.seed} --threads {args.threads}; {runlib.machine()}, load average "
+             f"{load_before} before / {load_after} after (a shared machine: seconds are indicative).",
              "Both codecs of a point: trained over AWGN at that Eb/N0 (rate 1), same seed and budget; tested over AWGN "
              "at the same Eb/N0, one channel draw per test image (1000 images, same evaluation seed). "
              "`soft - hard`: mean paired per-image difference of l2 (negative = soft input better), 95 % CI.", "",
@@ -115,8 +100,7 @@ def main(argv=None) -> int:
               for r in rows]
     lines += ["", "Reading: " + "; ".join(verdict(r) for r in rows if r["decoder_input"] == "soft") + ". The intervals cover "
               "the test images and channel draws, not the training seed (one trained codec per cell)."]
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / (name + '.md')}")
+    args.output.report(lines)
     return 0
 
 

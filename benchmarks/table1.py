@@ -22,16 +22,13 @@ Each training writes one JSON record under ``--runs`` (see ``runlib.py``); a rer
 (resume). ``--deadline HH:MM`` (UTC) starts no training after that time. ``--quick`` runs a tiny
 version (one eps, one seed, one epoch) that the tests use.
 
-    python benchmarks/table1.py --jobs 2                          # main grid
-    python benchmarks/table1.py --jobs 2 --ablations --deadline 13:10
-    python benchmarks/table1.py --quick --out /tmp/t1
+    python -m benchmarks.table1 --jobs 2                          # main grid
+    python -m benchmarks.table1 --jobs 2 --ablations --deadline 13:10
+    python -m benchmarks.table1 --quick --out /tmp/t1
 """
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -39,11 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from runlib import add_executor_options, cluster_from_args, load_done, parse_deadline, run_specs, spec  # noqa: E402
+from benchmarks import runlib
+from benchmarks.runlib import run_specs, spec
 
 PAPER = {
     ("mnist", "necst"): [14.439, 22.556, 34.377, 48.291],
@@ -58,8 +52,7 @@ PREVIOUS = "table1_previous_30epochs.md"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny run for tests (one eps, one seed, one epoch)")
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="one eps, one seed, one epoch", threads=False)
     parser.add_argument("--epochs", type=int, default=100, help="budget per model (default 100; the plateau stop may end it sooner)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recipe", default="onecycle", help="training recipe (default onecycle)")
@@ -72,10 +65,9 @@ def main(argv=None):
     parser.add_argument("--alt-estimator", default="gumbel", help="estimator of the estimator ablation")
     parser.add_argument("--jobs", type=int, default=2, help="parallel single-threaded training processes")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for table1.md / table1.csv")
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-training JSON records (resume)")
-    add_executor_options(parser)
-    args = parser.parse_args(argv)
+    runlib.add_executor_options(parser)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.epochs, args.seeds, args.eps, args.lambdas, args.ablation_eps, args.vimco_epochs = 1, 1, [0.2], [0.01], [0.2], 1
     from commsim.learned.estimators import Estimator
@@ -86,14 +78,13 @@ def main(argv=None):
             raise ValueError("--epochs must be in [1, 10000], --seeds in [1, 100], --jobs in [1, 64]")
         if not all(0 < e <= 0.5 for e in [*args.eps, *args.ablation_eps]):
             raise ValueError("eps values must be in (0, 0.5]")
-        deadline = parse_deadline(args.deadline)
-        cluster = cluster_from_args(args)
+        deadline = runlib.parse_deadline(args.deadline)
+        cluster = runlib.cluster_from_args(args)
     except ValueError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
+        return runlib.usage_error(exc)
     runs = args.runs or args.out / ("table1_runs_quick" if args.quick else "table1_runs_converged")
     runs.mkdir(parents=True, exist_ok=True)
-    done = load_done(runs)
+    done = runlib.load_done(runs)
     train = {"epochs": args.epochs, "recipe": args.recipe, "estimator": args.estimator}
 
     # main grid, phase 1: IABF's lambda on validation (seed 0) beside NECST and ABF
@@ -117,17 +108,13 @@ def main(argv=None):
 
     main_rows = [done[s["name"]] for s in baselines + rest if s["name"] in done]
     main_rows += [done[s["name"]] for s in selection if s["name"] in done and s["lam"] == chosen.get(s["eps"])]
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "table1_quick" if args.quick else "table1"
     columns = ["codec", "eps", "seed", "lam", "recipe", "estimator", "vimco", "infomax_on", "epochs", "epochs_run",
                "best_epoch", "stop", "val", "test", "test_single", "train_seconds", "train_cpu_seconds", "started_utc"]
     every = [done[s["name"]] for s in selection + baselines + rest + ablations if s["name"] in done]
     frame = pd.DataFrame([{k: r.get(k) for k in columns} | {"role": role_of(r, main_rows)} for r in every])
-    frame.sort_values(["role", "codec", "eps", "seed"]).to_csv(args.out / f"{name}.csv", index=False)
-    lines = markdown(args, main_rows, [done[s["name"]] for s in selection if s["name"] in done], chosen,
-                     [done[s["name"]] for s in ablations if s["name"] in done], done, left)
-    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out / (name + '.md')} and .csv")
+    args.output.csv(frame.sort_values(["role", "codec", "eps", "seed"]))
+    args.output.report(markdown(args, main_rows, [done[s["name"]] for s in selection if s["name"] in done], chosen,
+                                [done[s["name"]] for s in ablations if s["name"] in done], done, left))
     return 0
 
 
@@ -192,11 +179,11 @@ def markdown(args, main_rows, selection, chosen, ablations, done, left) -> list[
     lines = [
         "# Table 1 with converged training: NECST, ABF and IABF on the embedded digits, 100 bits",
         "",
-        f"Command: `python benchmarks/table1.py{' --quick' if args.quick else ''} --epochs {args.epochs} --seeds {args.seeds}"
+        f"Settings: --epochs {args.epochs} --seeds {args.seeds}"
         f" --recipe {args.recipe} --estimator {args.estimator} --lambdas {' '.join(f'{v:g}' for v in args.lambdas)}"
         f"{' --ablations --ablation-eps ' + ' '.join(f'{e:g}' for e in args.ablation_eps) + f' --vimco-epochs {args.vimco_epochs}' if args.ablations else ''}"
-        f" --jobs {args.jobs}`.",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, one torch thread per "
+        f" --jobs {args.jobs}.",
+        f"Machine: {runlib.machine()}, one torch thread per "
         f"training, {args.jobs} trainings at a time; load average {min(loads, default=0):.1f} to {max(loads, default=0):.1f} "
         f"at the starts and ends of the trainings; {train_minutes:.0f} min of training summed over the models in this file.",
         "",

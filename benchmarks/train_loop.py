@@ -11,26 +11,21 @@ for the new recipes, 1 for "paper"), and the ratio commsim / minimal (target: at
 minimal loop uses torch's default Adam; commsim uses the fused one where torch has it
 (:func:`commsim.core.device.make_adam`), which is most of why commsim comes out faster.
 
-    python benchmarks/train_loop.py --epochs 3
+    python -m benchmarks.train_loop --epochs 3
+    python -m benchmarks.train_loop --quick       # 1 epoch of st
 """
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import sys
-import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from commsim.learned.training import TrainConfig, train_codec  # noqa: E402
-from commsim.learned.zoo import build_codec  # noqa: E402
-from commsim.data import load_dataset  # noqa: E402
+from benchmarks import runlib
+from commsim.data import load_dataset
+from commsim.learned.training import TrainConfig, train_codec
+from commsim.learned.zoo import build_codec
 
 
 def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float = 0.1, bits: int = 100,
@@ -42,8 +37,8 @@ def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float
     decoder = nn.Sequential(nn.Linear(bits, 500, bias=False), act, nn.Linear(500, 500, bias=False), act,
                             nn.Linear(500, 784, bias=False))
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3)
-    start = time.perf_counter()
-    for _ in range(epochs):
+
+    def epoch() -> None:
         for idx in torch.randperm(len(images), generator=gen).split(100):
             x = images[idx]
             q = torch.sigmoid(encoder(x)) * (1 - 2 * eps) + eps
@@ -68,7 +63,9 @@ def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    return (time.perf_counter() - start) / epochs
+
+    _, seconds, _ = runlib.timed(lambda: [epoch() for _ in range(epochs)])
+    return seconds / epochs
 
 
 def commsim_epochs(source, epochs: int, estimator: str) -> dict:
@@ -81,24 +78,23 @@ def commsim_epochs(source, epochs: int, estimator: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1 epoch of st", out=False)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--estimators", default="vimco,st")
-    parser.add_argument("--quick", action="store_true", help="1 epoch of st (a smoke test)")
-    args = parser.parse_args(argv)
+    args = runlib.parse_args(parser, argv)
     if args.quick:
         args.epochs, args.estimators = 1, "st"
-    torch.set_num_threads(1)
     source = load_dataset("mnist")
     images = source.tensors("train")[0].flatten(1)
-    load = os.getloadavg()[0]
+    load = runlib.load_average()
     for estimator in args.estimators.split(","):
         minimal = minimal_epochs(images, args.epochs, estimator)
         ours = commsim_epochs(source, args.epochs, estimator)
         print(f"{estimator:6s} minimal {minimal:.2f} s/epoch | commsim {ours['total']:.2f} s/epoch "
               f"(train {ours['train']:.2f} + val {ours['val']:.2f}) | ratio {ours['total'] / minimal:.2f} "
               f"(train only {ours['train'] / minimal:.2f})", flush=True)
-    print(f"{args.epochs} epochs each, 1 thread; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"{args.epochs} epochs each, {torch.get_num_threads()} thread(s); load average {load} before, "
+          f"{runlib.load_average()} after")
     return 0
 
 

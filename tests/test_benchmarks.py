@@ -1,6 +1,8 @@
-"""The benchmark scripts' quick modes run and write what they promise; their reports say what the records hold."""
+"""The benchmark scripts' quick modes run and write what they promise; their reports say what the records hold;
+the scripts follow one convention (benchmarks/README.md)."""
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,19 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks import convergence, learned_vs_separated, runlib, scaling, table1
 
-import convergence  # noqa: E402
-import learned_vs_separated  # noqa: E402
-import runlib  # noqa: E402
-import scaling  # noqa: E402
-import table1  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+HELPERS = {"__init__.py", "runlib.py"}
+"""Modules of benchmarks/ that are shared helpers, not benchmarks."""
 
 
 def script(name, *args, timeout=300):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
-                          timeout=timeout)
+    """Run ``python -m benchmarks.NAME ARGS`` (``name``: ``table1.py``) from the repository root."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{Path(name).stem}", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def fake_record(s: dict, test: float, seconds: float = 60.0, per_image=None) -> dict:
@@ -119,7 +120,8 @@ def test_learned_vs_separated_report_from_records(tmp_path):
     assert "| 0.35 | 35.00 (1) | 29.50 (vq) | 28.50 (pca) | 28.50 (pca+best: rep3(99,33)) | 40.00 | no |" in text, text
     assert "| 0.1 | 20.00 (1) | 29.50 (vq) | 28.50 (pca) | 28.50 (pca+best: rep3(99,33)) | 40.00 | yes |" in text
     assert "below the strongest separated scheme at eps 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4 of 8 measured" in text
-    assert text.splitlines()[2].startswith("Made by `python benchmarks/") and "at commit" in text.splitlines()[2]
+    assert text.splitlines()[2].startswith("Made by `python -m benchmarks.learned_vs_separated --runs ")
+    assert "at commit" in text.splitlines()[2]
     assert learned_vs_separated.main([*args, "--seeds", "0"]) == 2
 
 
@@ -252,3 +254,32 @@ def test_soft_decoder_quick(tmp_path):
     frame = pd.read_csv(tmp_path / "soft_decoder_quick.csv")
     assert list(frame["decoder_input"]) == ["hard", "soft"] and (frame["test_count"] == 1000).all()
     assert frame["soft_minus_hard"].notna().all() and "Reading: at -2 dB" in (tmp_path / "soft_decoder_quick.md").read_text()
+
+
+def test_no_benchmark_edits_sys_path():
+    """The scripts import their helpers as the package ``benchmarks`` (``python -m benchmarks.NAME``)."""
+    offenders = [p.name for p in sorted(BENCHMARKS.glob("*.py")) if "sys.path.insert" in p.read_text()]
+    assert offenders == []
+
+
+def test_every_benchmark_is_in_the_readme_table():
+    """benchmarks/README.md's table has a row for every script (and none for a script that is gone)."""
+    rows = re.findall(r"^\| `(\w+)\.py` \|", (BENCHMARKS / "README.md").read_text(), flags=re.M)
+    scripts = sorted(p.name for p in BENCHMARKS.glob("*.py") if p.name not in HELPERS)
+    assert sorted(f"{r}.py" for r in rows) == scripts
+
+
+def test_output_names_files_and_stamps_reports(tmp_path, capsys):
+    parser = runlib.benchmark_parser("benchmarks/example.py", "An example.", quick="tiny")
+    args = runlib.parse_args(parser, ["--quick", "--out", str(tmp_path / "out"), "--threads", "0"])
+    assert args.output.name == "example_quick" and args.output.command.startswith("python -m benchmarks.example --quick")
+    report = args.output.report(["# Title", "", "body"])
+    lines = report.read_text().splitlines()
+    assert report.name == "example_quick.md" and lines[0] == "# Title" and lines[3:] == ["", "body"]
+    assert re.fullmatch(r"Made by `python -m benchmarks\.example --quick --out \S+ --threads 0` at commit .+ UTC\.", lines[2])
+    path = args.output.csv(pd.DataFrame({"a": [1, 2]}), "_part", stamp=True)
+    assert path.name == "example_quick_part.csv" and path.read_text().startswith("# Made by `python -m benchmarks.example")
+    assert list(pd.read_csv(path, comment="#")["a"]) == [1, 2]
+    assert runlib.parse_args(parser, []).output.name == "example"
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        runlib.best_time(lambda: None, 0)

@@ -1,4 +1,4 @@
-"""benchmarks/gpu.py runs (CPU rows always; CUDA rows only where CUDA exists) and claims no CUDA number without CUDA."""
+"""benchmarks.gpu runs (CPU rows always; CUDA rows only where CUDA exists) and claims no CUDA number without CUDA."""
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_gpu_benchmark_quick(tmp_path):
-    out = tmp_path / "gpu"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--quick", "--out", str(out)],
+    out = tmp_path / "gpu_quick"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     frame = pd.read_csv(out.with_suffix(".csv"))

@@ -5,7 +5,7 @@ configuration (budget, recipe, estimator, IABF's lambda, the VIMCO and infomax f
 Its name (:func:`run_name`) spells out every field that is not the default, so the same
 configuration has the same name in every runs folder and a benchmark can reuse another's records.
 
-:func:`train_one` trains one model and writes ``RUNS/NAME.json`` with:
+:func:`train_record` trains one model and :func:`save_record` writes ``RUNS/NAME.json`` with:
 
 - ``history``: per epoch, the training loss, the validation distortion (the recipe's draws), the wall
   and CPU seconds of training + validation, and the test distortion of the current weights with one
@@ -15,9 +15,10 @@ configuration has the same name in every runs folder and a benchmark can reuse a
 - ``per_image``: the per-image test distortion at the training eps, averaged over the test draws (the
   same seeds give every codec the same channel and sampling draws: paired comparisons).
 
-:func:`run_specs` trains the runs that have no record yet in a pool of single-threaded worker
-processes (:func:`commsim.core.workers.worker_pool` with :func:`commsim.core.threads.worker_init`), or
-as Ray tasks (``--executor ray``, :func:`add_executor_options`: each task returns its record and this
+:func:`run_specs` trains the runs that have no record yet through commsim's one executor interface
+(:meth:`commsim.sweep.Executor.map`): single-threaded worker processes (:class:`commsim.sweep.LocalExecutor`),
+or Ray tasks (``--executor ray``, :func:`add_executor_options`; :class:`commsim.ray_executor.RayExecutor`:
+each task returns its record and this
 process writes it, so no shared folder is needed); with a ``deadline`` it starts no run after it (the
 records written so far stay). It is the one entry point of parallel trainings: an executor swap changes it alone.
 
@@ -37,7 +38,6 @@ import platform
 import shlex
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -80,11 +80,6 @@ def run_name(s: dict) -> str:
     if s["threads"] != 1:
         name += f"-t{s['threads']}"
     return name
-
-
-def train_one(task: dict, runs: str) -> dict:
-    """Train and evaluate one run (in a worker process); write ``runs/NAME.json`` and return the record."""
-    return save_record(train_record(task), runs)
 
 
 def save_record(record: dict, runs: str | Path) -> dict:
@@ -151,47 +146,9 @@ def _may_start(deadline: float | None) -> bool:
     return deadline is None or time.time() < deadline
 
 
-def _locally(queue: list[dict], runs: Path, jobs: int, deadline: float | None):
-    """Records of the runs of ``queue`` (popped as they start) from ``jobs`` worker processes."""
-    from commsim.core.threads import worker_init
-    from commsim.core.workers import worker_pool
-
-    running = {}
-    with worker_pool(jobs, initializer=worker_init) as pool:
-        while queue or running:
-            while queue and len(running) < jobs and _may_start(deadline):
-                task = queue.pop(0)
-                running[pool.submit(train_one, task, str(runs))] = task
-            if not running:
-                break
-            finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished_now:
-                running.pop(future)
-                yield future.result()
-
-
-def _on_ray(queue: list[dict], runs: Path, deadline: float | None, cluster):
-    """Records of the runs of ``queue`` (popped as they start) from Ray tasks, as many at once as the
-    cluster holds; this process writes each record."""
-    from commsim.ray_executor import task_result
-
-    running = {}
-    with cluster.connect() as ray:
-        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not have this file
-        slots, train = cluster.slots(ray), {}
-        while queue or running:
-            while queue and len(running) < slots and _may_start(deadline):
-                task = queue.pop(0)
-                cpus = max(cluster.cpus_per_task, task["threads"])  # a 2-thread run holds 2 CPUs
-                if cpus not in train:
-                    train[cpus] = cluster.remote(ray, train_record, num_cpus=cpus)
-                running[train[cpus].remote(task, cluster.device)] = task
-            if not running:
-                break
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                task = running.pop(ref)
-                yield save_record(task_result(ray, ref, f"training {task['name']}", list(running)), runs)
+def train_item(item: tuple[dict, str]) -> dict:
+    """``train_record(task, device)`` of one ``(task, device)`` (what the executor's tasks run)."""
+    return train_record(*item)
 
 
 def load_done(*folders: Path) -> dict:
@@ -249,15 +206,22 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
         return []
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(todo)} trainings to run ({len(specs) - len(todo)} already done)", flush=True)
-    start, queue = time.perf_counter(), list(todo)
-    records = _on_ray(queue, runs, deadline, cluster) if cluster is not None else _locally(queue, runs, jobs, deadline)
-    for finished, record in enumerate(records, 1):
-        done[record["name"]] = record
+    from commsim.ray_executor import RayExecutor
+    from commsim.sweep import LocalExecutor
+
+    # the one executor interface of commsim (Executor.map): local worker processes or Ray tasks
+    executor = RayExecutor(cluster) if cluster is not None else LocalExecutor(jobs)
+    device = cluster.device if cluster is not None else "cpu"
+    start = time.perf_counter()
+    results = executor.map(train_item, [(t, device) for t in todo], may_start=lambda: _may_start(deadline),
+                           cpus=lambda item: item[0]["threads"])  # a 2-thread run holds 2 CPUs on Ray
+    for finished, (_, record) in enumerate(results, 1):
+        done[record["name"]] = save_record(record, runs)
         print(f"[{finished}/{len(todo)}] {record['name']}: test {record['metric']} {record['test']:.3f} "
               f"(single draw {record['test_single']:.3f}, val {record['val']:.3f}, best epoch "
               f"{record['best_epoch']}/{record['epochs_run']} {record['stop']}, {record['train_seconds']:.0f} s) "
               f"elapsed {(time.perf_counter() - start) / 60:.1f} min", flush=True)
-    left = [t["name"] for t in queue]
+    left = [t["name"] for t in todo if t["name"] not in done]
     if left:
         print(f"deadline: {len(left)} trainings not started: {', '.join(left)}", flush=True)
     return left

@@ -26,7 +26,7 @@ def script(name, *args, timeout=300):
 
 
 def fake_record(s: dict, test: float, seconds: float = 60.0, per_image=None) -> dict:
-    """A record as ``runlib.train_one`` writes it, with made-up numbers (no training)."""
+    """A record as ``runlib.train_record`` writes it, with made-up numbers (no training)."""
     n = s["epochs"]
     history = [{"epoch": i, "train_loss": 1.0, "val_l2_per_image": test + 10 / i, "lr": 1e-3, "train_seconds": seconds / n,
                 "val_seconds": 0.0, "cpu_seconds": seconds / n, "test_l2_per_image": test + 10 / i} for i in range(1, n + 1)]

@@ -223,3 +223,25 @@ def test_a_corrupt_arrays_entry_is_reported_once_and_replaced(tmp_path):
     assert len(seen) == 1 and len(calls) == 1
     assert cache.cached_arrays(entry, {"v": 1}, compute, "pca fit")["basis"].tolist() == [[1, 0], [0, 1]]
     assert len(calls) == 1
+
+
+def test_a_cache_where_nothing_can_be_written_only_costs_time(tmp_path, monkeypatch):
+    """No lock file and no entry can be created there (a read-only cache): the arrays are computed
+    and returned each time, without an error."""
+    import numpy as np
+
+    from commsim.core import cache
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    class NoLock:
+        def __init__(self, path):
+            self.acquire = refused
+
+    monkeypatch.setattr(cache, "FileLock", NoLock)
+    monkeypatch.setattr(cache, "atomic_path", refused)
+    calls = []
+    for _ in range(2):
+        assert cache.cached_arrays(tmp_path / "vq-1.npz", {"k": 1}, lambda: calls.append(1) or {"a": np.ones(2)})["a"].sum() == 2
+    assert len(calls) == 2 and not (tmp_path / "vq-1.npz").exists()

@@ -113,13 +113,13 @@ def cache_folder() -> Path:
     return cache.folder("separated")
 
 
-def cached_arrays(kind: str, key: dict, compute, notify=None) -> dict[str, np.ndarray]:
+def cached_arrays(kind: str, key: dict, compute) -> dict[str, np.ndarray]:
     """``compute() -> dict of arrays``, stored as ``<cache>/<kind>-<hash of key>.npz`` and reused:
     :func:`commsim.core.cache.cached_arrays` (the file holds its key; a damaged or foreign file is
     ignored with a :class:`~commsim.core.cache.CacheWarning` and computed again; processes fitting
-    the same thing at once fit it once, ``notify`` receiving a line if this one waits)."""
+    the same thing at once fit it once)."""
     path = cache_folder() / f"{kind}-{cache.digest(key, 16)}.npz"
-    return cache.cached_arrays(path, key, compute, what=f"{kind} fit", notify=notify)
+    return cache.cached_arrays(path, key, compute, what=f"{kind} fit")
 
 
 class LRU(OrderedDict):

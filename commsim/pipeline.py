@@ -77,7 +77,7 @@ class Pipeline(torch.nn.Module):
     """Composes a source, a codec (encoder + decoder) and a channel.
 
     ``pipeline(x, generator=None, **params) -> (x_hat, llr, bits)`` for one batch ``x [B, C, H, W]``
-    (Sionna style: ``Pipeline(source, codec, channel)(x, eps=0.1)``; ``transmit`` is the same call);
+    (Sionna style: ``Pipeline(source, codec, channel)(x, eps=0.1)``);
     ``link(x, generator, **params)`` also returns the failures (:class:`Link`);
     ``evaluate(split, seed, **params) -> EvalResult`` over a whole split.
     """
@@ -110,8 +110,6 @@ class Pipeline(torch.nn.Module):
         """``x [B, C, H, W]`` -> ``(x_hat [B, C, H, W], llr [B, m], bits [B, m])``."""
         out = self.link(x, generator, **params)
         return out.x_hat, out.llr, out.bits
-
-    transmit = forward
 
     @torch.no_grad()
     def evaluate(self, split: str = "test", seed: int = 0, batch_size: int = 500, limit: int | None = None,

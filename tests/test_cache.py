@@ -1,5 +1,6 @@
-"""The checkpoint cache: looked up by the whole training configuration, bad entries skipped with a
-warning, and one training per entry when processes ask for it at the same time."""
+"""The cache (commsim.core.cache): checkpoints looked up by the whole training configuration, fitted
+arrays by their key; bad entries skipped with a warning, and one training or fit per entry when
+processes ask for it at the same time."""
 import os
 import shutil
 import subprocess
@@ -166,3 +167,81 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_file(tm
     with pytest.raises(OSError, match="cannot write checkpoint .*c.safetensors .*No space left.*COMMSIM_HOME"):
         checkpoints.save_checkpoint(target, {"w": torch.zeros(2)}, {"codec": "necst"})
     assert list(tmp_path.iterdir()) == []
+
+
+FIT_ONCE = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from commsim.core import cache
+
+entry, log, marker = map(Path, sys.argv[1:])
+
+def compute():  # the first process computes until the other one waits on the entry's lock
+    with log.open("a") as fh:
+        fh.write("computed\\n")
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"codebook": np.arange(6.0).reshape(2, 3)}
+
+arrays = cache.cached_arrays(entry, {"k": 3}, compute, "vq fit", notify=lambda line: marker.write_text(line))
+print(arrays["codebook"].sum())
+"""
+
+
+def test_two_processes_fitting_the_same_arrays_compute_them_once(tmp_path):
+    """One fits while the other waits on the entry's lock, then reads the entry the first wrote."""
+    entry, log, marker = tmp_path / "fits" / "vq-1.npz", tmp_path / "log", tmp_path / "waiting"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", FIT_ONCE, str(entry), str(log), str(marker)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["15.0", "15.0"]
+    assert log.read_text() == "computed\n"
+    assert marker.read_text() == "waiting for another commsim process that is computing the vq fit vq-1.npz"
+
+
+def test_a_corrupt_arrays_entry_is_reported_once_and_replaced(tmp_path):
+    """A damaged .npz under an entry's name: one warning (not one per look), one computation, and the
+    rewritten entry serves the next call."""
+    import numpy as np
+
+    from commsim.core import cache
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"basis": np.eye(2)}
+
+    entry = tmp_path / "pca-1.npz"
+    entry.write_bytes(b"PK\x03\x04 not a zip file")
+    with pytest.warns(CacheWarning, match=r"^ignoring cached pca fit pca-1.npz: it is unreadable \(\w+\); computing it again$") as seen:
+        assert cache.cached_arrays(entry, {"v": 1}, compute, "pca fit")["basis"].tolist() == [[1, 0], [0, 1]]
+    assert len(seen) == 1 and len(calls) == 1
+    assert cache.cached_arrays(entry, {"v": 1}, compute, "pca fit")["basis"].tolist() == [[1, 0], [0, 1]]
+    assert len(calls) == 1
+
+
+def test_a_cache_where_nothing_can_be_written_only_costs_time(tmp_path, monkeypatch):
+    """No lock file and no entry can be created there (a read-only cache): the arrays are computed
+    and returned each time, without an error."""
+    import numpy as np
+
+    from commsim.core import cache
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    class NoLock:
+        def __init__(self, path):
+            self.acquire = refused
+
+    monkeypatch.setattr(cache, "FileLock", NoLock)
+    monkeypatch.setattr(cache, "atomic_path", refused)
+    calls = []
+    for _ in range(2):
+        assert cache.cached_arrays(tmp_path / "vq-1.npz", {"k": 1}, lambda: calls.append(1) or {"a": np.ones(2)})["a"].sum() == 2
+    assert len(calls) == 2 and not (tmp_path / "vq-1.npz").exists()

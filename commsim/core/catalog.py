@@ -2,8 +2,8 @@
 
 ``commsim --help``, ``commsim list`` and the CLI's choices read it instead of importing every
 block (and torch), so they start in a fraction of a second. The registries stay the truth: a test
-checks that the file equals what they hold; after adding a block, regenerate it with
-``python -m commsim.core.catalog``.
+checks that the file equals what they hold; after adding a block to commsim, regenerate it with the
+developers' (hidden) command ``commsim catalog --write`` (``commsim catalog`` alone only checks it).
 """
 from __future__ import annotations
 

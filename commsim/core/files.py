@@ -16,6 +16,8 @@ from typing import IO, Iterator
 from filelock import FileLock, Timeout
 
 
+# The cache's folder and warning. Their home is commsim.core.cache (which re-exports them); they are
+# defined here, below it, because that module builds on the atomic writes of this one.
 def cache_dir() -> Path:
     """Where commsim caches checkpoints and fitted codebooks: ``$COMMSIM_HOME``, else
     ``$XDG_CACHE_HOME/commsim``, else ``~/.cache/commsim``."""

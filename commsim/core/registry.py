@@ -1,4 +1,4 @@
-"""Decorator registries that feed both the Python API and the CLI.
+"""Decorator registries: the names by which the Python API finds codecs, channels, data sets, ...
 
 Example::
 
@@ -7,8 +7,11 @@ Example::
     @register_channel("my_channel")
     class MyChannel(Channel): ...
 
-``commsim list`` prints every registry; click choices are read from them, so a new block needs no
-CLI edit.
+The registries are the truth, but the CLI does not import them to list names or build its options
+(that would import torch and every block): ``commsim list``, ``--help`` and the CLI's choices read
+the generated catalog (:mod:`commsim.core.catalog`, ``catalog.json``), which a test checks against
+the registries. A block added to commsim needs no CLI edit, only ``commsim catalog --write`` to
+regenerate the catalog.
 """
 from __future__ import annotations
 

@@ -12,13 +12,9 @@ holds a lock per entry (``filelock``), so concurrent processes train a configura
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import warnings
 from pathlib import Path
 from typing import Callable
-
-from filelock import FileLock, Timeout
 
 from commsim import __version__
 from commsim.channels import get_channel
@@ -29,7 +25,9 @@ from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_TRAIN_EPS, TrainCon
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.core.device import resolve_device
-from commsim.core.files import CacheWarning, cache_dir, check_writable
+from commsim.core import cache
+from commsim.core.cache import CacheWarning, cache_dir
+from commsim.core.files import check_writable
 from commsim.core.registry import CODECS
 
 __all__ = ["CacheWarning", "cache_dir", "cache_entry", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
@@ -77,8 +75,7 @@ def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: 
     fields = {"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture, "train": train}
     if data is not None:  # the embedded data's entries keep the names they had before data identities
         fields["data"] = data
-    record = json.dumps(fields, sort_keys=True)
-    digest = hashlib.sha256(record.encode()).hexdigest()[:8]
+    digest = cache.digest(fields, 8)
     soft = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
     return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{soft}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
 
@@ -111,7 +108,7 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
 def _ignore(path: Path, reason: str | CheckpointError) -> None:
     if isinstance(reason, CheckpointError):  # "checkpoint PATH is corrupt (...); re-create it ..." -> "it is corrupt (...)"
         reason = str(reason).split(";")[0].replace(str(path), "it").replace("checkpoint it", "it")
-    warnings.warn(f"ignoring cached checkpoint {path.name}: {reason}; delete it", CacheWarning, stacklevel=3)
+    cache.ignore(path, "checkpoint", reason, "delete it", stacklevel=3)
 
 
 def _entry_problem(path: Path, meta: dict) -> str | None:
@@ -231,16 +228,7 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
                               f"{describe_training({'train': config.record()})}; run `commsim train` first")
     source = source or load_dataset(dataset)
     path = check_writable(cache_entry(name, source, bits, config))
-    locks = path.parent / ".locks"  # empty lock files stay (removing one would race with a waiter)
-    locks.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(locks / f"{path.name}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if notify:
-            notify(f"waiting for another commsim process that is training {path.name}")
-        lock.acquire()
-    try:
+    with cache.entry_lock(path, notify, doing="training"):  # one training per entry across processes
         hit = _cached_codec(name, dataset, bits, config, source, device)
         if hit:
             return (*hit, False)
@@ -252,8 +240,6 @@ def cached_or_trained(name: str, dataset: str, bits: int, config: TrainConfig, s
                    f"no cached checkpoint{hint}")
         codec, _, path = train_and_save(name, source, bits, config, out=path, device=device, progress=progress)
         return codec.eval(), path, True
-    finally:
-        lock.release()
 
 
 def load_codec(name: str, dataset: str = "mnist", bits: int = 100, eps: float | None = DEFAULT_TRAIN_EPS, *,

@@ -21,8 +21,6 @@ strips.
 from __future__ import annotations
 
 import hashlib
-import json
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import numpy as np
 import torch
 
 from commsim.data.sources import ImageSource
-from commsim.core.files import CacheWarning, atomic_path, cache_dir
+from commsim.core import cache
 
 
 # Bits --------------------------------------------------------------------------------------------
@@ -112,36 +110,16 @@ def data_digest(train: np.ndarray) -> str:
 
 def cache_folder() -> Path:
     """``$COMMSIM_HOME/separated`` (default ``~/.cache/commsim/separated``): fitted codebooks."""
-    return cache_dir() / "separated"
+    return cache.folder("separated")
 
 
 def cached_arrays(kind: str, key: dict, compute) -> dict[str, np.ndarray]:
-    """``compute() -> dict of arrays``, stored as ``<cache>/<kind>-<hash of key>.npz`` and reused.
-
-    The file also holds its key (``__key__``, the JSON text): a file that cannot be read (truncated,
-    not an npz) or holds another key (a foreign or tampered file) is ignored with a
-    :class:`~commsim.core.files.CacheWarning` and computed again, as the checkpoint cache does."""
-    text = json.dumps(key, sort_keys=True)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = cache_folder() / f"{kind}-{digest}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            stored = str(arrays.pop("__key__")) if "__key__" in arrays else None
-            if stored == text:
-                return arrays
-            problem = "it holds another fit" if stored is not None else "it names no key"
-        except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises (BadZipFile, EOFError, ...)
-            problem = f"it is unreadable ({type(exc).__name__})"
-        warnings.warn(f"ignoring cached {kind} fit {path.name}: {problem}; computing it again", CacheWarning, stacklevel=2)
-    arrays = compute()
-    try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, __key__=np.array(text), **arrays)
-    except OSError:
-        pass  # a read-only cache only costs time
-    return arrays
+    """``compute() -> dict of arrays``, stored as ``<cache>/<kind>-<hash of key>.npz`` and reused:
+    :func:`commsim.core.cache.cached_arrays` (the file holds its key; a damaged or foreign file is
+    ignored with a :class:`~commsim.core.cache.CacheWarning` and computed again; processes fitting
+    the same thing at once fit it once)."""
+    path = cache_folder() / f"{kind}-{cache.digest(key, 16)}.npz"
+    return cache.cached_arrays(path, key, compute, what=f"{kind} fit")
 
 
 class LRU(OrderedDict):

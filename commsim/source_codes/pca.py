@@ -53,7 +53,7 @@ class PCACode(BatchSourceCode):
         train = as_array(data).reshape(-1, int(np.prod(self.image_shape))).astype(np.float64)
         key = {"digest": self.train_digest, "components": self.components, "max_bits": self.max_bits, "v": 1}
         arrays = cached_arrays("pca", key, lambda: self._fit_arrays(train))
-        self.basis, self.ranges, self.errors = arrays["basis"], arrays["ranges"], arrays["errors"]
+        self.basis, self.ranges = arrays["basis"], arrays["ranges"]  # (the file also keeps the fit's "errors")
         self._order = arrays["order"]
         return self
 
@@ -100,11 +100,6 @@ class PCACode(BatchSourceCode):
         if not 1 <= k <= self._order.size:
             raise ValueError(f"pca takes 1..{self._order.size} bits, got {k}")
         return np.bincount(self._order[:k], minlength=self.basis.shape[1])
-
-    def expected_distortion(self, k: int) -> float:
-        """Training squared error per image at ``k`` bits (the retained coefficients only)."""
-        alloc = self.allocation(k)
-        return float(self.errors[np.arange(alloc.size), alloc].sum())
 
     def encode_batch(self, x, k):
         x = np.asarray(x, np.float32)

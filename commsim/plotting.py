@@ -30,7 +30,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from commsim.channels.loading import get_channel  # noqa: E402
-from commsim.core.files import cache_dir, file_sha256  # noqa: E402
+from commsim.core import cache  # noqa: E402
+from commsim.core.files import file_sha256  # noqa: E402
 from commsim.codecs import make_codec  # noqa: E402
 from commsim.data import load_dataset  # noqa: E402
 from commsim.core.files import atomic_write, writable_folder  # noqa: E402
@@ -491,7 +492,7 @@ def reconstruction_grids(frame: pd.DataFrame, count: int = 8, levels: int = 3,
     sweep (``checkpoint_sha256``) or unreadable is left out with a note, and so is a user channel
     module that ``channels`` does not name (:func:`plot_channel`)."""
     metric, param = frame["metric"].iloc[0], frame["param"].iloc[0]
-    folder = cache_dir() / "checkpoints"
+    folder = cache.folder("checkpoints")
     stored = frame["checkpoint"].fillna("").astype(str).str.strip() != "" if "checkpoint" in frame else False
     built_from_files = frame[stored & frame[metric].notna()]
     grids, notes, models = [], [], {}

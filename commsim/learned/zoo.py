@@ -58,7 +58,7 @@ def checkpoint_name(codec: str, dataset: str, bits: int, config: TrainConfig, ar
 
 def cache_entry(name: str, source: ImageSource, bits: int, config: TrainConfig) -> Path:
     """Where the cache keeps (or will keep) ``name`` trained on ``source`` with ``config`` (default architecture)."""
-    return cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, default_architecture(source.image_shape),
+    return cache.folder("checkpoints") / checkpoint_name(name, source.name, bits, config, default_architecture(source.image_shape),
                                                          source.identity)
 
 
@@ -89,7 +89,7 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
     :func:`~commsim.learned.training.train_codec`'s per-epoch hook."""
     codec = build_codec(name, source, bits, architecture, seed=config.seed, decoder_input=config.decoder_input)
     codec = codec.to(resolve_device(device))
-    path = Path(out) if out else cache_dir() / "checkpoints" / checkpoint_name(name, source.name, bits, config, codec.architecture,
+    path = Path(out) if out else cache.folder("checkpoints") / checkpoint_name(name, source.name, bits, config, codec.architecture,
                                                                                 source.identity)
     check_writable(path)
     result = train_codec(codec, source, config, progress=progress, on_epoch=on_epoch)
@@ -134,7 +134,7 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = N
     embedded data sets) count: a model trained on other files under the same data-set name is not one."""
     if config is None and eps is None:
         raise TypeError("give eps or config")
-    folder = cache_dir() / "checkpoints"
+    folder = cache.folder("checkpoints")
     if config is not None:
         record = config.record()
         soft = "-soft" if config.decoder_input != "hard" else ""

@@ -85,6 +85,8 @@ def test_a_bad_cache_entry_is_skipped_with_a_warning(home, digits):
     assert trained and codec.bits == 16 and fresh != wrong_bits and wrong_bits.exists() and corrupt.exists()
 
 
+@pytest.mark.slow  # 6 s (two CLI processes training); the default run checks the same lock with two processes in
+# test_two_processes_fitting_the_same_arrays_compute_them_once (core.cache.entry_lock, which zoo uses)
 def test_two_identical_runs_train_once(tmp_path):
     """Two identical runs started together: one trains, the other waits for it and loads its checkpoint."""
     env = {**os.environ, "COMMSIM_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Chain": "commsim.channels", "Channel": "commsim.channels", "LambdaChannel": "commsim.channels",
     "Param": "commsim.channels", "get_channel": "commsim.channels",
+    "Budget": "commsim.core.protocol", "Request": "commsim.core.protocol", "make_codec": "commsim.codecs",
     "Codec": "commsim.core.codec", "TrainConfig": "commsim.learned", "load_codec": "commsim.learned",
     "train_codec": "commsim.learned",
     "ImageSource": "commsim.data", "load_dataset": "commsim.data",

@@ -45,6 +45,8 @@ from typing import Any, Callable
 import numpy as np
 
 from commsim.core.files import atomic_write
+from commsim.core.protocol import DEFAULT_EPOCHS
+from commsim.learned.training import DEFAULT_ESTIMATOR, DEFAULT_RECIPE  # the library's defaults: one copy
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -54,7 +56,7 @@ EVAL_EPS = (0.1, 0.2, 0.3, 0.4)
 TEST_SEEDS = (0, 1, 2)
 """Test draws: the first one alone is the single-draw score of the earlier tables."""
 VAL_DRAWS = 3
-DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": 100, "recipe": "onecycle", "estimator": "st", "lam": None,
+DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR, "lam": None,
             "vimco": "paper", "infomax_on": "clean", "threads": 1}
 
 

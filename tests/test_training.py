@@ -322,3 +322,11 @@ def test_training_flushes_denormals_and_restores_the_callers_setting(small):
             assert torch.full((1,), 1e-39).mul(1.0).item() == 0.0
     finally:
         flush_denormals(False)
+
+
+def test_a_config_pickles_with_its_typed_choices():
+    """Configs travel to worker processes: the typed choices pickle by their modules' names."""
+    import pickle
+
+    config = TrainConfig(eps=0.1, estimator="vimco", recipe="paper", infomax_on="noisy", decoder_input="soft")
+    assert pickle.loads(pickle.dumps(config)) == config and config.recipe == "paper"

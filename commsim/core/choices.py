@@ -27,8 +27,9 @@ class Choice(StrEnum):
         return tuple(m.value for m in cls)
 
 
-def choice(name: str, what: str, values) -> type[Choice]:
-    """A :class:`Choice` subclass called ``name`` with ``values``; ``what`` names it in errors."""
-    made = Choice(name, {v.upper(): v for v in values})
+def choice(name: str, what: str, values, module: str) -> type[Choice]:
+    """A :class:`Choice` subclass called ``name`` with ``values``, to be bound to ``name`` in ``module``
+    (its members pickle by that path: configs travel to worker processes); ``what`` names it in errors."""
+    made = Choice(name, {v.upper(): v for v in values}, module=module, qualname=name)
     made._what = what
     return made

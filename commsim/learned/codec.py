@@ -28,7 +28,7 @@ DECODER_INPUTS = ("hard", "soft")
 """What a learned decoder reads from the channel's LLRs: hard decisions or soft probabilities."""
 
 
-DecoderInput = choice("DecoderInput", "decoder input", DECODER_INPUTS)
+DecoderInput = choice("DecoderInput", "decoder input", DECODER_INPUTS, __name__)
 """The decoder inputs as a :class:`~commsim.core.choices.Choice`."""
 
 

@@ -33,7 +33,7 @@ ESTIMATORS = ("vimco", "st", "gumbel")
 PATHWISE = ("st", "gumbel")
 
 
-Estimator = choice("Estimator", "estimator", ESTIMATORS)
+Estimator = choice("Estimator", "estimator", ESTIMATORS, __name__)
 """The gradient estimators as a :class:`~commsim.core.choices.Choice` (``Estimator.parse("st")``)."""
 
 

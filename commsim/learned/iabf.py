@@ -35,7 +35,7 @@ from commsim.core.device import make_adam
 
 
 INFOMAX_ON = ("clean", "noisy")
-InfomaxOn = choice("InfomaxOn", "infomax_on", INFOMAX_ON)
+InfomaxOn = choice("InfomaxOn", "infomax_on", INFOMAX_ON, __name__)
 """IABF's own option (which bit probabilities the infomax term reads), checked by IABF's objective."""
 """What the infomax term is computed on: the clean ``sigmoid(l)`` (the paper) or the received ``q``."""
 

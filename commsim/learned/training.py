@@ -83,7 +83,7 @@ DEFAULT_TRAIN_EPS = 0.1
 (:meth:`commsim.learned.entry.LearnedEntry.training_config`) or a channel without one."""
 
 
-RecipeName = choice("RecipeName", "recipe", RECIPES)
+RecipeName = choice("RecipeName", "recipe", RECIPES, __name__)
 """The recipes' names as a :class:`~commsim.core.choices.Choice`."""
 
 

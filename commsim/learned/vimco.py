@@ -24,7 +24,7 @@ from commsim.core.choices import choice
 VIMCO_FORMS = ("paper", "official")
 
 
-VimcoForm = choice("VimcoForm", "VIMCO form", VIMCO_FORMS)
+VimcoForm = choice("VimcoForm", "VIMCO form", VIMCO_FORMS, __name__)
 """The VIMCO forms as a :class:`~commsim.core.choices.Choice`."""
 
 

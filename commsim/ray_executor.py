@@ -102,19 +102,20 @@ def store_checkpoint(blob: dict, expected: Path) -> Path:
     return expected
 
 
-def shipped_entries(names) -> dict:
-    """The registry entries of ``names`` as the tasks get them: a codec registered by user code (a module
-    outside commsim, e.g. a test's toy codec) travels by value (``cloudpickle.register_pickle_by_value``),
-    so workers that cannot import that module still run it."""
-    cloudpickle = import_ray().cloudpickle
+def ship_by_value(module_name: str) -> None:
+    """Code from a module outside commsim (a user's codec, a test's toy codec, a benchmark script)
+    travels to Ray workers by value (``cloudpickle.register_pickle_by_value``): workers that cannot
+    import that module still run it."""
+    module = sys.modules.get(module_name)
+    if module is not None and not module.__name__.startswith("commsim") and module.__name__ != "builtins":
+        import_ray().cloudpickle.register_pickle_by_value(module)
 
-    entries = {}
-    for name in names:
-        found = CODECS.get(name)
-        module = sys.modules.get(getattr(type(found), "__module__", ""))
-        if module is not None and not module.__name__.startswith("commsim") and module.__name__ != "builtins":
-            cloudpickle.register_pickle_by_value(module)
-        entries[name] = found
+
+def shipped_entries(names) -> dict:
+    """The registry entries of ``names`` as the tasks get them (user code by value: :func:`ship_by_value`)."""
+    entries = {name: CODECS.get(name) for name in names}
+    for found in entries.values():
+        ship_by_value(type(found).__module__)
     return entries
 
 
@@ -380,16 +381,16 @@ class RayExecutor:
         return "cpu"
 
     def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
-            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+            cpus: Callable[[object], float] | None = None,
+            failure: Callable[[object], contextlib.AbstractContextManager] | None = None) -> Iterator[tuple[object, object]]:
         """:meth:`commsim.sweep.Executor.map` as Ray tasks, as many at once as the cluster holds; a
         function from outside commsim (a benchmark script) travels by value."""
         queue, may_start = list(items), may_start or (lambda: True)
+        failure = failure or (lambda item: contextlib.nullcontext())
         if not queue:
             return
         with self.cluster.connect() as ray:
-            module = sys.modules.get(function.__module__)
-            if module is not None and not module.__name__.startswith("commsim"):
-                ray.cloudpickle.register_pickle_by_value(module)  # the workers need not have that file
+            ship_by_value(function.__module__)  # the workers need not have that file
             slots, remotes, running = self.cluster.slots(ray), {}, {}
             while queue or running:
                 while queue and len(running) < slots and may_start():
@@ -403,7 +404,9 @@ class RayExecutor:
                 ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
                     item = running.pop(ref)
-                    yield item, task_result(ray, ref, f"task {getattr(item, 'key', item)!s:.80}", list(running))
+                    with failure(item):
+                        result = task_result(ray, ref, f"task {getattr(item, 'key', item)!s:.80}", list(running))
+                    yield item, result
 
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:

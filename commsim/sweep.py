@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
+import functools
 import io
 import math
 import os
@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -389,9 +389,9 @@ def missing_requirements(spec: SweepSpec, points: list[dict]) -> list[Requiremen
     return [r for r in requirements(spec, points).values() if r.find() is None]
 
 
-def cost_notice(spec: SweepSpec, points: list[dict], todo: list[dict], jobs: int) -> str:
-    """One line saying what a sweep will do: points, things to make (trainings), and a rough time."""
-    missing = missing_requirements(spec, todo)
+def cost_notice(points: list[dict], todo: list[dict], missing: list[Requirement], jobs: int) -> str:
+    """One line saying what a sweep will do: points, the ``missing`` requirements to make (trainings),
+    and a rough time."""
     workers = max(1, min(jobs, len(missing) or 1))
     seconds = sum(r.seconds() for r in missing) / workers
     text = f"sweep: {len(points)} points ({len(todo)} to run), {len(missing)} codecs to train"
@@ -426,12 +426,14 @@ class Executor(Protocol):
         """The device the points run on, given the ``--device`` asked for (``ValueError`` if it cannot)."""
 
     def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
-            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+            cpus: Callable[[object], float] | None = None,
+            failure: Callable[[object], contextlib.AbstractContextManager] | None = None) -> Iterator[tuple[object, object]]:
         """``(item, function(item))`` for each item as it finishes, in any order: the one way commsim runs
-        independent tasks (a sweep's trainings, the benchmarks' runs). Items start in order while
-        ``may_start()`` holds (``None``: always; the others are not run); ``cpus(item)`` is the CPUs a task
-        holds where the executor schedules by CPUs (Ray). A task that raises ends the iteration with its
-        error; leaving early ends every process and task started."""
+        independent tasks (a sweep's trainings and points, the benchmarks' runs). Items start in order
+        while ``may_start()`` holds (``None``: always; the others are not run); ``cpus(item)`` is the CPUs
+        a task holds where the executor schedules by CPUs (Ray). A task that raises ends the iteration
+        with its error, raised inside ``failure(item)`` if given (e.g. :func:`point_failure`, naming the
+        item); leaving early ends every process and task started."""
 
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict],
                 progress: bool) -> contextlib.AbstractContextManager[Iterator[dict]]:
@@ -454,9 +456,10 @@ class LocalExecutor:
 
     @contextlib.contextmanager
     def session(self, spec: SweepSpec, points: list[dict], todo: list[dict], progress: bool) -> Iterator[Iterator[dict]]:
+        missing = missing_requirements(spec, todo)
         if progress:
-            tqdm.write(cost_notice(spec, points, todo, self.jobs), file=sys.stderr)
-        prepare(missing_requirements(spec, todo), self, progress)  # into the cache: nothing beside the CSV yet
+            tqdm.write(cost_notice(points, todo, missing, self.jobs), file=sys.stderr)
+        prepare(missing, self, progress)  # into the cache: nothing beside the CSV yet
         rows = self._rows(spec, todo)
         try:
             yield rows
@@ -464,13 +467,17 @@ class LocalExecutor:
             rows.close()  # ends the worker pool now, even when the caller stopped early
 
     def map(self, function: Callable, items: list, may_start: Callable[[], bool] | None = None,
-            cpus: Callable[[object], float] | None = None) -> Iterator[tuple[object, object]]:
+            cpus: Callable[[object], float] | None = None,
+            failure: Callable[[object], contextlib.AbstractContextManager] | None = None) -> Iterator[tuple[object, object]]:
         """:meth:`Executor.map` in this process (``jobs`` 1) or ``jobs`` single-threaded worker processes."""
         queue, may_start = list(items), may_start or (lambda: True)
+        failure = failure or (lambda item: contextlib.nullcontext())
         if self.jobs <= 1 or len(queue) <= 1:
             while queue and may_start():
                 item = queue.pop(0)
-                yield item, function(item)
+                with failure(item):
+                    result = function(item)
+                yield item, result
             return
         running = {}
         with worker_pool(min(self.jobs, len(queue)), initializer=worker_init) as pool:
@@ -482,21 +489,14 @@ class LocalExecutor:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield running.pop(future), future.result()
+                    item = running.pop(future)
+                    with failure(item):
+                        result = future.result()
+                    yield item, result
 
     def _rows(self, spec: SweepSpec, todo: list[dict]) -> Iterator[dict]:
-        if self.jobs <= 1 or len(todo) <= 1:
-            for point in todo:
-                with point_failure(point):
-                    row = evaluate_point(point, spec)
-                yield row
-            return
-        with worker_pool(min(self.jobs, len(todo)), initializer=worker_init) as pool:
-            futures = {pool.submit(evaluate_point, p, spec): p for p in todo}
-            for future in as_completed(futures):
-                with point_failure(futures[future]):
-                    row = future.result()
-                yield row
+        for _, row in self.map(functools.partial(evaluate_point, spec=spec), todo, failure=point_failure):
+            yield row
 
 
 class PointFailed(ValueError):

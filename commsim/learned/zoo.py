@@ -21,7 +21,7 @@ from commsim.channels import get_channel
 from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.networks import default_architecture
-from commsim.learned.training import DEFAULT_EPOCHS, DEFAULT_TRAIN_EPS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
+from commsim.learned.training import DEFAULT_TRAIN_EPS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.core.device import resolve_device

@@ -67,9 +67,11 @@ def build(name: str, source: ImageSource, request: Request, notify: Callable[[st
     for line in check(name, request):
         if notify:
             notify(line)
-    given = request.budget.checkpoint
-    requirement = None if given else entry(name).requirement(request, source)
-    path, made = obtain(requirement, notify, progress) if requirement is not None else (Path(given) if given else None, False)
+    path, made = (Path(request.budget.checkpoint), False) if request.budget.checkpoint else (None, False)
+    if path is None:  # a given checkpoint is the file; else the codec's requirement, cached or made now
+        requirement = entry(name).requirement(request, source)
+        if requirement is not None:
+            path, made = obtain(requirement, notify, progress)
     return MadeCodec(entry(name).codec_for(request, source, path), path, made)
 
 

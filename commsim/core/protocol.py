@@ -14,7 +14,8 @@ Ray executor, plotting and the benchmarks ask the entry, never what kind of code
    for the request: nothing (``None``), or a :class:`Requirement` (a trained checkpoint, a fitted
    model): a file in the one cache that the executors obtain once, in parallel, or ship to Ray.
 4. ``codec_for(request, source, artifact) -> Codec``: the codec, ready to run, from the artifact
-   (the requirement's file, ``None`` when there is none).
+   (the requirement's file, or the budget's ``checkpoint`` when one is given: the factory passes it
+   instead of asking for the requirement; ``None`` when there is neither).
 5. ``train(request, source, out) -> (codec, facts, path)``: ``commsim train`` over the request's
    channel (``facts``: ``over``, the training channel in words; ``summary``, one line of how it went;
    ``seconds``); an entry that learns nothing raises ``ValueError`` saying so.

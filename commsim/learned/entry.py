@@ -112,11 +112,16 @@ class LearnedEntry:
     def training_config(self, request: Request) -> tuple[TrainConfig, list[str]]:
         """``(the training configuration of the request, notices)`` (the one training-eps rule, see the
         module doc); a bad budget or channel raises ``ValueError`` before any work."""
+        config, notes = self._config_and_notes(request)
+        self.codec_class.objective_class.check_config(config)
+        return config, notes
+
+    def _config_and_notes(self, request: Request) -> tuple[TrainConfig, list[str]]:
+        """:meth:`training_config` before the objective's own check."""
         budget, params = request.budget, dict(request.params)
         if budget.config is not None:
             if not isinstance(budget.config, TrainConfig):
                 raise ValueError(f"a training config must be a TrainConfig, got {type(budget.config).__name__}")
-            self.codec_class.objective_class.check_config(budget.config)
             return budget.config, []
         options = {"epochs": budget.epochs, "seed": budget.seed, "recipe": budget.recipe, "estimator": budget.estimator,
                    "decoder_input": budget.decoder_input, "patience": budget.patience}
@@ -125,9 +130,7 @@ class LearnedEntry:
                 if "eps" not in params:
                     raise ValueError(f"channel {request.channel!r} has no eps to train at; drop --train-eps")
                 params["eps"] = budget.train_eps
-            config = TrainConfig(channel=request.channel, channel_params=params, **options)
-            self.codec_class.objective_class.check_config(config)
-            return config, []
+            return TrainConfig(channel=request.channel, channel_params=params, **options), []
         notes, train_eps = [], budget.train_eps
         if train_eps is None:
             eps = params.get("eps")
@@ -139,9 +142,7 @@ class LearnedEntry:
                 notes.append(f"note: eps {eps:g} > {MAX_TRAIN_EPS:g}; using a codec trained at eps {train_eps:g} (--train-eps to choose)")
         if not 0 <= train_eps <= MAX_TRAIN_EPS:
             raise ValueError(f"--train-eps must be in [0, {MAX_TRAIN_EPS:g}], got {train_eps:g}")
-        config = TrainConfig(eps=train_eps, **options)
-        self.codec_class.objective_class.check_config(config)
-        return config, notes
+        return TrainConfig(eps=train_eps, **options), notes
 
     def train_eps_values(self, param: str, value: float, train_eps: list[float] | None) -> list[float | None]:
         if train_eps is not None:
@@ -150,9 +151,7 @@ class LearnedEntry:
             raise ValueError(f"--train-eps same needs an eps channel; give --train-eps values for a {param} sweep")
         return [value]
 
-    def requirement(self, request: Request, source: ImageSource | None = None) -> Training | None:
-        if request.budget.checkpoint is not None:
-            return None
+    def requirement(self, request: Request, source: ImageSource | None = None) -> Training:
         config = self.training_config(request)[0]
         source = source or load_dataset(request.dataset, request.data_path)
         key = cache_entry(self.name, source, request.bits, config).name
@@ -160,10 +159,9 @@ class LearnedEntry:
         return training.with_source(source)
 
     def codec_for(self, request: Request, source: ImageSource, artifact: Path | None) -> LearnedCodec:
-        path = artifact or request.budget.checkpoint
-        if path is None:
+        if artifact is None:
             raise ValueError(f"{self.name} needs a checkpoint; obtain its requirement first")
-        return codec_from_checkpoint(path, self.name, source.name, request.bits, source, request.device)
+        return codec_from_checkpoint(artifact, self.name, source.name, request.bits, source, request.device)
 
     def train(self, request: Request, source: ImageSource, out: str | None = None):
         """``commsim train``: train over the request's channel into ``out`` (or the cache); ``(codec, facts, path)``."""

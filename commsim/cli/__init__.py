@@ -25,7 +25,7 @@ import click
 from commsim import __version__
 from commsim.core.files import CacheWarning
 
-HELPERS = ("options",)
+HELPERS = ("options", "checks")
 """Modules of this package that are not commands."""
 
 

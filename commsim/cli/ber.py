@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from commsim.cli.options import ChannelName, args, check_new_csv, device_option, range_options, seed_option, start_work, swept
+from commsim.cli.checks import args, check_new_csv, start_work, swept
+from commsim.cli.options import ChannelName, device_option, range_options, seed_option
 
 
 @click.command("ber")

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import click
 
-from commsim.cli.options import (CodecName, args, check_codec, budget, channel_options, channel_params, check_output, common_options,
-                                 dataset_options, decoder_input_option, epochs_option, open_source, say, start_work,
-                                 training_options)
+from commsim.cli.checks import args, budget, channel_params, check_codec, check_output, open_source, say, start_work
+from commsim.cli.options import CodecName, channel_options, common_options, dataset_options, decoder_input_option, epochs_option, training_options
 
 
 @click.command("run")

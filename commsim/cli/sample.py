@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from commsim.cli.options import (CodecName, args, check_codec, budget, channel_options, channel_params, check_output, common_options,
-                                 dataset_options, epochs_option, open_source, say, start_work)
+from commsim.cli.checks import args, budget, channel_params, check_codec, check_output, open_source, say, start_work
+from commsim.cli.options import CodecName, channel_options, common_options, dataset_options, epochs_option
 
 
 @click.command("sample")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from commsim.cli.options import (MAX_SEED, ChannelName, args, hint, check_new_csv, dataset_options, device_option, epochs_option, open_source,
-                                 range_options, start_work, swept, training_options)
+from commsim.cli.checks import args, check_bits, check_new_csv, open_source, start_work, swept
+from commsim.cli.options import ChannelName, MAX_SEED, dataset_options, device_option, epochs_option, range_options, training_options
 
 
 @click.command("sweep")
@@ -38,7 +38,6 @@ from commsim.cli.options import (MAX_SEED, ChannelName, args, hint, check_new_cs
 @device_option
 def command(**options):
     """Evaluate every codec at every channel value; write one CSV row per point as it finishes."""
-    from commsim.codecs import entry
     from commsim.ray_executor import executor_from_options
     from commsim.sweep import SweepSpec, parse_values, run_sweep
 
@@ -51,9 +50,7 @@ def command(**options):
                      dataset=o.dataset, data_path=o.data_path, seeds=o.seeds, train_eps=train_eps, fixed=fixed,
                      epochs=o.epochs, train_seed=o.seed, limit=o.limit, recipe=o.recipe, estimator=o.estimator,
                      point_timeout=o.point_timeout)
-    with hint("--bits"):
-        for name in spec.codecs:
-            entry(name).check_bits(spec.bits)
+    check_bits(spec.codecs, spec.bits)
     spec.check()
     csv = Path(o.out) / "results.csv"
     check_new_csv(csv, o.resume)  # checked without creating anything: the folder is made only when the sweep starts

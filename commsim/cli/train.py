@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import click
 
-from commsim.cli.options import (CodecName, args, check_codec, channel_options, check_output, channel_params, common_options,
-                                 dataset_options, decoder_input_option, epochs_option, open_source, start_work, budget,
-                                 training_options)
+from commsim.cli.checks import args, budget, channel_params, check_codec, check_output, open_source, start_work
+from commsim.cli.options import CodecName, channel_options, common_options, dataset_options, decoder_input_option, epochs_option, training_options
 
 
 @click.command("train")

@@ -77,6 +77,7 @@ def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: 
         fields["data"] = data
     digest = cache.digest(fields, 8)
     soft = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
+    soft += f"-{train['precision']}" if train.get("precision", "fp32") != "fp32" else ""
     return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{soft}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
 
 

@@ -57,7 +57,7 @@ def ensemble_rate(source, members: int, batch: int, precision: str, epochs: int 
 
 def main(argv=None) -> int:
     parser = runlib.benchmark_parser(__file__, __doc__, quick="batch 100 and 500, one thread, no ensemble", threads=False)
-    parser.add_argument("--batches", default="100,500,1000")
+    parser.add_argument("--batches", default="100,250,500,1000")
     parser.add_argument("--thread-counts", default="1,2", help="comma-separated torch thread counts")
     parser.add_argument("--members", type=int, default=12, help="ensemble size (0: no ensemble rows)")
     args = runlib.parse_args(parser, argv)

@@ -25,8 +25,9 @@ def test_images_budget_becomes_epochs_for_the_data():
     for bad in ("lots", "0", "1.5", "-3k"):
         with pytest.raises(ValueError):
             parse_images(bad)
-    assert DEFAULT_IMAGES == DEFAULT_EPOCHS * load_dataset("mnist").size("train")  # the embedded data keep 100 epochs
-    assert Budget().epochs_for(8000) == 100 and Budget().epochs_for(60_000) == 14  # 840k images: about the same cost
+    assert DEFAULT_IMAGES == DEFAULT_EPOCHS * load_dataset("mnist").size("train")  # 75 epochs of the embedded data
+    assert Budget().epochs_for(8000) == 75 and Budget().epochs_for(60_000) == 10  # the same images: about the same cost
+    assert Budget(images="800k").epochs_for(60_000) == 14  # rounded up to whole epochs
     assert Budget(images="1k").epochs_for(300) == 4 and Budget(epochs=7).epochs_for(60_000) == 7
     with pytest.raises(ValueError, match="epochs or images"):
         Budget(epochs=3, images=1000)
@@ -38,7 +39,7 @@ def test_images_budget_becomes_epochs_for_the_data():
 
 
 def test_precision_is_part_of_the_config_and_fp32_records_are_unchanged(monkeypatch):
-    fp32, bf16 = TrainConfig(eps=0.1), TrainConfig(eps=0.1, precision="bf16")
+    fp32, bf16 = TrainConfig(eps=0.1, epochs=100), TrainConfig(eps=0.1, epochs=100, precision="bf16")
     assert "precision" not in fp32.record() and bf16.record()["precision"] == "bf16"
     source = load_dataset("mnist")
     assert cache_entry("necst", source, 8, fp32).name.startswith("necst-mnist-b8-eps0.1-e100-s0-")

@@ -248,12 +248,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
 
 def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                eps: float, generator: torch.Generator) -> dict:
-    """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one)."""
+    """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one);
+    an ensemble's (:mod:`commsim.learned.ensemble`) on ``x [N, B, C, H, W]``, its members' losses summed."""
     if hasattr(objective, "update_critic"):
         objective.update_critic(codec, x, eps, generator)
     loss, logs = objective(codec, x, eps, generator)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.sum().backward()
     optimizer.step()
     return logs
 

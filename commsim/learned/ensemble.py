@@ -123,7 +123,7 @@ class StackedMLP(nn.Module):
         for i, (w, b) in enumerate(self.layers()):
             if i:
                 h = F.leaky_relu(h, LEAK)
-            h = torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)
+            h = torch.bmm(h, w) if b is None else torch.bmm(h, w) + b  # not baddbmm: its backward scales by alpha, a copy
         return h.reshape(n, *lead, h.shape[-1])
 
     @torch.no_grad()
@@ -174,8 +174,9 @@ class StackedCodec(nn.Module):
         return (torch.sigmoid(pixel_logits) - target).pow(2).sum(-1)
 
     def encoder_penalty(self) -> torch.Tensor:
-        """``sum(W^2) / 2`` over each member's encoder weight matrices, ``[N]``."""
-        return sum(w.pow(2).sum((1, 2)) for w in self.encoder.weights) / 2
+        """``sum(W^2) / 2`` over each member's encoder weight matrices, ``[N]`` (``w * w``: the same numbers
+        as ``pow(2)``, and its backward is twice as fast on a stacked ``[N, 784, 500]``)."""
+        return sum((w * w).sum((1, 2)) for w in self.encoder.weights) / 2
 
     def unstack(self, member: int, codec: LearnedCodec) -> None:
         """Write member ``member``'s weights into ``codec``."""

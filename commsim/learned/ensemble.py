@@ -232,15 +232,15 @@ def _keep_members(stacks: Sequence[nn.Module], optimizers: Sequence[torch.optim.
     ``Parameter`` objects, so the optimizers and scheduler keep them) and the optimizers' per-element
     state (Adam's moments; the step count is shared)."""
     index = torch.tensor(keep)
-    params = [p for module in stacks for p in module.parameters()]
     for optimizer in optimizers:
-        for p, state in optimizer.state.items():
+        for state in optimizer.state.values():
             for key, value in state.items():
-                if torch.is_tensor(value) and value.dim() > 0:
+                if torch.is_tensor(value) and value.dim() > 0:  # not the step count (0-d)
                     state[key] = value[index.to(value.device)]
-    for p in params:
-        p.data = p.data[index.to(p.device)]
-        p.grad = None
+    for module in stacks:
+        for p in module.parameters():
+            p.data = p.data[index.to(p.device)]
+            p.grad = None
 
 
 def train_ensemble(codecs: Sequence[LearnedCodec], source: ImageSource, configs: Sequence[TrainConfig],
@@ -267,9 +267,9 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
     val_seeds = [s["validation"].generate_state(c.val_draws) for s, c in zip(streams, configs)]
     stacked = StackedCodec(codecs).to(device)
     objective = make_objective(codecs[0], base)
-    singles = [codec.objective_class.from_config(c) for codec, c in zip(codecs, configs)]
-    if hasattr(objective, "lam"):  # IABF: one lam per member
-        objective.lam = torch.tensor([float(o.lam) for o in singles], device=device)
+    if hasattr(objective, "lam"):  # IABF: one lam per member (each member's objective gives its own, default or not)
+        lams = [float(codec.objective_class.from_config(c).lam) for codec, c in zip(codecs, configs)]
+        objective.lam = torch.tensor(lams, device=device)
     stacks, optimizers = [stacked], [make_adam(stacked.parameters(), base.lr)]
     if hasattr(objective, "update_critic"):  # IABF: every member's discriminator starts as the single one
         objective._ensure_critic(stacked.bits, device)
@@ -283,7 +283,8 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
     steps_per_epoch = math.ceil(n_train / base.batch_size)
     scheduler = make_scheduler(optimizer, base, steps_per_epoch * base.epochs)
     metric = distortion_metric(source)
-    grey = source._grey(source._indices("train"))  # the training split once; batches as ImageSource.batches serves them
+    # the training split held once (grey levels); each batch is finished (binarized) as ImageSource.batches does it
+    grey = source._grey(source._indices("train"))
     active = list(range(members))
     best = [(float("inf"), 0, None)] * members
     history: list[list[dict]] = [[] for _ in range(members)]

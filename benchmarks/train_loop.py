@@ -28,9 +28,11 @@ from commsim.learned.training import TrainConfig, train_codec
 from commsim.learned.zoo import build_codec
 
 
-def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float = 0.1, bits: int = 100,
-                   samples: int = 5, seed: int = 0) -> float:
-    """Train the minimal loop for ``epochs`` on ``images [N, 784]``; return seconds per epoch."""
+def minimal_epochs(images: torch.Tensor, epochs: float, estimator: str, eps: float = 0.1, bits: int = 100,
+                   samples: int = 5, seed: int = 0, batch_size: int = 100, bf16: bool = False) -> float:
+    """Train the minimal loop for ``epochs`` (a fraction: that share of the first epoch's batches) on
+    ``images [N, 784]``, the forward passes under ``torch.autocast`` to bfloat16 with ``bf16`` (losses in
+    float32); return seconds per epoch."""
     gen = torch.Generator().manual_seed(seed)
     act = nn.LeakyReLU(0.2)
     encoder = nn.Sequential(nn.Linear(784, 500), act, nn.Linear(500, bits, bias=False))
@@ -38,15 +40,18 @@ def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float
                             nn.Linear(500, 784, bias=False))
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3)
 
-    def epoch() -> None:
-        for idx in torch.randperm(len(images), generator=gen).split(100):
+    def epoch(share: float = 1.0) -> None:
+        batches = torch.randperm(len(images), generator=gen).split(batch_size)
+        for idx in batches[:max(1, round(share * len(batches)))]:
             x = images[idx]
-            q = torch.sigmoid(encoder(x)) * (1 - 2 * eps) + eps
-            k = samples if estimator == "vimco" else 1
-            y = (torch.rand(k, *q.shape, generator=gen) < q.detach()).float()
-            if estimator == "st":
-                y = y + q - q.detach()
-            losses = (torch.sigmoid(decoder(y)) - x).pow(2).sum(-1)  # [K, B]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                q = torch.sigmoid(encoder(x).float()) * (1 - 2 * eps) + eps
+                k = samples if estimator == "vimco" else 1
+                y = (torch.rand(k, *q.shape, generator=gen) < q.detach()).float()
+                if estimator == "st":
+                    y = y + q - q.detach()
+                pixels = decoder(y).float()
+            losses = (torch.sigmoid(pixels) - x).pow(2).sum(-1)  # [K, B]
             if estimator == "vimco":
                 neg = -losses.detach()
                 bound = torch.logsumexp(neg, 0) - math.log(k)
@@ -64,7 +69,8 @@ def minimal_epochs(images: torch.Tensor, epochs: int, estimator: str, eps: float
             loss.backward()
             optimizer.step()
 
-    _, seconds, _ = runlib.timed(lambda: [epoch() for _ in range(epochs)])
+    whole, share = int(epochs), epochs - int(epochs)
+    _, seconds, _ = runlib.timed(lambda: [epoch() for _ in range(whole)] + ([epoch(share)] if share else []))
     return seconds / epochs
 
 

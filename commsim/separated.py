@@ -384,7 +384,7 @@ class SeparatedScheme(TrainsNothing):
 
     def codec_for(self, request: Request, source: ImageSource, artifact=None) -> "SeparatedCodec":
         """The protocol's build: :meth:`build` for the request's bits, channel, parameters and seed."""
-        epochs = getattr(request.budget.config, "epochs", request.budget.epochs)
+        epochs = getattr(request.budget.config, "epochs", None) or request.budget.epochs_for(source.size("train"))
         options = {"epochs": epochs} if self.source_name == "neural" else {}
         codec = self.build(source, bits=request.bits, channel=request.channel, params=request.params, seed=request.seed,
                            source_options=options)

@@ -41,7 +41,7 @@ from commsim.channels import get_channel
 from commsim.codecs import check as check_request, entry, obtain
 from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
-from commsim.core.protocol import DEFAULT_EPOCHS, Budget, NoCodecHere, Request, Requirement
+from commsim.core.protocol import Budget, NoCodecHere, Request, Requirement
 from commsim.core.threads import available_cores, worker_init
 from commsim.core.workers import check_jobs, worker_pool
 from commsim.data import load_dataset
@@ -109,12 +109,15 @@ class SweepSpec:
     seeds: int = 1
     train_eps: list[float] | None = None
     fixed: dict = field(default_factory=dict)
-    epochs: int = DEFAULT_EPOCHS
+    epochs: int | None = None
+    """The trainings' budget in epochs, or ``images`` (neither: the default budget, :data:`~commsim.core.protocol.DEFAULT_IMAGES`)."""
     train_seed: int = 0
     limit: int | None = None
     device: str = "cpu"
     estimator: str | None = None
     recipe: str | None = None
+    images: int | None = None
+    precision: str = "auto"
     point_timeout: float | None = None
     """Seconds one point's evaluation may take (``None``: no limit); a point over it stops the sweep
     with one line (:class:`PointTimeout`), the finished rows kept."""
@@ -145,8 +148,8 @@ class SweepSpec:
 
     def budget(self, train_eps: float | None = None) -> Budget:
         """What the sweep's codecs may spend on learning (``train_eps``: the point's training eps)."""
-        return Budget(epochs=self.epochs, seed=self.train_seed, recipe=self.recipe, estimator=self.estimator,
-                      train_eps=train_eps)
+        return Budget(epochs=self.epochs, images=self.images, seed=self.train_seed, recipe=self.recipe,
+                      estimator=self.estimator, train_eps=train_eps, precision=self.precision)
 
     def request(self, point: dict) -> Request:
         """The codec request of one point."""
@@ -159,7 +162,8 @@ class SweepSpec:
         for the ``sweep`` column; ``data`` is the data's :attr:`~commsim.data.ImageSource.identity`. A
         resumed CSV must have been made with the same (:func:`check_resumable`)."""
         text = lambda v: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-        return {"epochs": text(self.epochs), "train_seed": text(self.train_seed), "limit": text(self.limit),
+        return {"epochs": text(self.epochs), "images": text(self.images), "precision": text(self.precision),
+                "train_seed": text(self.train_seed), "limit": text(self.limit),
                 "recipe": text(self.recipe), "estimator": text(self.estimator), "data": text(data),
                 "fixed": ";".join(f"{k}={v:g}" for k, v in sorted(self.fixed.items()))}
 

@@ -264,6 +264,15 @@ def test_soft_decoder_quick(tmp_path):
     assert frame["soft_minus_hard"].notna().all() and "Reading: at -2 dB" in (tmp_path / "soft_decoder_quick.md").read_text()
 
 
+@pytest.mark.slow
+def test_speed_quick(tmp_path):
+    done = script("speed.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_csv(tmp_path / "speed_quick.csv", comment="#")
+    assert list(frame["precision"]) == ["fp32", "fp32", "bf16", "bf16"] and (frame[["minimal", "necst", "iabf"]] > 0).all().all()
+    assert "Fastest NECST step" in (tmp_path / "speed_quick.md").read_text()
+
+
 def test_no_benchmark_edits_sys_path():
     """The scripts import their helpers as the package ``benchmarks`` (``python -m benchmarks.NAME``)."""
     offenders = [p.name for p in sorted(BENCHMARKS.glob("*.py")) if "sys.path.insert" in p.read_text()]

@@ -23,7 +23,7 @@ import warnings
 import click
 
 from commsim import __version__
-from commsim.core.files import CacheWarning
+from commsim.core.files import OneLineWarning
 
 HELPERS = ("options", "checks")
 """Modules of this package that are not commands."""
@@ -40,7 +40,7 @@ def one_line(exc: BaseException) -> str:
 
 
 class OneLineWarnings:
-    """Shows commsim's own warnings (an ignored cache entry) as one line on stderr, each text once per
+    """Shows commsim's own warnings (an ignored cache entry, emulated bf16) as one line on stderr, each text once per
     command; other warnings as Python shows them."""
 
     def __init__(self, others):
@@ -48,7 +48,7 @@ class OneLineWarnings:
         self.seen: set[str] = set()
 
     def __call__(self, message, category, filename, lineno, file=None, line=None):
-        if not issubclass(category, CacheWarning):
+        if not issubclass(category, OneLineWarning):
             self.others(message, category, filename, lineno, file, line)
         elif str(message) not in self.seen:
             self.seen.add(str(message))
@@ -82,7 +82,7 @@ class CommsimGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         with warnings.catch_warnings(), stopped_by_sigterm():
-            warnings.simplefilter("always", CacheWarning)
+            warnings.simplefilter("always", OneLineWarning)
             warnings.showwarning = OneLineWarnings(warnings.showwarning)
             try:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

@@ -15,7 +15,8 @@ def build_catalog() -> dict:
     from commsim.core.device import DEVICES
     from commsim.fec import CHANNEL_CODES
     from commsim.learned.estimators import ESTIMATORS
-    from commsim.learned.training import DECODER_INPUTS, DEFAULT_EPOCHS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, MAX_EPOCHS, RECIPES
+    from commsim.core.protocol import DEFAULT_IMAGES, PRECISIONS
+    from commsim.learned.training import DECODER_INPUTS, DEFAULT_ESTIMATOR, DEFAULT_RECIPE, MAX_EPOCHS, RECIPES
     from commsim.source_codes import SOURCE_CODES
 
     registries = {"codecs": CODECS, "channels": CHANNELS, "datasets": DATASETS, "channel_codes": CHANNEL_CODES,
@@ -23,8 +24,8 @@ def build_catalog() -> dict:
     built = {section: {name: registries[section].describe(name) for name in registries[section].names()}
              for section in catalog.SECTIONS}
     built["choices"] = {"recipes": list(RECIPES), "estimators": list(ESTIMATORS), "devices": list(DEVICES),
-                        "decoder_inputs": list(DECODER_INPUTS)}
-    built["defaults"] = {"epochs": DEFAULT_EPOCHS, "max_epochs": MAX_EPOCHS, "recipe": DEFAULT_RECIPE,
+                        "decoder_inputs": list(DECODER_INPUTS), "precisions": list(PRECISIONS)}
+    built["defaults"] = {"images": DEFAULT_IMAGES, "max_epochs": MAX_EPOCHS, "recipe": DEFAULT_RECIPE,
                          "estimator": DEFAULT_ESTIMATOR}
     return built
 

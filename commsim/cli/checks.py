@@ -98,7 +98,7 @@ def budget(o, **fields):
     """The :class:`~commsim.core.protocol.Budget` of the options (``fields`` override them)."""
     from commsim.core.protocol import Budget
 
-    given = {"epochs": o.epochs, "seed": o.seed, "recipe": getattr(o, "recipe", None),
+    given = {"epochs": o.epochs, "images": o.images, "precision": o.precision, "seed": o.seed, "recipe": getattr(o, "recipe", None),
              "estimator": getattr(o, "estimator", None), "decoder_input": getattr(o, "decoder_input", "hard")}
     return Budget(**{**given, **fields})
 

@@ -59,9 +59,32 @@ def common_options(f):
                         help="Channel bits per image (m).")(f)
 
 
-def epochs_option(help_text: str = "Budget if a codec must be trained."):
-    return click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=catalog.default("epochs"),
-                        show_default=True, help=help_text)
+class ImagesBudget(click.ParamType):
+    """A budget in training images seen: ``800000``, ``800k``, ``1.2M``."""
+
+    name = "images"
+
+    def convert(self, value, param, ctx):
+        from commsim.core.protocol import parse_images  # no torch: protocol imports the standard library only
+
+        try:
+            return parse_images(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def epochs_option(help_text: str = "Budget if a codec must be trained, in epochs"):
+    """The training budget (``--epochs`` or ``--images``) and its ``--precision``."""
+    def decorate(f):
+        f = click.option("--precision", type=click.Choice(catalog.names("precisions")), default="auto", show_default=True,
+                         help="Training precision: auto = bf16 where the device has bf16 matrix units (CUDA >= 8.0, "
+                              "AVX-512-BF16 / AMX CPUs), else fp32.")(f)
+        f = click.option("--images", type=ImagesBudget(), default=None,
+                         help=f"Budget in training images seen, e.g. 800k [default: {catalog.default('images'):,}, whatever the "
+                              "data set's size].")(f)
+        return click.option("--epochs", type=click.IntRange(1, catalog.default("max_epochs")), default=None,
+                            help=f"{help_text} (instead of --images).")(f)
+    return decorate
 
 
 def training_options(f):

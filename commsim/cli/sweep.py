@@ -18,7 +18,7 @@ from commsim.cli.options import ChannelName, MAX_SEED, dataset_options, device_o
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Evaluation seeds per point.")
 @click.option("--train-eps", default="same", show_default=True,
               help="'same' (train at each test eps) or a list of training eps (mismatch grid).")
-@epochs_option("Budget of on-demand training.")
+@epochs_option("Budget of on-demand training, in epochs")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N test images.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel processes for the points (local executor) [default: 1].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -48,7 +48,7 @@ def command(**options):
     train_eps = None if o.train_eps.strip() == "same" else parse_values(o.train_eps)
     spec = SweepSpec(codecs=o.codecs.split(","), channel=o.channel_name, param=param, values=values, bits=o.bits,
                      dataset=o.dataset, data_path=o.data_path, seeds=o.seeds, train_eps=train_eps, fixed=fixed,
-                     epochs=o.epochs, train_seed=o.seed, limit=o.limit, recipe=o.recipe, estimator=o.estimator,
+                     epochs=o.epochs, images=o.images, precision=o.precision, train_seed=o.seed, limit=o.limit, recipe=o.recipe, estimator=o.estimator,
                      point_timeout=o.point_timeout)
     check_bits(spec.codecs, spec.bits)
     spec.check()

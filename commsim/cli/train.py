@@ -11,7 +11,7 @@ from commsim.cli.options import CodecName, channel_options, common_options, data
 @click.option("--codec", required=True, type=CodecName(), help="Learned codec to train.")
 @channel_options(help_text="Channel the codec is trained over (eps defaults to 0.1 where it has one).")
 @decoder_input_option("What the learned decoder reads: hard decisions of the LLRs, or soft probabilities sigmoid(llr).")
-@epochs_option("Training budget in epochs (the same default as run/sweep; the paper's set-up used 200 with --recipe paper).")
+@epochs_option("Training budget in epochs (the paper's set-up used 200 with --recipe paper)")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without validation gain (0 = never) [default: the recipe's].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint file (default: the cache).")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from commsim.core import protocol
+from commsim.core.files import PrecisionWarning
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -64,3 +67,42 @@ class denormals_flushed:
         flush_denormals(self.before)
         return False
 
+
+
+PRECISIONS = protocol.PRECISIONS
+"""Training precisions: ``fp32``; ``bf16`` (autocast of the matrix products to bfloat16; losses,
+probabilities, Adam state and master weights stay float32); ``auto`` = bf16 where the device has bf16
+matrix units (:func:`has_bf16_units`), else fp32."""
+
+
+def has_bf16_units(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware: a CUDA GPU of compute capability >= 8.0
+    (Ampere and later), or a CPU with AMX or AVX-512-BF16 that this torch's oneDNN uses."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"`` for ``precision`` (one of :data:`PRECISIONS`) on ``device``; ``bf16``
+    forced on a device without bf16 units runs, with one :class:`PrecisionWarning`."""
+    import warnings
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if has_bf16_units(device) else "fp32"
+    if precision == "bf16" and not has_bf16_units(device):
+        warnings.warn(f"bf16 on {torch.device(device)} without bf16 matrix units is emulated and slow; "
+                      "use --precision fp32 or auto", PrecisionWarning, stacklevel=2)
+    return precision
+
+
+def autocast(device: torch.device | str, precision: str):
+    """The context a training's forward passes run in: ``torch.autocast`` to bfloat16 for ``"bf16"``,
+    nothing for ``"fp32"`` (an autocast context that is disabled)."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -28,7 +28,15 @@ def cache_dir() -> Path:
     return Path(base) / "commsim"
 
 
-class CacheWarning(UserWarning):
+class OneLineWarning(UserWarning):
+    """commsim's own warnings: the command line shows each as one ``warning:`` line, once per command."""
+
+
+class PrecisionWarning(OneLineWarning):
+    """bf16 asked for on a device that only emulates it (it runs, slowly)."""
+
+
+class CacheWarning(OneLineWarning):
     """A cached file that cannot serve its configuration (unreadable, or its metadata does not match
     its name): it is ignored, never fatal."""
 

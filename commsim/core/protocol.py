@@ -33,17 +33,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+DEFAULT_IMAGES = 800_000
+"""The one default training budget (``train``, ``run``, ``sweep``, ``sample``), in training images seen:
+the same cost whatever the data set's size (100 epochs of the embedded 8,000 digits; 14 of a 60,000-image
+set). ``Budget(epochs=N)`` / ``--epochs N`` gives epochs instead."""
 DEFAULT_EPOCHS = 100
-"""The one default training budget (``train``, ``run``, ``sweep``, ``sample``, the API): with the
-default recipe and estimator, about one minute of NECST and two of IABF on two CPU cores."""
+"""A :class:`~commsim.learned.TrainConfig`'s default epochs (the exact API configuration): the default
+images budget on the embedded 8,000 training digits."""
 MAX_EPOCHS = 1_000_000
 """The largest training budget in epochs (a million epochs of the embedded digits is weeks of CPU)."""
+MAX_IMAGES = 10**10
+"""The largest training budget in images seen (days of CPU)."""
+PRECISIONS = ("auto", "fp32", "bf16")
+"""The training precisions a budget takes (``auto``: bf16 where the device has bf16 matrix units, see
+:func:`commsim.core.device.resolve_precision`)."""
 
 
 def check_epochs(epochs: int) -> int:
     if not 1 <= int(epochs) <= MAX_EPOCHS:
         raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS:,} (the training budget), got {epochs}")
     return int(epochs)
+
+
+def parse_images(text: str | int) -> int:
+    """A budget in images seen: ``800000``, ``800k``, ``1.2M`` (``ValueError`` saying what to give)."""
+    value = str(text).strip().lower().replace("_", "").replace(",", "")
+    scale = {"k": 10**3, "m": 10**6}.get(value[-1:], 1)
+    try:
+        images = float(value[:-1] if scale > 1 else value) * scale
+    except ValueError:
+        raise ValueError(f"a budget in images is a number such as 800000, 800k or 1.2M, got {text!r}") from None
+    if not (images == int(images) and 1 <= images <= MAX_IMAGES):
+        raise ValueError(f"the images budget must be a whole number between 1 and {MAX_IMAGES:,}, got {text!r}")
+    return int(images)
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,7 @@ class Budget:
     request's eps where a codec can be trained at it (the rule lives with the learned codecs:
     :meth:`commsim.learned.entry.LearnedEntry.training_config`)."""
 
-    epochs: int = DEFAULT_EPOCHS
+    epochs: int | None = None
     seed: int = 0
     recipe: str | None = None
     estimator: str | None = None
@@ -70,9 +92,21 @@ class Budget:
     config: Any = None
     """An exact training configuration (a :class:`commsim.learned.TrainConfig`, for the Python API) that
     replaces the fields above for a learned codec."""
+    images: int | None = None
+    """The budget in training images seen (``epochs`` or ``images``, not both; neither:
+    :data:`DEFAULT_IMAGES`), made epochs for the data set at hand by :meth:`epochs_for`."""
+    precision: str = "auto"
+    """``auto``, ``fp32`` or ``bf16`` (:data:`PRECISIONS`), resolved for the device when a training is configured."""
 
     def __post_init__(self):
-        check_epochs(self.epochs)
+        if self.epochs is not None:
+            check_epochs(self.epochs)
+        if self.images is not None:
+            if self.epochs is not None:
+                raise ValueError("give the training budget once: epochs or images, not both")
+            object.__setattr__(self, "images", parse_images(self.images))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.train_channel not in ("bsc", "same"):
             raise ValueError(f"train_channel must be 'bsc' or 'same', got {self.train_channel!r}")
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():
@@ -80,6 +114,14 @@ class Budget:
 
     def replace(self, **changes) -> "Budget":
         return dataclasses.replace(self, **changes)
+
+    def epochs_for(self, train_images: int) -> int:
+        """The budget in epochs of a training split of ``train_images`` images: ``epochs`` as given, else
+        the images budget rounded up to whole epochs (at least one)."""
+        if self.epochs is not None:
+            return self.epochs
+        images = self.images if self.images is not None else DEFAULT_IMAGES
+        return check_epochs(max(1, -(-images // int(train_images))))
 
 
 @dataclass(frozen=True)

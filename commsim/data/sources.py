@@ -39,6 +39,8 @@ class ImageSource:
     binarize: str | None = None
     threshold: float = 0.5
     info: dict = field(default_factory=dict)
+    _served: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Each split's grey images as one float tensor per device, made on first use (see :meth:`served`)."""
 
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
@@ -107,9 +109,17 @@ class ImageSource:
     def _finish(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if self.binarize == "static":
             return (x > self.threshold).float()
-        if self.binarize == "dynamic":
-            return (torch.rand(x.shape, generator=generator) < x).float()
+        if self.binarize == "dynamic":  # drawn on the generator's device (the CPU's for data order), then moved
+            return (torch.rand(x.shape, generator=generator).to(x.device) < x).float()
         return x
+
+    def served(self, split: str, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The split's grey images ``[n, C, H, W]`` as one float32 tensor on ``device``, made once and kept
+        (batches are index gathers from it: no per-batch conversion, no per-batch copy to the device)."""
+        key = (split, str(torch.device(device)))
+        if key not in self._served:
+            self._served[key] = self._grey(self._indices(split)).to(device)
+        return self._served[key]
 
     def tensors(self, split: str, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split as ``(x [n, C, H, W], labels [n])``."""
@@ -117,18 +127,15 @@ class ImageSource:
         return self._finish(self._grey(idx), generator), torch.from_numpy(self.labels[idx].astype(np.int64))
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
-                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(x [B, C, H, W], labels [B])`` on the CPU; shuffling and dynamic binarization draw
-        from ``generator``. ``limit`` caps the number of images."""
-        idx = self._indices(split)
-        if limit is not None:
-            idx = idx[:limit]
-        if shuffle:
-            order = torch.randperm(len(idx), generator=generator).numpy()
-            idx = idx[order]
-        for start in range(0, len(idx), batch_size):
-            chunk = idx[start : start + batch_size]
-            yield self._finish(self._grey(chunk), generator), torch.from_numpy(self.labels[chunk].astype(np.int64))
+                limit: int | None = None, device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x [B, C, H, W] on device, labels [B] on the CPU)``: index gathers from :meth:`served`;
+        shuffling (one ``torch.randperm`` per pass) and dynamic binarization draw from ``generator``.
+        ``limit`` caps the number of images."""
+        n = self.size(split) if limit is None else min(int(limit), self.size(split))
+        grey, labels = self.served(split, device), self.labels[self._indices(split)]
+        rows = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for chunk in rows.split(batch_size):
+            yield self._finish(grey[chunk.to(grey.device)], generator), torch.from_numpy(labels[chunk.numpy()].astype(np.int64))
 
     def mean_image(self) -> torch.Tensor:
         """Pixel-wise mean of the training split, ``[C, H, W]`` (the zero-information reconstruction)."""

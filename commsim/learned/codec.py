@@ -81,16 +81,17 @@ class LearnedCodec(Codec):
         return next(self.parameters()).device
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder logits ``[B, m]``; bit probabilities are ``sigmoid(logits)``."""
-        return self.encoder(self.check_images(x))
+        """Encoder logits ``[B, m]``, float32 (also under a bf16 autocast); bit probabilities are ``sigmoid(logits)``."""
+        return self.encoder(self.check_images(x)).float()
 
     def encode(self, x, generator=None):
         probs = torch.sigmoid(self.logits(x))
         return (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).to(torch.float32)
 
     def pixel_logits(self, y: torch.Tensor) -> torch.Tensor:
-        """Decoder on channel outputs ``y [..., m]`` in [0, 1] -> flat pixel logits ``[..., C*H*W]``."""
-        return self.decoder(y)
+        """Decoder on channel outputs ``y [..., m]`` in [0, 1] -> flat pixel logits ``[..., C*H*W]``, float32
+        (also under a bf16 autocast: the losses are taken in float32)."""
+        return self.decoder(y).float()
 
     def decode_logits(self, llr):
         logits = self.pixel_logits(decoder_inputs(self.check_llr(llr), self.decoder_input))
@@ -122,7 +123,7 @@ class LearnedCodec(Codec):
         if self.checkpoint_path is None:
             return {}
         return {"checkpoint": Path(self.checkpoint_path).name, "checkpoint_sha256": file_sha256(self.checkpoint_path),
-                "train_config": describe_train(self.metadata.get("train", {})),
+                "train_config": describe_train({"precision": "fp32", **self.metadata.get("train", {})}),
                 "train_threads": self.metadata.get("train_threads", "")}
 
     def config(self) -> dict:

@@ -41,9 +41,9 @@ the stack (its weights, Adam moments and random streams), so the others' steps g
 torch's global generator only (``randomness="different"``), not from per-member ``torch.Generator``
 objects, so the members could not draw their single trainings' numbers.
 
-TODO(lead): run the forward passes under the training's precision (``TrainConfig.precision``,
-``commsim.core.device.autocast``) once the train loop has it; the step goes through
-:func:`~commsim.learned.training.train_step` already.
+The forward passes run at the members' ``TrainConfig.precision`` (one for all), as in ``train_codec``: each
+step is :func:`~commsim.learned.training.train_step` (``commsim.core.device.autocast``; the stacked products
+autocast to bfloat16 as ``mm`` does, logits and losses float32).
 """
 from __future__ import annotations
 
@@ -157,12 +157,12 @@ class StackedCodec(nn.Module):
         return self.encoder.weights[0].shape[0]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [N, B, C, H, W]`` -> encoder logits ``[N, B, m]``."""
-        return self.encoder(x.flatten(2))
+        """``x [N, B, C, H, W]`` -> encoder logits ``[N, B, m]``, float32 (as :meth:`LearnedCodec.logits`)."""
+        return self.encoder(x.flatten(2)).float()
 
     def pixel_logits(self, y: torch.Tensor) -> torch.Tensor:
-        """Decoder inputs ``[N, ..., m]`` -> flat pixel logits ``[N, ..., C*H*W]``."""
-        return self.decoder(y)
+        """Decoder inputs ``[N, ..., m]`` -> flat pixel logits ``[N, ..., C*H*W]``, float32."""
+        return self.decoder(y).float()
 
     def reconstruction_loss(self, x: torch.Tensor, pixel_logits: torch.Tensor) -> torch.Tensor:
         """:meth:`LearnedCodec.reconstruction_loss` per member: ``x [N, B, C, H, W]``,
@@ -193,7 +193,7 @@ class StackedDiscriminator(nn.Module):
         self.net = StackedMLP.stack([discriminator.net] * members)
 
     def forward(self, codes):
-        return self.net(codes).squeeze(-1)
+        return self.net(codes).squeeze(-1).float()
 
 
 def check_ensemble(codecs: Sequence[LearnedCodec], configs: Sequence[TrainConfig]) -> None:
@@ -271,7 +271,7 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
         lams = [float(codec.objective_class.from_config(c).lam) for codec, c in zip(codecs, configs)]
         objective.lam = torch.tensor(lams, device=device)
     stacks, optimizers = [stacked], [make_adam(stacked.parameters(), base.lr)]
-    if hasattr(objective, "update_critic"):  # IABF: every member's discriminator starts as the single one
+    if hasattr(objective, "critic_loss"):  # IABF: every member's discriminator starts as the single one
         objective._ensure_critic(stacked.bits, device)
         objective.discriminator = StackedDiscriminator(objective.discriminator, members).to(device)
         objective.critic_optimizer = make_adam(objective.discriminator.parameters(), objective.critic_lr)
@@ -283,8 +283,7 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
     steps_per_epoch = math.ceil(n_train / base.batch_size)
     scheduler = make_scheduler(optimizer, base, steps_per_epoch * base.epochs)
     metric = distortion_metric(source)
-    # the training split held once (grey levels); each batch is finished (binarized) as ImageSource.batches does it
-    grey = source._grey(source._indices("train"))
+    grey = source.served("train", device)  # held once; each batch finished (binarized) as ImageSource.batches does it
     active = list(range(members))
     best = [(float("inf"), 0, None)] * members
     history: list[list[dict]] = [[] for _ in range(members)]
@@ -306,12 +305,12 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
         totals = torch.zeros(len(active), dtype=torch.float64)
         steps = 0
         for start in range(0, n_train, base.batch_size):
-            x = grey[torch.stack([o[start:start + base.batch_size] for o in orders])]
+            x = grey[torch.stack([o[start:start + base.batch_size] for o in orders]).to(device)]
             if source.binarize == "dynamic":  # each member's pixels from its data generator, as in its batches
                 x = torch.stack([source._finish(x[i], data[n]) for i, n in enumerate(active)])
             else:
                 x = source._finish(x, None)
-            logs = train_step(stacked, objective, optimizer, x.to(device), eps, noise)
+            logs = train_step(stacked, objective, optimizer, x, eps, noise, base.precision)
             if scheduler is not None:
                 scheduler.step()
             totals += torch.tensor(logs["loss"], dtype=torch.float64)

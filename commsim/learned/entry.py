@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from commsim.core.protocol import Budget, Request
+from commsim.core.device import resolve_device, resolve_precision
+from commsim.core.protocol import DEFAULT_EPOCHS, Budget, Request
 from commsim.core.registry import CODECS
 from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
@@ -109,22 +110,26 @@ class LearnedEntry:
             return []
         return self.training_config(request)[1]
 
-    def training_config(self, request: Request) -> tuple[TrainConfig, list[str]]:
+    def training_config(self, request: Request, source: ImageSource | None = None) -> tuple[TrainConfig, list[str]]:
         """``(the training configuration of the request, notices)`` (the one training-eps rule, see the
-        module doc); a bad budget or channel raises ``ValueError`` before any work."""
-        config, notes = self._config_and_notes(request)
+        module doc); a bad budget or channel raises ``ValueError`` before any work. The budget becomes
+        epochs for ``source``'s training split (without a source, for the checks only: the epochs given
+        or the default), the precision the device's (``auto``: bf16 where it has bf16 units)."""
+        config, notes = self._config_and_notes(request, source)
         self.codec_class.objective_class.check_config(config)
         return config, notes
 
-    def _config_and_notes(self, request: Request) -> tuple[TrainConfig, list[str]]:
+    def _config_and_notes(self, request: Request, source: ImageSource | None) -> tuple[TrainConfig, list[str]]:
         """:meth:`training_config` before the objective's own check."""
         budget, params = request.budget, dict(request.params)
         if budget.config is not None:
             if not isinstance(budget.config, TrainConfig):
                 raise ValueError(f"a training config must be a TrainConfig, got {type(budget.config).__name__}")
             return budget.config, []
-        options = {"epochs": budget.epochs, "seed": budget.seed, "recipe": budget.recipe, "estimator": budget.estimator,
-                   "decoder_input": budget.decoder_input, "patience": budget.patience}
+        epochs = budget.epochs_for(source.size("train")) if source is not None else budget.epochs or DEFAULT_EPOCHS
+        options = {"epochs": epochs, "seed": budget.seed, "recipe": budget.recipe, "estimator": budget.estimator,
+                   "decoder_input": budget.decoder_input, "patience": budget.patience,
+                   "precision": resolve_precision(budget.precision, resolve_device(request.device))}
         if budget.train_channel == "same":
             if budget.train_eps is not None:
                 if "eps" not in params:
@@ -152,8 +157,8 @@ class LearnedEntry:
         return [value]
 
     def requirement(self, request: Request, source: ImageSource | None = None) -> Training:
-        config = self.training_config(request)[0]
         source = source or load_dataset(request.dataset, request.data_path)
+        config = self.training_config(request, source)[0]
         key = cache_entry(self.name, source, request.bits, config).name
         training = Training(self.name, request.dataset, request.data_path, request.bits, config, key, request.device)
         return training.with_source(source)
@@ -165,7 +170,7 @@ class LearnedEntry:
 
     def train(self, request: Request, source: ImageSource, out: str | None = None):
         """``commsim train``: train over the request's channel into ``out`` (or the cache); ``(codec, facts, path)``."""
-        config = self.training_config(request.replace(budget=request.budget.replace(train_channel="same")))[0]
+        config = self.training_config(request.replace(budget=request.budget.replace(train_channel="same")), source)[0]
         codec, result, path = train_and_save(self.name, source, request.bits, config, out=out, device=request.device)
         over = config.describe_channel() + (f", {config.decoder_input} decoder input" if config.decoder_input != "hard" else "")
         summary = f"best epoch {result.best_epoch}/{len(result.history)}, val {result.val_metric} {result.val_value:.4f}"

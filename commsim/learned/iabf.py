@@ -72,7 +72,7 @@ class Discriminator(nn.Module):
                                  nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, codes):
-        return self.net(codes).squeeze(-1)
+        return self.net(codes).squeeze(-1).float()
 
 
 def discriminator_loss(disc: Discriminator, codes: torch.Tensor, generator) -> torch.Tensor:
@@ -120,16 +120,13 @@ class IABFObjective(ABFObjective):
         """The bit probabilities ``[B, m]`` the infomax term is computed on (``infomax_on``)."""
         return torch.sigmoid(logits) if self.infomax_on == "clean" else noisy_probs(logits, eps)
 
-    def update_critic(self, codec: LearnedCodec, x, eps, generator):
-        """Algorithm 1, first half: one step of ``psi`` on the classification loss."""
+    def critic_loss(self, codec: LearnedCodec, x, eps, generator) -> torch.Tensor:
+        """Algorithm 1, first half: the classification loss of ``psi`` (codes detached), which the
+        training step minimises with :attr:`critic_optimizer` before the codec's own step."""
         self._ensure_critic(codec.bits, x.device)
         with torch.no_grad():
             codes = self.infomax_codes(codec.logits(x), eps)
-        loss = discriminator_loss(self.discriminator, codes, generator)
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()  # an ensemble's members' losses summed: each member's gradient is its own
-        self.critic_optimizer.step()
-        return loss.detach().tolist()
+        return discriminator_loss(self.discriminator, codes, generator)
 
     def information(self, codes: torch.Tensor) -> torch.Tensor:
         """``I_hat`` for bit probabilities ``codes [B, m]`` (differentiable in ``codes``; ``[N, B, m]`` -> ``[N]``)."""

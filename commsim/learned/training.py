@@ -46,7 +46,7 @@ from commsim.learned.codec import DECODER_INPUTS, DecoderInput, LearnedCodec
 from commsim.learned.vimco import VimcoForm
 from commsim.core.choices import choice
 from commsim.data.sources import ImageSource
-from commsim.core.device import denormals_flushed, make_adam, make_generator
+from commsim.core.device import autocast, denormals_flushed, make_adam, make_generator
 from commsim.core.protocol import DEFAULT_EPOCHS, MAX_EPOCHS, check_epochs  # the one default budget
 from commsim.pipeline import Pipeline, distortion_metric
 
@@ -106,7 +106,9 @@ class TrainConfig:
     ``channel_params`` moves to ``eps``, so ``TrainConfig(eps=0.1)`` and
     ``TrainConfig(channel="bsc", channel_params={"eps": 0.1})`` are the same config.
     ``decoder_input``: ``"hard"`` (decisions) or ``"soft"`` (``sigmoid(llr)``), see
-    :func:`commsim.learned.codec.decoder_inputs`.
+    :func:`commsim.learned.codec.decoder_inputs`. ``precision``: ``"fp32"`` or ``"bf16"`` (the forward
+    passes under :func:`commsim.core.device.autocast`: matrix products in bfloat16, losses, bit
+    probabilities, Adam's state and the master weights in float32; evaluation is always float32).
     """
 
     eps: float | None = None
@@ -127,9 +129,13 @@ class TrainConfig:
     channel: str = "bsc"
     channel_params: dict = field(default_factory=dict)
     decoder_input: str = "hard"
+    precision: str = "fp32"
 
     def __post_init__(self):
         self._check_channel()
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"a training precision is 'fp32' or 'bf16', got {self.precision!r} "
+                             "(commsim.core.device.resolve_precision turns 'auto' into one for a device)")
         self.decoder_input = DecoderInput.parse(self.decoder_input)
         check_epochs(self.epochs)
         if int(self.batch_size) < 1:
@@ -192,6 +198,8 @@ class TrainConfig:
             del record["channel"], record["channel_params"]
         if self.decoder_input == "hard":
             del record["decoder_input"]
+        if self.precision == "fp32":  # the record before precisions (fp32 checkpoints keep their names)
+            del record["precision"]
         return record
 
 
@@ -247,12 +255,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
 
 
 def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               eps: float, generator: torch.Generator) -> dict:
-    """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one);
-    an ensemble's (:mod:`commsim.learned.ensemble`) on ``x [N, B, C, H, W]``, its members' losses summed."""
-    if hasattr(objective, "update_critic"):
-        objective.update_critic(codec, x, eps, generator)
-    loss, logs = objective(codec, x, eps, generator)
+               eps: float, generator: torch.Generator, precision: str = "fp32") -> dict:
+    """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one),
+    the forward passes at ``precision`` (the backward passes follow them); an ensemble's
+    (:mod:`commsim.learned.ensemble`) on ``x [N, B, C, H, W]``, its members' losses summed (each member's
+    gradient is its own)."""
+    if hasattr(objective, "critic_loss"):
+        with autocast(x.device, precision):
+            critic_loss = objective.critic_loss(codec, x, eps, generator)
+        objective.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.sum().backward()
+        objective.critic_optimizer.step()
+    with autocast(x.device, precision):
+        loss, logs = objective(codec, x, eps, generator)
     optimizer.zero_grad(set_to_none=True)
     loss.sum().backward()
     optimizer.step()
@@ -332,8 +347,8 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
         codec.train()
         total, steps = 0.0, 0
         epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
-        for x, _ in source.batches("train", config.batch_size, shuffle=True, generator=data_generator):
-            logs = train_step(codec, objective, optimizer, x.to(device), config.eps, generator)
+        for x, _ in source.batches("train", config.batch_size, shuffle=True, generator=data_generator, device=device):
+            logs = train_step(codec, objective, optimizer, x, config.eps, generator, config.precision)
             if scheduler is not None:
                 scheduler.step()
             total += logs["loss"]

@@ -77,9 +77,14 @@ def _entry_name(codec: str, dataset: str, bits: int, train: dict, architecture: 
     fields = {"codec": codec, "dataset": dataset, "bits": bits, "architecture": architecture, "train": train}
     if data is not None:  # the embedded data's entries keep the names they had before data identities
         fields["data"] = data
-    digest = cache.digest(fields, 8)
-    soft = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
-    return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{soft}-e{train['epochs']}-s{train['seed']}-{digest}.safetensors"
+    return f"{_name_stem(codec, dataset, bits, train)}{cache.digest(fields, 8)}.safetensors"
+
+
+def _name_stem(codec: str, dataset: str, bits: int, train: dict) -> str:
+    """An entry's readable name before its hash: ``necst-mnist-b100-eps0.1[-soft][-bf16]-e100-s0-``."""
+    tags = "-soft" if train.get("decoder_input", "hard") != "hard" else ""
+    tags += f"-{train['precision']}" if train.get("precision", "fp32") != "fp32" else ""
+    return f"{codec}-{dataset}-b{bits}-{_channel_tag(train)}{tags}-e{train['epochs']}-s{train['seed']}-"
 
 
 def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfig, out: str | Path | None = None,
@@ -178,11 +183,9 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = N
         raise TypeError("give eps or config")
     folder = cache.folder("checkpoints")
     if config is not None:
-        record = config.record()
-        soft = "-soft" if config.decoder_input != "hard" else ""
-        prefix = f"{name}-{dataset}-b{bits}-{_channel_tag(record)}{soft}-e{config.epochs}-s{config.seed}-"
-    else:
-        prefix = f"{name}-{dataset}-b{bits}-{_channel_tag({'eps': eps})}-e"
+        prefix = _name_stem(name, dataset, bits, config.record())
+    else:  # any budget and precision over the BSC at eps; hard decoder input (the soft ones are filtered below)
+        prefix = f"{name}-{dataset}-b{bits}-{_channel_tag({'eps': eps})}-"
     want = config.record() if config is not None else None
     found = []
     for path in sorted(folder.glob(f"{prefix}*.safetensors")):
@@ -199,6 +202,8 @@ def cached_checkpoints(name: str, dataset: str, bits: int, eps: float | None = N
             continue  # trained on other data under the same data-set name
         if want is not None and meta["train"] != want:
             continue  # another training configuration with the same eps, budget and seed (e.g. learning rate)
+        if want is None and meta["train"].get("decoder_input", "hard") != "hard":
+            continue
         found.append((min(meta.get("val", {}).get(k, float("inf")) for k in ("l2_per_image", "bce_per_pixel")), path))
     return [p for _, p in sorted(found)]
 

@@ -45,7 +45,7 @@ def configs(name, estimator="st", members=((0.1, 0, 0.01), (0.2, 1, 0.1), (0.05,
 
 
 def ensemble(name, source, cfgs, **options):
-    codecs = [build_codec(name, source, 16, seed=c.seed) for c in cfgs]
+    codecs = [build_codec(name, source, 16, seed=c.seed, decoder_input=c.decoder_input) for c in cfgs]
     return codecs, train_ensemble(codecs, source, cfgs, progress=False, val_limit=50, **options)
 
 
@@ -69,14 +69,15 @@ def test_stacked_networks_start_from_the_single_codecs_and_write_back():
     assert torch.equal(weights(other), weights(codecs[1]))
 
 
-@pytest.mark.parametrize("name, estimator", [("necst", "st")] + [
-    pytest.param(*case, marks=pytest.mark.slow) for case in (("abf", "st"), ("iabf", "vimco"))])  # 0.3-0.4 s each
-def test_each_member_draws_what_its_single_training_draws(one_batch, name, estimator):
+@pytest.mark.parametrize("name, estimator, decoder_input", [("necst", "st", "hard")] + [
+    pytest.param(*case, marks=pytest.mark.slow)  # 0.3-0.4 s each
+    for case in (("abf", "st", "hard"), ("iabf", "vimco", "hard"), ("abf", "gumbel", "soft"))])
+def test_each_member_draws_what_its_single_training_draws(one_batch, name, estimator, decoder_input):
     """The first step's loss depends on the initial weights, the batch order and the noise draws only."""
-    cfgs = configs(name, estimator, epochs=1)
+    cfgs = configs(name, estimator, epochs=1, decoder_input=decoder_input)
     singles = []
     for config in cfgs:
-        codec = build_codec(name, one_batch, 16, seed=config.seed)
+        codec = build_codec(name, one_batch, 16, seed=config.seed, decoder_input=decoder_input)
         singles.append(train_codec(codec, one_batch, config, progress=False, val_limit=50).history[0]["train_loss"])
     _, results = ensemble(name, one_batch, cfgs)
     assert [r.history[0]["train_loss"] for r in results] == pytest.approx(singles, rel=1e-5)
@@ -153,3 +154,16 @@ def test_train_and_save_many_writes_train_and_saves_checkpoints(tiny):
     assert torch.equal(weights(loaded), weights(trained[1][0]))
     with pytest.raises(ValueError, match="one output path per config"):
         train_and_save_many("iabf", tiny, 16, cfgs, outs=["a.safetensors"], progress=False)
+
+
+@pytest.mark.slow  # 1 s
+@pytest.mark.filterwarnings("ignore::commsim.core.device.PrecisionWarning")
+def test_members_train_at_their_precision(one_batch):
+    """bf16: the forward passes autocast (train_step's), so the first step's loss is the single bf16 training's."""
+    cfgs = configs("necst", epochs=1, precision="bf16")[:2]
+    singles = [train_codec(build_codec("necst", one_batch, 16, seed=c.seed), one_batch, c, progress=False, val_limit=50)
+               for c in cfgs]
+    _, results = ensemble("necst", one_batch, cfgs)
+    fp32 = ensemble("necst", one_batch, configs("necst", epochs=1)[:2])[1]
+    assert [r.history[0]["train_loss"] for r in results] == pytest.approx([s.history[0]["train_loss"] for s in singles], rel=1e-5)
+    assert [r.history[0]["train_loss"] for r in results] != [r.history[0]["train_loss"] for r in fp32]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import convergence, learned_vs_separated, runlib, scaling, table1
+from benchmarks import convergence, ensemble, learned_vs_separated, runlib, scaling, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -212,6 +212,14 @@ def test_scaling_quick(tmp_path):
     assert (frame["points"] == 6).all() and (frame["trainings"] == 2).all() and frame["ratio_to_local_jobs1"].iloc[0] == 1
     text = (tmp_path / "scaling_quick.md").read_text()
     assert "no-op task round trip" in text and "| 8 nodes x 1 GPU, 1 GPU per task |" in text
+
+
+@pytest.mark.slow  # 3 s
+def test_ensemble_quick(tmp_path, one_torch_thread):
+    assert ensemble.main(["--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "ensemble_quick_t1.md").read_text()
+    assert "| single | 2 |" in text and "| ensemble | 2 |" in text and "Single / ensemble:" in text
+    assert ensemble.main(["--eps", ""]) == 2  # no member: refused before any work
 
 
 @pytest.mark.slow

@@ -25,27 +25,29 @@ from __future__ import annotations
 import torch
 
 from commsim.learned.codec import LearnedCodec
+from commsim.learned.members import uniform
 from commsim.learned.necst import NECSTObjective
 
 
 def allocate_levels(weights: torch.Tensor, budget: torch.Tensor | float, iterations: int = 64) -> torch.Tensor:
-    """Levels ``[B, m]`` in [0, 1] proportional to ``weights >= 0`` that sum to ``budget`` per row.
+    """Levels ``[..., B, m]`` in [0, 1] proportional to ``weights [..., B, m] >= 0`` that sum to ``budget`` per row.
 
     Water-filling: saturated entries are fixed at 1 and the rest of the budget is shared among the
     others in proportion to their weights. Rows with all-zero weights share the budget uniformly.
-    ``budget`` must be at most m.
+    ``budget`` (a number, or a tensor broadcastable to ``[..., B, 1]``, e.g. an ensemble's ``[N, 1, 1]``)
+    must be at most m.
     """
-    b, m = weights.shape
-    budget = torch.as_tensor(budget, dtype=weights.dtype, device=weights.device).expand(b).clone()
+    m = weights.shape[-1]
+    budget = torch.as_tensor(budget, dtype=weights.dtype, device=weights.device).expand(*weights.shape[:-1], 1).clone()
     if bool((budget > m + 1e-6).any()) or bool((budget < 0).any()):
         raise ValueError(f"budget must be in [0, {m}]")
-    weights = torch.where(weights.sum(1, keepdim=True) > 0, weights, torch.ones_like(weights))
+    weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
     saturated = torch.zeros_like(weights, dtype=torch.bool)
     for _ in range(iterations):
         free = torch.where(saturated, torch.zeros_like(weights), weights)
-        remainder = (budget - saturated.sum(1)).clamp_min(0)
-        scale = remainder / free.sum(1).clamp_min(1e-30)
-        levels = torch.where(saturated, torch.ones_like(weights), free * scale.unsqueeze(1))
+        remainder = (budget - saturated.sum(-1, keepdim=True)).clamp_min(0)
+        scale = remainder / free.sum(-1, keepdim=True).clamp_min(1e-30)
+        levels = torch.where(saturated, torch.ones_like(weights), free * scale)
         newly = levels > 1
         if not bool(newly.any()):
             return levels
@@ -58,9 +60,10 @@ def flip_mask(y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return (((y == 0) & (grad > 0)) | ((y == 1) & (grad < 0))).to(grad.dtype)
 
 
-def adversarial_levels(y: torch.Tensor, grad: torch.Tensor, eps: float) -> torch.Tensor:
-    """``eps*_i = eps_i m_i``: gradient-proportional levels summing to ``m * eps``, masked."""
-    levels = allocate_levels(grad.abs(), y.shape[1] * float(eps))
+def adversarial_levels(y: torch.Tensor, grad: torch.Tensor, eps) -> torch.Tensor:
+    """``eps*_i = eps_i m_i``: gradient-proportional levels summing to ``m * eps``, masked (``eps`` a
+    number, or an ensemble's per-member tensor ``[N, 1, 1]``)."""
+    levels = allocate_levels(grad.abs(), y.shape[-1] * (eps if torch.is_tensor(eps) else float(eps)))
     return levels * flip_mask(y, grad)
 
 
@@ -71,7 +74,7 @@ class ABFObjective(NECSTObjective):
 
     def noise_levels(self, codec: LearnedCodec, x, logits, eps, generator):
         probs = torch.sigmoid(logits.detach())
-        y = (torch.rand(probs.shape, generator=generator, device=probs.device) < probs).to(probs.dtype)
+        y = (uniform(probs.shape[-2:], generator, probs.device) < probs).to(probs.dtype)
         with torch.enable_grad():
             y = y.requires_grad_(True)
             loss = codec.reconstruction_loss(x, codec.pixel_logits(y)).sum()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 
 from commsim.core.choices import choice
+from commsim.learned.members import uniform
 
 ESTIMATORS = ("vimco", "st", "gumbel")
 PATHWISE = ("st", "gumbel")
@@ -38,21 +39,22 @@ Estimator = choice("Estimator", "estimator", ESTIMATORS, __name__)
 
 
 def bernoulli_draws(q: torch.Tensor, samples: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Hard draws ``y [K, B, m]`` in {0, 1} of ``Bernoulli(q)``, ``q [B, m]``, no gradient."""
-    u = torch.rand((samples, *q.shape), generator=generator, device=q.device, dtype=q.dtype)
-    return (u < q.detach()).to(q.dtype)
+    """Hard draws ``y [K, B, m]`` in {0, 1} of ``Bernoulli(q)``, ``q [B, m]``, no gradient (an ensemble's
+    ``q [N, B, m]`` with :class:`~commsim.learned.members.MemberGenerators`: ``y [N, K, B, m]``)."""
+    u = uniform((samples, *q.shape[-2:]), generator, q.device, q.dtype)
+    return (u < q.detach().unsqueeze(-3)).to(q.dtype)
 
 
 def straight_through(q: torch.Tensor, samples: int, generator: torch.Generator | None) -> torch.Tensor:
     """``y [K, B, m]``: ``Bernoulli(q)`` draws forward, gradient of ``q`` backward (dy/dq = 1)."""
-    return bernoulli_draws(q, samples, generator) + (q - q.detach())
+    return bernoulli_draws(q, samples, generator) + (q - q.detach()).unsqueeze(-3)
 
 
 def gumbel_sigmoid(q: torch.Tensor, samples: int, generator: torch.Generator | None, temperature: float,
                    floor: float = 1e-7) -> torch.Tensor:
     """``y [K, B, m]``: hard Bernoulli(q) forward, gradient of the relaxed Bernoulli at ``temperature``."""
-    u = torch.rand((samples, *q.shape), generator=generator, device=q.device, dtype=q.dtype).clamp(floor, 1 - floor)
-    p = q.clamp(floor, 1 - floor)
+    u = uniform((samples, *q.shape[-2:]), generator, q.device, q.dtype).clamp(floor, 1 - floor)
+    p = q.clamp(floor, 1 - floor).unsqueeze(-3)
     score = torch.log(p) - torch.log1p(-p) + torch.log(u) - torch.log1p(-u)
     soft = torch.sigmoid(score / temperature)
     return (score.detach() > 0).to(q.dtype) + (soft - soft.detach())

@@ -29,6 +29,7 @@ from torch import nn
 from commsim.core.choices import choice
 from commsim.learned.abf import ABFObjective
 from commsim.learned.codec import LearnedCodec
+from commsim.learned.members import uniform
 from commsim.learned.necst import noisy_probs
 from commsim.learned.networks import init_parameters
 from commsim.core.device import make_adam
@@ -47,18 +48,19 @@ def binary_entropy_nats(p: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
 
 
 def permute_dimensions(codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Permute every column of ``codes [B, m]`` independently across the batch.
+    """Permute every column of ``codes [B, m]`` independently across the batch (axis -2; an ensemble's
+    ``[N, B, m]`` with :class:`~commsim.learned.members.MemberGenerators`: each member its own).
 
     Each column keeps its multiset of values (its marginal), while the dependence between columns
     is destroyed: samples from the product of the marginals.
     """
-    order = torch.argsort(torch.rand(codes.shape, generator=generator, device=codes.device), dim=0)
-    return torch.gather(codes, 0, order)
+    order = torch.argsort(uniform(codes.shape[-2:], generator, codes.device), dim=-2)
+    return torch.gather(codes, -2, order)
 
 
 def marginal_information(p: torch.Tensor) -> torch.Tensor:
-    """``sum_d [h(mean_b p_bd) - mean_b h(p_bd)]`` for bit probabilities ``p [B, m]``."""
-    return (binary_entropy_nats(p.mean(0)) - binary_entropy_nats(p).mean(0)).sum()
+    """``sum_d [h(mean_b p_bd) - mean_b h(p_bd)]`` for bit probabilities ``p [B, m]`` (``[N, B, m]`` -> ``[N]``)."""
+    return (binary_entropy_nats(p.mean(-2)) - binary_entropy_nats(p).mean(-2)).sum(-1)
 
 
 class Discriminator(nn.Module):
@@ -74,14 +76,25 @@ class Discriminator(nn.Module):
 
 
 def discriminator_loss(disc: Discriminator, codes: torch.Tensor, generator) -> torch.Tensor:
-    """Binary cross-entropy of telling ``codes`` (1) from their dimension-wise permutation (0)."""
+    """Binary cross-entropy of telling ``codes`` (1) from their dimension-wise permutation (0), the mean
+    over the batch (an ensemble's stacked discriminator on ``[N, B, m]``: one loss per member, ``[N]``)."""
     real, fake = disc(codes), disc(permute_dimensions(codes, generator))
-    return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
-        F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    return batch_mean_bce(real, torch.ones_like(real)) + batch_mean_bce(fake, torch.zeros_like(fake))
+
+
+def batch_mean_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy with logits, the mean over the batch (the last axis): a scalar for ``[B]``
+    (torch's ``"mean"`` reduction, whose gradient one training has always used), ``[N]`` for ``[N, B]``."""
+    if logits.dim() == 1:
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
 
 
 class IABFObjective(ABFObjective):
-    """ABF's loss minus ``lam`` times the infomax estimate ``I_hat``."""
+    """ABF's loss minus ``lam`` times the infomax estimate ``I_hat``.
+
+    In an ensemble (:mod:`commsim.learned.ensemble`) ``lam`` is a tensor ``[N]`` (one per member) and
+    ``discriminator`` a stack of N discriminators, each initialised as the single one."""
 
     def __init__(self, samples: int | None = None, weight_decay: float = 1e-4, estimator: str = "vimco",
                  vimco: str = "paper", temperature: float = 1.0, lam: float = 0.01, critic_lr: float = 1e-3,
@@ -116,9 +129,9 @@ class IABFObjective(ABFObjective):
         return discriminator_loss(self.discriminator, codes, generator)
 
     def information(self, codes: torch.Tensor) -> torch.Tensor:
-        """``I_hat`` for bit probabilities ``codes [B, m]`` (differentiable in ``codes``)."""
-        self._ensure_critic(codes.shape[1], codes.device)
-        tc = self.discriminator(codes).mean()
+        """``I_hat`` for bit probabilities ``codes [B, m]`` (differentiable in ``codes``; ``[N, B, m]`` -> ``[N]``)."""
+        self._ensure_critic(codes.shape[-1], codes.device)
+        tc = self.discriminator(codes).mean(-1)
         return marginal_information(codes) - tc
 
     def forward(self, codec, x, eps, generator):
@@ -126,7 +139,7 @@ class IABFObjective(ABFObjective):
         levels = self.noise_levels(codec, x, logits, eps, generator)
         surrogate, logs = self.code_loss(codec, x, logits, levels, generator)
         info = self.information(self.infomax_codes(logits, eps))
-        logs["info"] = float(info.detach())
+        logs["info"] = info.detach().tolist()
         return surrogate - self.lam * info + self.weight_decay * codec.encoder_penalty(), logs
 
 

@@ -39,6 +39,10 @@ def noisy_probs(logits: torch.Tensor, eps) -> torch.Tensor:
 class NECSTObjective(nn.Module):
     """NECST's loss. ``forward(codec, x, eps, generator) -> (scalar to minimise, logs)``.
 
+    On an ensemble's stacked codec (:mod:`commsim.learned.ensemble`: ``x [N, B, C, H, W]``, ``eps``
+    a tensor ``[N, 1, 1]``, :class:`~commsim.learned.members.MemberGenerators`) the loss is ``[N]``,
+    one per member, and each log a list of N floats.
+
     ``estimator``: ``"vimco"`` (K = ``samples`` >= 2 draws, VIMCO of the given ``vimco`` form) or a
     pathwise one, ``"st"`` / ``"gumbel"`` (mean loss over ``samples`` draws, 1 by default);
     ``temperature`` is the Gumbel relaxation's. ``channel``: the training channel's registered name
@@ -106,10 +110,10 @@ class NECSTObjective(nn.Module):
             y = bernoulli_draws(sample_probs, self.samples, generator)
             losses = codec.reconstruction_loss(x, codec.pixel_logits(received(y)))
             surrogate, bound = vimco_surrogate(losses, bernoulli_log_prob(y, sample_probs), self.vimco)
-            return surrogate, {"bound": float(bound.mean()), "loss": float(losses.detach().mean())}
+            return surrogate, {"bound": bound.mean(-1).tolist(), "loss": losses.detach().mean((-2, -1)).tolist()}
         y = pathwise_codes(self.estimator, sample_probs, self.samples, generator, self.temperature)
-        loss = codec.reconstruction_loss(x, codec.pixel_logits(received(y))).mean()
-        return loss, {"loss": float(loss.detach())}
+        loss = codec.reconstruction_loss(x, codec.pixel_logits(received(y))).mean((-2, -1))
+        return loss, {"loss": loss.detach().tolist()}
 
     def bsc_decoder_input(self, y: torch.Tensor, eps) -> torch.Tensor:
         """Decoder input ``[K, B, m]`` for received bits ``y`` of the folded BSC: ``y`` itself (hard), or
@@ -117,6 +121,7 @@ class NECSTObjective(nn.Module):
         if self.decoder_input == "hard":
             return y
         eps = torch.as_tensor(eps, dtype=y.dtype, device=y.device)
+        eps = eps.unsqueeze(-3) if eps.dim() >= 2 else eps  # levels [B, m] or [N, 1, 1] / [N, B, m] meet y [(N,) K, B, m]
         return decoder_inputs(hard_llr(y.detach(), reliability(eps)), "soft") + (y - y.detach())
 
     def channel_decoder_input(self, b: torch.Tensor, generator) -> torch.Tensor:

@@ -265,17 +265,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
 def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                eps: float, generator: torch.Generator, precision: str = "fp32") -> dict:
     """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one),
-    the forward passes at ``precision`` (the backward passes follow them)."""
+    the forward passes at ``precision`` (the backward passes follow them); an ensemble's
+    (:mod:`commsim.learned.ensemble`) on ``x [N, B, C, H, W]``, its members' losses summed (each member's
+    gradient is its own)."""
     if hasattr(objective, "critic_loss"):
         with autocast(x.device, precision):
             critic_loss = objective.critic_loss(codec, x, eps, generator)
         objective.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        critic_loss.sum().backward()
         objective.critic_optimizer.step()
     with autocast(x.device, precision):
         loss, logs = objective(codec, x, eps, generator)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.sum().backward()
     optimizer.step()
     return logs
 

@@ -29,25 +29,26 @@ VimcoForm = choice("VimcoForm", "VIMCO form", VIMCO_FORMS, __name__)
 
 
 def _log_mean_exp_terms(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The ``"official"`` terms: ``J = log mean_k exp(L_k)``, ``J - J_{-k}`` and ``softmax(L)``."""
-    k = losses.shape[0]
+    """The ``"official"`` terms: ``J = log mean_k exp(L_k)``, ``J - J_{-k}`` and ``softmax(L)`` (K at axis -2)."""
+    k = losses.shape[-2]
     if k < 2:
         raise ValueError(f"VIMCO needs at least 2 samples, got {k}")
     log_k = math.log(k)
-    bound = torch.logsumexp(losses, 0) - log_k
+    bound = torch.logsumexp(losses, -2) - log_k
     detached = losses.detach()
-    others_mean = (detached.sum(0, keepdim=True) - detached) / (k - 1)
+    others_mean = (detached.sum(-2, keepdim=True) - detached) / (k - 1)
     # replaced[k, j] = L_j for j != k, mean of the others for j == k
     eye = torch.eye(k, dtype=torch.bool, device=losses.device).unsqueeze(-1)
-    replaced = torch.where(eye, others_mean.unsqueeze(1), detached.unsqueeze(0))
-    leave_one_out = torch.logsumexp(replaced, 1) - log_k
-    signal = (bound.detach().unsqueeze(0) - leave_one_out).detach()
-    weights = torch.softmax(detached, 0)
+    replaced = torch.where(eye, others_mean.unsqueeze(-2), detached.unsqueeze(-3))
+    leave_one_out = torch.logsumexp(replaced, -2) - log_k
+    signal = (bound.detach().unsqueeze(-2) - leave_one_out).detach()
+    weights = torch.softmax(detached, -2)
     return bound, signal, weights
 
 
 def vimco_terms(losses: torch.Tensor, form: str = "paper") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``losses [K, B]`` -> ``(J [B], learning_signal [K, B], weights [K, B])`` of the given form.
+    """``losses [K, B]`` -> ``(J [B], learning_signal [K, B], weights [K, B])`` of the given form
+    (an ensemble's ``[N, K, B]`` -> ``[N, B]``, ``[N, K, B]``, ``[N, K, B]``).
 
     ``learning_signal = J - J_{-k}`` and ``weights = dJ / dL`` are detached. The ``"paper"`` form is
     the ``"official"`` one applied to ``-L`` and negated: ``J = -f(-L)`` with ``f = log mean exp``
@@ -63,14 +64,16 @@ def vimco_surrogate(losses: torch.Tensor, log_q: torch.Tensor, form: str = "pape
     """A scalar whose gradient is VIMCO's (averaged over the batch), and the bound J ``[B]``.
 
     ``losses [K, B]`` carry the decoder's graph; ``log_q [K, B]`` = sum over bits of
-    ``log q(y_k | x)``, carrying the encoder's graph.
+    ``log q(y_k | x)``, carrying the encoder's graph. An ensemble's ``[N, K, B]`` give one scalar
+    per member, ``[N]``, and ``J [N, B]``.
     """
     bound, signal, weights = vimco_terms(losses, form)
-    surrogate = (signal * log_q).sum(0) + (weights * losses).sum(0)
-    return surrogate.mean(), bound.detach()
+    surrogate = (signal * log_q).sum(-2) + (weights * losses).sum(-2)
+    return surrogate.mean(-1), bound.detach()
 
 
 def bernoulli_log_prob(y: torch.Tensor, probs: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
-    """``sum over bits of log Bern(y; probs)``: ``y [K, B, m]``, ``probs [B, m]`` -> ``[K, B]``."""
-    p = probs.clamp(floor, 1 - floor)
+    """``sum over bits of log Bern(y; probs)``: ``y [K, B, m]``, ``probs [B, m]`` -> ``[K, B]`` (or with a
+    leading member axis: ``[N, K, B, m]``, ``[N, B, m]`` -> ``[N, K, B]``)."""
+    p = probs.clamp(floor, 1 - floor).unsqueeze(-3)
     return (y * torch.log(p) + (1 - y) * torch.log1p(-p)).sum(-1)

@@ -12,14 +12,16 @@ holds a lock per entry (``filelock``), so concurrent processes train a configura
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from commsim import __version__
 from commsim.channels import get_channel
 from commsim.learned.checkpoints import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from commsim.learned.codec import LearnedCodec
+from commsim.learned.ensemble import train_ensemble
 from commsim.learned.networks import default_architecture
 from commsim.learned.training import DEFAULT_TRAIN_EPS, TrainConfig, TrainResult, describe_channel, record_channel, train_codec
 from commsim.data import load_dataset
@@ -31,7 +33,7 @@ from commsim.core.files import check_writable
 from commsim.core.registry import CODECS
 
 __all__ = ["CacheWarning", "cache_dir", "cache_entry", "cached_checkpoints", "cached_or_trained", "codec_from_checkpoint",
-           "load_codec", "train_and_save"]
+           "load_codec", "train_and_save", "train_and_save_many"]
 
 
 def learned_codec_class(name: str) -> type[LearnedCodec]:
@@ -98,6 +100,47 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
                                                                                 source.identity)
     check_writable(path)
     result = train_codec(codec, source, config, progress=progress, on_epoch=on_epoch)
+    save_trained(codec, source, config, result, path)
+    return codec, result, path
+
+
+def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequence[TrainConfig],
+                        outs: Sequence[str | Path] | None = None, device: str = "auto", architecture: str | None = None,
+                        progress: bool = True, notify: Callable[[str], None] | None = None,
+                        val_limit: int | None = None) -> list[tuple[LearnedCodec, TrainResult, Path]]:
+    """Train one codec per config as one ensemble (:func:`commsim.learned.ensemble.train_ensemble`:
+    the configs may differ only in seed, eps and IABF's lam) and write each member's checkpoint as
+    :func:`train_and_save` writes it (same names, same metadata); ``outs``, one path per config, or
+    the cache. Returns ``(codec, result, path)`` per config, in order.
+
+    Into the cache, the ensemble holds every member's entry lock (in name order) while it trains, as
+    :func:`cached_or_trained` holds one, so a process asking for one of them meanwhile waits for it
+    (``notify`` receives the waiting notice). ``val_limit`` caps the validation images (tests)."""
+    if outs is not None and len(outs) != len(configs):
+        raise ValueError(f"give one output path per config: {len(outs)} paths for {len(configs)} configs")
+    target = resolve_device(device)
+    codecs = [build_codec(name, source, bits, architecture, seed=c.seed, decoder_input=c.decoder_input).to(target)
+              for c in configs]
+    paths = [Path(o) for o in outs] if outs is not None else [
+        cache.folder("checkpoints") / checkpoint_name(name, source.name, bits, c, codec.architecture, source.identity)
+        for codec, c in zip(codecs, configs)]
+    if len(set(paths)) != len(paths):
+        raise ValueError("two members would write the same checkpoint (the same config twice?); give each config once")
+    for path in paths:
+        check_writable(path)
+    with contextlib.ExitStack() as locks:
+        if outs is None:
+            for path in sorted(paths):
+                locks.enter_context(cache.entry_lock(path, notify, doing="training"))
+        results = train_ensemble(codecs, source, configs, progress=progress, val_limit=val_limit)
+        for codec, config, result, path in zip(codecs, configs, results, paths):
+            save_trained(codec, source, config, result, path)
+    return list(zip(codecs, results, paths))
+
+
+def save_trained(codec: LearnedCodec, source: ImageSource, config: TrainConfig, result: TrainResult, path: Path) -> None:
+    """Write a trained codec's checkpoint with its metadata (config, validation, timing) to ``path``;
+    the codec's ``metadata`` becomes what reads back from the file."""
     metadata = {**codec.config(), "dataset": source.name, "train_eps": config.eps, "seed": config.seed,
                 "train_channel": config.channel, "train_channel_params": config.channel_kwargs(),
                 "train": config.record(), "val": {result.val_metric: result.val_value, "best_epoch": result.best_epoch,
@@ -107,7 +150,6 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
         metadata["data_identity"] = source.identity
     save_checkpoint(path, codec.state_dict(), metadata)
     codec.metadata = json.loads(json.dumps(metadata))  # as it reads back from the file
-    return codec, result, path
 
 
 def _ignore(path: Path, reason: str | CheckpointError) -> None:

@@ -156,7 +156,7 @@ def test_recipes_set_their_defaults_into_the_config():
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"estimator": "reinforce"}, "unknown estimator 'reinforce'; choose one of vimco, st, gumbel"),
-    ({"recipe": "fast"}, "unknown recipe 'fast'; choose one of paper, onecycle, cosine"),
+    ({"recipe": "fast"}, "unknown recipe 'fast'; choose one of paper, onecycle, onecycle250, cosine"),
     ({"vimco": "best"}, "unknown VIMCO form 'best'"),
     ({"infomax_on": "both"}, "unknown infomax_on 'both'"),
     ({"epochs": 0}, "epochs must be between 1 and"),

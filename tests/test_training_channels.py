@@ -47,11 +47,13 @@ def test_train_over_awgn_and_bec_from_the_cli(home, args, channel, params, decod
 
 
 def test_a_bsc_config_keeps_its_old_checkpoint_name():
-    # names (and hashes) written before the training channel became configurable
-    assert checkpoint_name("necst", "mnist", 100, TrainConfig(eps=0.1, epochs=1), "mlp") == \
+    # names (and hashes) written before the training channel became configurable (the recipe then the default)
+    old = {"recipe": "onecycle"}
+    assert checkpoint_name("necst", "mnist", 100, TrainConfig(eps=0.1, epochs=1, **old), "mlp") == \
         "necst-mnist-b100-eps0.1-e1-s0-168fe9eb.safetensors"
-    assert checkpoint_name("necst", "mnist", 100, TrainConfig(), "mlp") == "necst-mnist-b100-eps0.1-e100-s0-420c8833.safetensors"
-    assert checkpoint_name("necst", "mnist", 100, TrainConfig(eps=0.2, epochs=3, seed=2, estimator="vimco"), "mlp") == \
+    assert checkpoint_name("necst", "mnist", 100, TrainConfig(epochs=100, **old), "mlp") == \
+        "necst-mnist-b100-eps0.1-e100-s0-420c8833.safetensors"
+    assert checkpoint_name("necst", "mnist", 100, TrainConfig(eps=0.2, epochs=3, seed=2, estimator="vimco", **old), "mlp") == \
         "necst-mnist-b100-eps0.2-e3-s2-33fcaba3.safetensors"
     # eps given as a channel parameter is the same config
     same = TrainConfig(channel="bsc", channel_params={"eps": 0.1}, epochs=1)

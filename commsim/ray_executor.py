@@ -40,9 +40,9 @@ from tqdm.auto import tqdm
 from commsim.core.files import atomic_write
 from commsim.core.threads import available_cores, worker_init
 from commsim.core.workers import reaped_with_this_process
-from commsim.core.protocol import Requirement
+from commsim.core.protocol import Requirement, group_requirements
 from commsim.core.registry import CODECS, register_codec
-from commsim.sweep import LocalExecutor, SweepSpec, evaluate_point, missing_requirements, point_requirements
+from commsim.sweep import MAX_MEMBERS, LocalExecutor, SweepSpec, evaluate_point, missing_requirements, point_requirements
 
 INSTALL_HINT = "Ray is not installed; install it with `pip install 'commsim[ray]'` (or `pip install 'ray>=2.9'`)"
 CONNECT_TIMEOUT = 5.0
@@ -132,14 +132,21 @@ def _task(function: Callable, item, threads: int):
     return function(item)
 
 
-def train_task(requirement: Requirement, threads: int, entries: dict) -> dict:
-    """(A Ray task) make ``requirement`` (a training) in a worker-local temporary folder and return its
-    file as :func:`checkpoint_blob`; the worker's cache is never touched."""
+def train_task(group: list[Requirement], threads: int, entries: dict):
+    """(A Ray task) make a group of requirements (:func:`~commsim.core.protocol.group_requirements`:
+    one training, or trainings stacked as one ensemble) in a worker-local temporary folder and return
+    each file as :func:`checkpoint_blob` (one return value per requirement: the task is submitted with
+    ``num_returns=len(group)``); the worker's cache is never touched."""
     worker_init(threads)
     register_entries(entries)
     with tempfile.TemporaryDirectory(prefix="commsim-train-") as scratch:
-        path, _ = requirement.make(out=Path(scratch) / requirement.key, progress=False)
-        return {**checkpoint_blob(path), "host": socket.gethostname()}
+        outs = [Path(scratch) / r.key for r in group]
+        if len(group) == 1:
+            paths = [group[0].make(out=outs[0], progress=False)[0]]
+        else:
+            paths = type(group[0]).make_group(group, outs=outs, progress=False)
+        blobs = [{**checkpoint_blob(path), "host": socket.gethostname()} for path in paths]
+    return blobs[0] if len(blobs) == 1 else blobs
 
 
 def evaluate_task(point: dict, spec: SweepSpec, threads: int, entries: dict, blob: dict | None = None) -> dict:
@@ -425,19 +432,22 @@ class RayExecutor:
 
     def _rows(self, ray, spec: SweepSpec, todo: list[dict], progress: bool) -> Iterator[dict]:
         threads = self.cluster.threads
-        train = self.cluster.remote(ray, train_task)
         evaluate = self.cluster.remote(ray, evaluate_task)
         entries = ray.put(shipped_entries(spec.codecs))
         needs = point_requirements(spec, todo)
-        files, trainings = {}, {}
+        files, trainings, missing = {}, {}, {}
         for requirement in needs:
-            if requirement is None or requirement.key in files:
+            if requirement is None or requirement.key in files or requirement.key in missing:
                 continue
             cached = requirement.find()
             if cached:  # shipped once, shared by the points
                 files[requirement.key] = ray.put(checkpoint_blob(cached))
             else:
-                ref = train.remote(requirement, threads, entries)
+                missing[requirement.key] = requirement
+        # trainings that stack (one codec's) as ensembles, one group per slot of the cluster
+        for group in group_requirements(list(missing.values()), parts=self.cluster.slots(ray), most=MAX_MEMBERS):
+            refs = self.cluster.remote(ray, train_task, num_returns=len(group)).remote(group, threads, entries)
+            for requirement, ref in zip(group, refs if len(group) > 1 else [refs]):
                 files[requirement.key] = ref
                 trainings[ref] = requirement
         points = {evaluate.remote(p, spec, threads, entries, files[r.key] if r is not None else None): p

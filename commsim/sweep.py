@@ -41,7 +41,7 @@ from commsim.channels import get_channel
 from commsim.codecs import check as check_request, entry, obtain
 from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
-from commsim.core.protocol import Budget, NoCodecHere, Request, Requirement
+from commsim.core.protocol import Budget, group_requirements, NoCodecHere, Request, Requirement
 from commsim.core.threads import available_cores, worker_init
 from commsim.core.workers import check_jobs, worker_pool
 from commsim.data import load_dataset
@@ -411,13 +411,29 @@ def make_one(requirement: Requirement, progress: bool = False) -> Path:
     return obtain(requirement, progress=progress)[0]
 
 
+def make_group(group: list[Requirement], progress: bool = False) -> list[Path]:
+    """(In this process or a worker) make a group of :func:`~commsim.core.protocol.group_requirements`
+    into the cache: one requirement as :func:`make_one`, several with their ``make_group`` (e.g. one
+    batched ensemble of trainings)."""
+    if len(group) == 1:
+        return [make_one(group[0], progress)]
+    return type(group[0]).make_group(group, progress=progress)
+
+
+MAX_MEMBERS = 36
+"""The most trainings one task stacks into one ensemble (memory: a NECST member holds about 6 MB of weights
+and Adam state, plus its activations)."""
+
+
 def prepare(missing: list[Requirement], executor: "Executor", progress: bool = True) -> None:
-    """Make every missing requirement into the cache, as the executor runs tasks (:meth:`Executor.map`)."""
+    """Make every missing requirement into the cache, as the executor runs tasks (:meth:`Executor.map`):
+    requirements that can be made together (a sweep's trainings of one codec) as groups, one per worker."""
     if not missing:
         return
     bar = tqdm(total=len(missing), desc="training", unit="model", disable=not progress)
-    for _ in executor.map(make_one, missing):
-        bar.update()
+    groups = group_requirements(missing, parts=getattr(executor, "jobs", 1), most=MAX_MEMBERS)
+    for group, _ in executor.map(make_group, groups):
+        bar.update(len(group))
     bar.close()
 
 

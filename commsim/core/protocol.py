@@ -177,6 +177,27 @@ class Requirement(Protocol):
     def seconds(self) -> float:
         """A rough cost estimate for the sweep's notice (seconds on one CPU thread)."""
 
+    # Optional (a requirement without them is made alone): ``together``, a text equal for the
+    # requirements that can be made as one (e.g. trainings stacked into one batched ensemble), and the
+    # classmethod ``make_group(requirements, outs=None, progress=False) -> [path]`` that makes them
+    # (into the cache, locked, or into ``outs``). See :func:`group_requirements`.
+
+
+def group_requirements(requirements: list, parts: int = 1, most: int | None = None) -> list[list]:
+    """``requirements`` as the groups an executor makes, each in one task: those with the same
+    ``together`` text (requirements without one alone), each such set dealt round-robin into up to
+    ``parts`` groups (one per worker slot, so that every slot has work) of at most ``most`` members.
+    Order: groups in the order of their first requirement."""
+    sets: dict[object, list] = {}
+    for n, requirement in enumerate(requirements):
+        key = getattr(requirement, "together", None)
+        sets.setdefault(key if key is not None else ("alone", n), []).append(requirement)
+    groups = []
+    for members in sets.values():
+        count = max(min(int(parts), len(members)), -(-len(members) // most) if most else 1)
+        groups += [members[i::count] for i in range(count)]
+    return groups
+
 
 @runtime_checkable
 class CodecEntry(Protocol):

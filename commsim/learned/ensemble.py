@@ -53,6 +53,7 @@ autocast to bfloat16 as ``mm`` does, logits and losses float32).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from typing import Sequence
@@ -71,7 +72,8 @@ from commsim.learned.training import (TrainConfig, TrainResult, make_objective, 
                                       train_step, validation_distortion)
 from commsim.pipeline import distortion_metric
 
-__all__ = ["MemberGenerators", "StackedCodec", "StackedMLP", "check_ensemble", "train_ensemble", "uniform"]
+__all__ = ["MemberGenerators", "StackedCodec", "StackedMLP", "check_ensemble", "ensemble_can_stack", "ensemble_key",
+           "train_ensemble", "uniform"]
 
 PER_MEMBER_FIELDS = ("seed", "eps", "objective")
 """The :class:`TrainConfig` fields members may differ in (of ``objective``, only ``lam``)."""
@@ -199,6 +201,19 @@ class StackedDiscriminator(nn.Module):
 
     def forward(self, codes):
         return self.net(codes).squeeze(-1).float()
+
+
+def ensemble_can_stack(config: TrainConfig, architecture: str) -> bool:
+    """Whether a training of ``config`` with ``architecture`` networks can be an ensemble's member."""
+    return architecture == "mlp" and config.channel == "bsc"
+
+
+def ensemble_key(config: TrainConfig) -> str:
+    """What members of one ensemble share: the config's record less the per-member fields (seed, eps,
+    the objective's lam), as canonical JSON; equal keys (and codec, data, bits) pass :func:`check_ensemble`."""
+    record = {k: v for k, v in config.record().items() if k not in PER_MEMBER_FIELDS}
+    record["objective"] = {k: v for k, v in sorted(config.objective.items()) if k not in PER_MEMBER_OBJECTIVE}
+    return json.dumps(record, sort_keys=True)
 
 
 def check_ensemble(codecs: Sequence[LearnedCodec], configs: Sequence[TrainConfig]) -> None:

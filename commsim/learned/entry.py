@@ -24,8 +24,10 @@ from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.training import DEFAULT_TRAIN_EPS, MAX_TRAIN_EPS, TrainConfig
+from commsim.learned.ensemble import ensemble_can_stack, ensemble_key
+from commsim.learned.networks import default_architecture
 from commsim.learned.zoo import (cache_entry, cached_checkpoints, cached_or_trained, codec_from_checkpoint, describe_training,
-                                 train_and_save)
+                                 train_and_save, train_and_save_many)
 
 SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}
 """Rough seconds per training epoch on one CPU thread of the 2-core development machine with a
@@ -84,6 +86,24 @@ class Training:
     def seconds(self) -> float:
         per_epoch = SECONDS_PER_EPOCH.get(self.codec, 2.0) * (2.0 if self.config.estimator == "vimco" else 1.0)
         return per_epoch * self.config.epochs
+
+    @property
+    def together(self) -> str | None:
+        """Trainings with the same text train as one batched ensemble (:mod:`commsim.learned.ensemble`):
+        the same codec, data, bits and device, and configs that differ only in seed, eps and IABF's lam;
+        ``None`` (alone) for what an ensemble cannot stack (another channel than the BSC, conv networks)."""
+        if not ensemble_can_stack(self.config, default_architecture(self.source().image_shape)):
+            return None
+        return f"{self.codec}|{self.dataset}|{self.data_path}|{self.bits}|{self.device}|{ensemble_key(self.config)}"
+
+    @classmethod
+    def make_group(cls, trainings: list["Training"], outs: list[Path] | None = None, progress: bool = False) -> list[Path]:
+        """Train ``trainings`` (one :attr:`together` text) as one ensemble into the cache (each entry
+        locked) or into ``outs``; their paths, in order."""
+        first = trainings[0]
+        made = train_and_save_many(first.codec, first.source(), first.bits, [t.config for t in trainings], outs=outs,
+                                   device=first.device, progress=progress)
+        return [path for _, _, path in made]
 
 
 class LearnedEntry:

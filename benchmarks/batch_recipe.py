@@ -78,11 +78,16 @@ def run(codec: str, eps: float, seed: int, s: tuple[int, float, int]) -> dict:
 
 
 def grid(args) -> list[tuple[int, float, int]]:
-    """Stage 1's settings in run order: the anchor, then by budget (fewest epochs first) and batch (largest first)."""
+    """Stage 1's settings in run order, the most informative first: the anchor; the batches other than the
+    anchor's, the largest budget first, the smallest batch first, the highest rate first; then the anchor's
+    batch at the other rates, shorter budgets first (their cost is the anchor's or less: they tell only
+    whether another rate or budget keeps the quality at the same batch)."""
     largest = max(args.batches)
-    cells = [(b, lr, e) for e in sorted(args.epochs) for b in sorted(args.batches, reverse=True)
-             for lr in sorted({*args.lrs, *(args.largest_batch_lrs if b == largest else [])}, reverse=True)]
-    return [args.anchor, *[c for c in cells if c != args.anchor]]
+    cells = [(b, lr, e) for e in args.epochs for b in args.batches
+             for lr in {*args.lrs, *(args.largest_batch_lrs if b == largest else [])}]
+    same = lambda c: c[0] == args.anchor[0]  # noqa: E731
+    cells.sort(key=lambda c: (same(c), c[2] if same(c) else -c[2], c[0], -c[1]))
+    return [args.anchor, *[c for c in dict.fromkeys(cells) if c != args.anchor]]
 
 
 def row(r: dict, anchor: dict | None, tolerance: float) -> dict:
@@ -117,7 +122,7 @@ def table(done: dict, specs: list[dict], args) -> pd.DataFrame:
 def ranked(frame: pd.DataFrame, anchor: tuple) -> list[tuple[int, float, int]]:
     """Settings with a batch other than the anchor's: those that meet the target by estimated bf16 seconds, then by test l2."""
     rest = frame[frame["batch"] != anchor[0]]
-    order = sorted(rest.itertuples(), key=lambda r: (not r.meets, r.est_bf16_s if r.meets else r.test))
+    order = sorted(rest.itertuples(), key=lambda r: (not r.meets, r.est_bf16_s if r.meets else r.test, r.test))
     return [(int(r.batch), float(r.lr), int(r.epochs)) for r in order]
 
 
@@ -145,6 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the pick and the anchor at the first stage (default 3)")
     parser.add_argument("--runs", type=Path, default=None, help="records folder (default OUT/batch_recipe_runs[_quick])")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
+    parser.add_argument("--grid-deadline", default=None, help="HH:MM (UTC): start no grid (stage 1) training after it")
     try:
         args = runlib.parse_args(parser, argv)
         if args.quick:
@@ -152,6 +158,9 @@ def main(argv=None) -> int:
             args.transfer, args.transfer_to, args.seeds = 1, ["necst:0.3"], 2
         transfer_to = [parse_target(t) for t in args.transfer_to]
         deadline = runlib.parse_deadline(args.deadline)
+        grid_deadline = runlib.parse_deadline(args.grid_deadline) or deadline
+        if deadline is not None:
+            grid_deadline = min(grid_deadline, deadline)
         if min(args.batches) < 1 or min(args.epochs) < 1 or min([*args.lrs, *args.largest_batch_lrs]) <= 0:
             raise ValueError("--batches and --epochs take positive integers, --lrs positive rates")
         if not 0 <= args.tolerance < 1 or args.transfer < 0 or args.seeds < 1:
@@ -167,7 +176,7 @@ def main(argv=None) -> int:
     local = {"jobs": 1, "done": done, "deadline": deadline}  # one training at a time: the timings are the point
 
     stage1 = [run("necst", args.eps, 0, s) for s in grid(args)]
-    left = runlib.run_specs(stage1, runs, **local)
+    left = runlib.run_specs(stage1, runs, **{**local, "deadline": grid_deadline})
     candidates = ranked(table(done, stage1, args), args.anchor)[:args.transfer]
     stage2 = [run(codec, eps, 0, s) for codec, eps in transfer_to for s in [args.anchor, *candidates]]
     left += runlib.run_specs(stage2, runs, **local)
@@ -244,6 +253,17 @@ def report(frame: pd.DataFrame, args, chosen: tuple | None, left: list[str], run
                              f"{'meets' if r.meets else 'misses'} the target); train {r.train_s:.0f} s vs {a.train_s:.0f} s measured "
                              f"(x{a.train_s / r.train_s:.2f}), {r.est_bf16_s:.0f} s vs {a.est_bf16_s:.0f} s est. bf16 "
                              f"(x{a.est_bf16_s / r.est_bf16_s:.2f}).")
+        first = lambda f: f[(f["codec"] == "necst") & (f["eps"] == args.eps)].set_index("seed")  # noqa: E731
+        mine, theirs = first(rows), first(anchors)
+        seeds = sorted(set(mine.index) & set(theirs.index))
+        if len(seeds) > 1:
+            m, a = mine.loc[seeds], theirs.loc[seeds]
+            lines += ["", f"Over seeds {', '.join(map(str, seeds))} (NECST eps {args.eps:g}): test {m['test'].mean():.2f} ± "
+                      f"{m['test'].std():.2f} vs {a['test'].mean():.2f} ± {a['test'].std():.2f} "
+                      f"({100 * (m['test'].mean() / a['test'].mean() - 1):+.1f} %), {int(m['meets'].sum())} of {len(seeds)} "
+                      f"seeds within {tol} of their anchor; train {m['train_s'].mean():.0f} s vs {a['train_s'].mean():.0f} s "
+                      f"measured (x{a['train_s'].mean() / m['train_s'].mean():.2f}), est. bf16 x"
+                      f"{a['est_bf16_s'].mean() / m['est_bf16_s'].mean():.2f}, est. fp32 x{a['est_fp32_s'].mean() / m['est_fp32_s'].mean():.2f}."]
     if left:
         lines += ["", f"**Not run (deadline):** {', '.join(left)}."]
     return lines

@@ -85,6 +85,7 @@ def test_batch_recipe_report_from_records(tmp_path):
     assert "| necst | 0.1 | 0 | 50.00 -> 51.00 | 10 s / 1 s | 2 / 4 | 500, 0.01, 1 ep: 50.50 in 5 s (x2.00) |" in text
     assert "Pick (the rule in the docstring): **batch 500, peak lr 0.01, 1 epochs**" in text
     assert "- necst eps 0.3 seed 0: test 50.50 vs 50.00 (+1.0 %, meets the target)" in text
+    assert "Over seeds 0, 1 (NECST eps 0.1): test 50.50 ± 0.00 vs 50.00 ± 0.00 (+1.0 %), 2 of 2 seeds within 2 %" in text
     frame = pd.read_csv(tmp_path / "batch_recipe_quick.csv")
     assert len(frame) == 8 and frame["est_bf16_s"].iloc[0] == pytest.approx(8000 / 11.1e3)
     assert batch_recipe.rate(1000, "bf16") == 20.3e3 and 11.1e3 < batch_recipe.rate(300, "bf16") < 20.3e3

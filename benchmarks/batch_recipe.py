@@ -8,11 +8,14 @@ Three stages, each a list of runs trained one after the other with ``runlib.run_
 record per training under ``--runs``, resumable; ``--deadline`` starts none after it):
 
 1. the grid on NECST, ``--eps`` (0.1), seed 0: ``--batches`` x ``--lrs`` (plus ``--largest-batch-lrs``
-   for the largest batch) x ``--epochs``, the batch-100 anchor (the library's defaults) first, then the
-   cheapest budgets of the largest batches (most likely to win, fastest to finish);
+   for the largest batch) x ``--epochs`` (or the ``--cells`` given, in their order), the batch-100 anchor
+   (the library's defaults) first, then the other batches (:func:`grid`);
 2. the ``--transfer`` best settings with a batch other than the default (by the ranking below) and the
    anchor on each of ``--transfer-to`` (default IABF at eps 0.2, the README's command, and NECST at eps 0.3);
 3. seeds 1 .. ``--seeds``-1 of the one pick and of the anchor (NECST, the first eps).
+
+``--reuse FOLDER`` takes the records found there instead of training them (e.g. Table 1's anchors at
+other seeds and eps: the same names); their seconds were measured under another load (marked ``*``).
 
 Quality: the test ``l2_per_image`` of the best-validation weights, mean over 3 test draws (``runlib``).
 The target of a (codec, eps, seed) is its anchor's test l2 plus ``--tolerance`` (2 %). A run's cost is
@@ -21,13 +24,17 @@ epoch, costs the same at every batch size and is reported apart), measured here,
 images seen / images per second of :data:`RATES` (the lead's one-thread measurements of a NECST-size
 step, fp32 and bf16 autocast; log-linear in the batch size between them): on a shared machine the
 measured seconds are noisy, the images seen are exact. The ranking: runs that meet the target first,
-by estimated bf16 seconds; then the others, by test l2. The pick: the setting that meets the target
+by estimated bf16 seconds; then the others, by test l2 (over every NECST grid record in ``--runs``,
+of this call or an earlier one). The pick: the setting that meets the target
 on the most (codec, eps) of stages 1-2 and, among those, costs the least estimated bf16 seconds summed.
 
 Writes ``batch_recipe.md`` (every run, the verdict per (codec, eps, seed), the recommendation) and
-``batch_recipe.csv`` (one row per run). About 45-60 min on one thread (the defaults).
+``batch_recipe.csv`` (one row per run). About 45-60 min on one thread (the defaults). The committed
+results: the second command (one line), with all 14 cells of its grid (``batch_recipe.md``).
 
     python -m benchmarks.batch_recipe --threads 1 --deadline 02:40
+    python -m benchmarks.batch_recipe --threads 1 --transfer 2 --reuse benchmarks/results/table1_runs_converged
+        --cells 500:0.01:100 100:0.006:50 250:0.01:50 --grid-deadline 02:12 --deadline 02:33
     python -m benchmarks.batch_recipe --quick --out /tmp/batch
 """
 from __future__ import annotations
@@ -77,6 +84,18 @@ def run(codec: str, eps: float, seed: int, s: tuple[int, float, int]) -> dict:
     return runlib.spec(codec, eps, seed, batch_size=s[0], lr=s[1], epochs=s[2])
 
 
+def parse_cell(text: str) -> tuple[int, float, int]:
+    """``"500:0.01:100"`` -> ``(500, 0.01, 100)`` (batch, peak lr, epochs)."""
+    try:
+        batch, lr, epochs = text.split(":")
+        cell = (int(batch), float(lr), int(epochs))
+    except ValueError:
+        raise ValueError(f"--cells takes BATCH:LR:EPOCHS (e.g. 500:0.01:100), got {text!r}") from None
+    if cell[0] < 1 or not cell[1] > 0 or cell[2] < 1:
+        raise ValueError(f"--cells needs a batch >= 1, a positive rate and epochs >= 1, got {text!r}")
+    return cell
+
+
 def grid(args) -> list[tuple[int, float, int]]:
     """Stage 1's settings in run order, the most informative first: the anchor; the batches other than the
     anchor's, the largest budget first, the smallest batch first, the highest rate first; then the anchor's
@@ -85,6 +104,9 @@ def grid(args) -> list[tuple[int, float, int]]:
     largest = max(args.batches)
     cells = [(b, lr, e) for e in args.epochs for b in args.batches
              for lr in {*args.lrs, *(args.largest_batch_lrs if b == largest else [])}]
+    if args.cells:  # given: in their order
+        cells = [parse_cell(c) for c in args.cells]
+        return [args.anchor, *[c for c in dict.fromkeys(cells) if c != args.anchor]]
     same = lambda c: c[0] == args.anchor[0]  # noqa: E731
     cells.sort(key=lambda c: (same(c), c[2] if same(c) else -c[2], c[0], -c[1]))
     return [args.anchor, *[c for c in dict.fromkeys(cells) if c != args.anchor]]
@@ -144,19 +166,26 @@ def main(argv=None) -> int:
     parser.add_argument("--lrs", type=float, nargs="+", default=[3e-3, 6e-3, 1e-2], help="peak learning rates")
     parser.add_argument("--largest-batch-lrs", type=float, nargs="*", default=[2e-2], help="more rates for the largest batch")
     parser.add_argument("--epochs", type=int, nargs="+", default=[50, 100], help="budgets (epochs)")
+    parser.add_argument("--cells", nargs="*", default=[],
+                        help="BATCH:LR:EPOCHS settings of the grid in run order (instead of the product of the three above)")
     parser.add_argument("--tolerance", type=float, default=0.02, help="within this fraction of the anchor's test l2 (default 0.02)")
     parser.add_argument("--transfer", type=int, default=3, help="how many of the best settings go to --transfer-to (default 3)")
     parser.add_argument("--transfer-to", nargs="*", default=list(TRANSFER_TO), help="CODEC:EPS (default iabf:0.2 necst:0.3)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the pick and the anchor at the first stage (default 3)")
     parser.add_argument("--runs", type=Path, default=None, help="records folder (default OUT/batch_recipe_runs[_quick])")
+    parser.add_argument("--reuse", type=Path, nargs="*", default=[],
+                        help="folders of records used instead of training (e.g. Table 1's anchors of other seeds); "
+                             "their seconds were measured under other loads")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
     parser.add_argument("--grid-deadline", default=None, help="HH:MM (UTC): start no grid (stage 1) training after it")
     try:
         args = runlib.parse_args(parser, argv)
         if args.quick:
             args.batches, args.lrs, args.largest_batch_lrs, args.epochs = [100, 500], [3e-3, 1e-2], [], [1]
-            args.transfer, args.transfer_to, args.seeds = 1, ["necst:0.3"], 2
+            args.transfer, args.transfer_to, args.seeds, args.cells = 1, ["necst:0.3"], 2, []
         transfer_to = [parse_target(t) for t in args.transfer_to]
+        for cell in args.cells:
+            parse_cell(cell)
         deadline = runlib.parse_deadline(args.deadline)
         grid_deadline = runlib.parse_deadline(args.grid_deadline) or deadline
         if deadline is not None:
@@ -172,19 +201,26 @@ def main(argv=None) -> int:
 
     args.anchor = (runlib.DEFAULT_BATCH_SIZE, RECIPES[DEFAULT_RECIPE].lr, DEFAULT_EPOCHS if not args.quick else 1)
     runs = args.runs or Path(args.out) / f"{args.output.name}_runs"
-    done = runlib.load_done(runs)
+    here = runlib.load_done(runs)
+    done = runlib.load_done(runs, *args.reuse)  # this folder's record wins a name found twice
+    reused = {name for name in done if name not in here}
     local = {"jobs": 1, "done": done, "deadline": deadline}  # one training at a time: the timings are the point
 
     stage1 = [run("necst", args.eps, 0, s) for s in grid(args)]
     left = runlib.run_specs(stage1, runs, **{**local, "deadline": grid_deadline})
-    candidates = ranked(table(done, stage1, args), args.anchor)[:args.transfer]
+    grid_records = [r for r in [*stage1, *runlib.load_done(runs).values()]  # every grid run, of this call or an earlier one
+                    if (r["codec"], r["eps"], r["seed"]) == ("necst", args.eps, 0)]
+    candidates = ranked(table(done, grid_records, args), args.anchor)[:args.transfer]
     stage2 = [run(codec, eps, 0, s) for codec, eps in transfer_to for s in [args.anchor, *candidates]]
     left += runlib.run_specs(stage2, runs, **local)
     chosen = pick(table(done, stage1 + stage2, args), candidates)
     stage3 = [run("necst", args.eps, seed, s) for seed in range(1, args.seeds) for s in ([chosen, args.anchor] if chosen else [])]
     left += runlib.run_specs(stage3, runs, **local)
 
-    frame = table(done, stage1 + stage2 + stage3, args)
+    frame = table(done, [*stage1, *stage2, *stage3, *runlib.load_done(runs).values()], args)
+    if len(frame):
+        frame["record"] = ["reused" if n in reused else "here" for n in frame["name"]]
+        frame = frame.sort_values(["codec", "eps", "seed", "batch", "lr", "epochs"], kind="stable", ignore_index=True)
     args.output.csv(frame.drop(columns=["name"]) if len(frame) else frame)
     args.output.report(report(frame, args, chosen, left, runs))
     return 0
@@ -201,13 +237,15 @@ def report(frame: pd.DataFrame, args, chosen: tuple | None, left: list[str], run
              "log-linear between); for IABF they count its encoder-decoder work only (its critic adds more per image), "
              "so read them as relative costs. 'train s': the training steps measured here (validation apart: 'val s', "
              "the same at every batch). 'curve': the first epoch whose one-draw test l2 (current weights, the "
-             f"schedule not finished) is within {tol} of the anchor's one draw.", ""]
+             f"schedule not finished) is within {tol} of the anchor's one draw. A * marks a record reused from "
+             f"{', '.join(f'`{f.name}/`' for f in args.reuse) or 'another folder'} (measured under another load).", ""]
     if not len(frame):
         return [*lines, "No records yet."]
     header = ["codec", "eps", "seed", "batch", "peak lr", "epochs run / budget", "best epoch", "test l2 (3 draws)",
               "vs anchor", f"within {tol}", "train s", "val s", "images/s", "est. fp32 s", "est. bf16 s", "curve"]
     body = [[r.codec, f"{r.eps:g}", r.seed, r.batch, f"{r.lr:g}", f"{r.epochs_run} / {r.epochs}", r.best_epoch, f"{r.test:.2f}",
-             "" if pd.isna(r.vs_anchor_pct) else f"{r.vs_anchor_pct:+.1f} %", "yes" if r.meets else "no", f"{r.train_s:.0f}",
+             "" if pd.isna(r.vs_anchor_pct) else f"{r.vs_anchor_pct:+.1f} %", "yes" if r.meets else "no",
+             f"{r.train_s:.0f}" + ("*" if r.record == "reused" else ""),
              f"{r.val_s:.0f}", f"{r.images_per_s / 1e3:.1f}k", f"{r.est_fp32_s:.0f}", f"{r.est_bf16_s:.0f}",
              "" if pd.isna(r.curve_epoch) else int(r.curve_epoch)] for r in frame.itertuples()]
     lines += ["## Every run", "", *runlib.markdown_table(header, body), ""]

@@ -90,6 +90,7 @@ def test_batch_recipe_report_from_records(tmp_path):
     assert len(frame) == 8 and frame["est_bf16_s"].iloc[0] == pytest.approx(8000 / 11.1e3)
     assert batch_recipe.rate(1000, "bf16") == 20.3e3 and 11.1e3 < batch_recipe.rate(300, "bf16") < 20.3e3
     assert batch_recipe.main(["--transfer-to", "iabf"]) == 2
+    assert batch_recipe.main(["--cells", "500:0.01"]) == 2 and batch_recipe.main(["--cells", "0:0.01:100"]) == 2
 
 
 def test_records_are_written_whole_and_a_cut_write_is_not_read(tmp_path):

@@ -72,7 +72,7 @@ def setting(r: dict) -> tuple[int, float, int]:
     """``(batch, peak lr, epochs)`` of a spec or record (defaults resolved)."""
     from commsim.learned.training import RECIPES
 
-    return (r["batch_size"] or runlib.DEFAULT_BATCH_SIZE, r["lr"] or RECIPES[r["recipe"]].lr, r["epochs"])
+    return (r.get("batch_size") or runlib.DEFAULT_BATCH_SIZE, r.get("lr") or RECIPES[r["recipe"]].lr, r["epochs"])  # records from before these fields: no batch_size
 
 
 def describe(s: tuple[int, float, int]) -> str:
@@ -231,7 +231,9 @@ def report(frame: pd.DataFrame, args, chosen: tuple | None, left: list[str], run
     tol = f"{100 * args.tolerance:g} %"
     lines = ["# Larger-batch onecycle recipes: time to today's quality", "",
              f"Machine: {runlib.machine()}, one torch thread, fp32, one training at a time; load average now {runlib.load_average()}. "
-             f"Records: `{runs.name}/`. Anchor: {describe(args.anchor)} (today's defaults). Target: the anchor's test "
+             f"Records: `{runs.name}/` ({int((frame['record'] == 'here').sum()) if len(frame) else 0} runs; "
+             "every record there is reported, whichever call of this script trained it: the command above is the last). "
+             f"Anchor: {describe(args.anchor)} (today's defaults). Target: the anchor's test "
              f"l2 (3 draws) of the same codec, eps and seed + {tol}. Estimated seconds: images seen / the lead's "
              "one-thread images/s of a NECST-size step (fp32 7.9k at batch 100, 10.8k at 1000; bf16 11.1k, 20.3k; "
              "log-linear between); for IABF they count its encoder-decoder work only (its critic adds more per image), "
@@ -302,6 +304,16 @@ def report(frame: pd.DataFrame, args, chosen: tuple | None, left: list[str], run
                       f"seeds within {tol} of their anchor; train {m['train_s'].mean():.0f} s vs {a['train_s'].mean():.0f} s "
                       f"measured (x{a['train_s'].mean() / m['train_s'].mean():.2f}), est. bf16 x"
                       f"{a['est_bf16_s'].mean() / m['est_bf16_s'].mean():.2f}, est. fp32 x{a['est_fp32_s'].mean() / m['est_fp32_s'].mean():.2f}."]
+    unstable = frame[(frame["stop"] == "plateau") & (frame["best_epoch"] < 0.3 * frame["epochs"])]
+    if len(unstable):
+        lines += ["", "Unstable (plateau stop with the best epoch in the warm-up, before 30 % of the budget): "
+                  + "; ".join(f"{r.codec} eps {r.eps:g}: {describe((r.batch, r.lr, r.epochs))} (test {r.test:.2f})"
+                              for r in unstable.itertuples()) + "."]
+    same = frame[frame["meets"] & (frame["batch"] == args.anchor[0]) & (frame["epochs"] < args.anchor[2])]
+    if len(same):
+        lines += ["", "At the anchor's batch, fewer epochs that meet the target: "
+                  + "; ".join(f"{r.codec} eps {r.eps:g} seed {r.seed}: {describe((r.batch, r.lr, r.epochs))} (test {r.test:.2f}, "
+                              f"{r.est_bf16_s:.0f} s est. bf16)" for r in same.itertuples()) + "."]
     if left:
         lines += ["", f"**Not run (deadline):** {', '.join(left)}."]
     return lines

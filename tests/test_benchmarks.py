@@ -77,7 +77,10 @@ def test_batch_recipe_report_from_records(tmp_path):
                              (0.1, 1, {k: scores[k] for k in [(100, 3e-3), (500, 1e-2)]})]:
         for (batch, lr), (test, seconds) in cells.items():
             record = fake_record(runlib.spec("necst", eps, seed, batch_size=batch, lr=lr, epochs=1), test, seconds)
-            write(runs, {**record, "lr": lr, "batch_size": batch, "train_images": 8000})
+            record = {**record, "lr": lr, "batch_size": batch, "train_images": 8000}
+            if seed == 1 and batch == 100:  # a record from before batch_size was a run field (Table 1's)
+                record = {k: v for k, v in record.items() if k not in ("batch_size", "train_images")}
+            write(runs, record)
     assert batch_recipe.main(["--quick", "--out", str(tmp_path), "--runs", str(runs)]) == 0
     text = (tmp_path / "batch_recipe_quick.md").read_text()
     assert "| necst | 0.1 | 0 | 500 | 0.01 | 1 / 1 | 1 | 50.50 | +1.0 % | yes | 5 |" in text, text

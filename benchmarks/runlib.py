@@ -1,7 +1,8 @@
 """Training runs shared by ``table1.py`` and ``convergence.py``: one JSON record per run, resumable.
 
 A run is a dict of plain fields (:func:`spec`): codec, training eps, seed and the training
-configuration (budget, recipe, estimator, IABF's lambda, the VIMCO and infomax forms, torch threads).
+configuration (budget, recipe, estimator, batch size, peak learning rate, IABF's lambda, the VIMCO
+and infomax forms, torch threads).
 Its name (:func:`run_name`) spells out every field that is not the default, so the same
 configuration has the same name in every runs folder and a benchmark can reuse another's records.
 
@@ -46,7 +47,7 @@ import numpy as np
 
 from commsim.core.files import atomic_write
 from commsim.core.protocol import DEFAULT_EPOCHS
-from commsim.learned.training import DEFAULT_ESTIMATOR, DEFAULT_RECIPE  # the library's defaults: one copy
+from commsim.learned.training import DEFAULT_ESTIMATOR, DEFAULT_RECIPE, RECIPES, TrainConfig  # the library's defaults: one copy
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -57,15 +58,28 @@ TEST_SEEDS = (0, 1, 2)
 """Test draws: the first one alone is the single-draw score of the earlier tables."""
 VAL_DRAWS = 3
 DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR, "lam": None,
-            "vimco": "paper", "infomax_on": "clean", "threads": 1}
+            "vimco": "paper", "infomax_on": "clean", "threads": 1, "batch_size": None, "lr": None}
+"""``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate."""
 
 
 def spec(codec: str, eps: float, seed: int, **fields) -> dict:
-    """A run: ``codec`` trained at ``eps`` from ``seed``, the other fields from :data:`DEFAULTS`."""
+    """A run: ``codec`` trained at ``eps`` from ``seed``, the other fields from :data:`DEFAULTS`.
+
+    A ``batch_size`` or an ``lr`` equal to the recipe's is
+    stored as ``None`` (the default), so the same training has one name whichever way it is asked for."""
     unknown = set(fields) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown run fields {sorted(unknown)}")
     out = {"codec": codec, "eps": float(eps), "seed": int(seed), **DEFAULTS, **fields}
+    if out["batch_size"] is not None:
+        if int(out["batch_size"]) < 1:
+            raise ValueError(f"batch_size must be >= 1 (or None: the default), got {out['batch_size']}")
+        default = RECIPES[out["recipe"]].batch_size if out["recipe"] in RECIPES else None
+        out["batch_size"] = None if int(out["batch_size"]) == default else int(out["batch_size"])
+    if out["lr"] is not None:
+        if not float(out["lr"]) > 0:
+            raise ValueError(f"lr must be positive (or None: the recipe's), got {out['lr']}")
+        out["lr"] = None if out["recipe"] in RECIPES and float(out["lr"]) == RECIPES[out["recipe"]].lr else float(out["lr"])
     out["name"] = run_name(out)
     return out
 
@@ -81,6 +95,10 @@ def run_name(s: dict) -> str:
         name += f"-infomax_{s['infomax_on']}"
     if s["threads"] != 1:
         name += f"-t{s['threads']}"
+    if s.get("batch_size") is not None:  # records from before these fields have neither
+        name += f"-b{s['batch_size']}"
+    if s.get("lr") is not None:
+        name += f"-lr{s['lr']:g}"
     return name
 
 
@@ -109,7 +127,8 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     objective = {"lam": task["lam"]} if task["lam"] is not None else {}
     config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
                          recipe=task["recipe"], estimator=task["estimator"], vimco=task["vimco"],
-                         infomax_on=task["infomax_on"])
+                         infomax_on=task["infomax_on"], lr=task.get("lr"),
+                         batch_size=task.get("batch_size"))  # None: the recipe's (records from before the field too)
 
     def test_curve(codec, row):
         pipeline = Pipeline(source, codec, BSC())
@@ -136,6 +155,7 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     own = evals[f"{task['eps']:g}"]
     record = {**task, "device": device, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
               "epochs_run": len(result.history), "stop": result.stop, "lr": config.lr, "patience": config.patience,
+              "batch_size": config.batch_size, "train_images": source.size("train"),
               "test": own["test"], "test_single": own["test_draws"][0], "test_draws": own["test_draws"],
               "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds,
               "started_utc": started.strftime("%H:%M:%S"), "load_before": load_before, "load_after": os.getloadavg()[0],

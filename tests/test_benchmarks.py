@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import convergence, ensemble, learned_vs_separated, runlib, scaling, table1
+from benchmarks import batch_recipe, convergence, ensemble, learned_vs_separated, runlib, scaling, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -46,7 +46,9 @@ def write(runs: Path, record: dict) -> None:
 
 def test_run_names_spell_out_every_non_default_field():
     base = runlib.spec("iabf", 0.1, 0, lam=0.01)
-    assert base["name"] == "mnist-iabf-eps0.1-s0-onecycle-st-e100-lam0.01"
+    assert base["name"] == "mnist-iabf-eps0.1-s0-onecycle250-st-e75-lam0.01"
+    assert runlib.spec("iabf", 0.1, 0, lam=0.01, recipe="onecycle", epochs=100)["name"] == \
+        "mnist-iabf-eps0.1-s0-onecycle-st-e100-lam0.01"  # the earlier default: Table 1's records keep their names
     variants = [runlib.spec("iabf", 0.1, 0, lam=0.01, infomax_on="noisy"), runlib.spec("iabf", 0.1, 0, lam=0.01, threads=2),
                 runlib.spec("iabf", 0.1, 0, lam=0.01, estimator="vimco", vimco="official"),
                 runlib.spec("iabf", 0.1, 0, lam=0.01, estimator="vimco"), runlib.spec("iabf", 0.1, 1, lam=0.01)]
@@ -58,8 +60,48 @@ def test_run_names_spell_out_every_non_default_field():
 
 
 
+def test_batch_size_and_lr_name_a_run_only_off_their_defaults():
+    base = runlib.spec("necst", 0.1, 0, recipe="onecycle", epochs=100)
+    assert runlib.spec("necst", 0.1, 0, recipe="onecycle", epochs=100, batch_size=100, lr=3e-3)["name"] == base["name"] == \
+        "mnist-necst-eps0.1-s0-onecycle-st-e100"
+    assert runlib.spec("necst", 0.1, 0, batch_size=250, lr=1e-2)["name"] == runlib.spec("necst", 0.1, 0)["name"]  # onecycle250's own
+    assert runlib.spec("necst", 0.1, 0, recipe="onecycle", epochs=100, batch_size=500, lr=1e-2)["name"] == base["name"] + "-b500-lr0.01"
+    assert runlib.spec("necst", 0.1, 0, recipe="paper", lr=3e-3)["name"].endswith("-lr0.003")  # paper's default is 1e-3
+    for bad in ({"batch_size": 0}, {"lr": -1.0}):
+        with pytest.raises(ValueError, match="must be"):
+            runlib.spec("necst", 0.1, 0, **bad)
+
+
+def test_batch_recipe_report_from_records(tmp_path):
+    """The quick grid's records made up: batch 500 at lr 1e-2 meets the target at half the anchor's seconds, so it
+    goes to NECST eps 0.3 and seeds 1; nothing trains (every record is there)."""
+    runs = tmp_path / "runs"
+    scores = {(100, 3e-3): (50.0, 10.0), (100, 1e-2): (55.0, 10.0), (500, 3e-3): (53.0, 5.0), (500, 1e-2): (50.5, 5.0)}
+    for eps, seed, cells in [(0.1, 0, scores), (0.3, 0, {k: scores[k] for k in [(100, 3e-3), (500, 1e-2)]}),
+                             (0.1, 1, {k: scores[k] for k in [(100, 3e-3), (500, 1e-2)]})]:
+        for (batch, lr), (test, seconds) in cells.items():
+            record = fake_record(runlib.spec("necst", eps, seed, recipe=batch_recipe.BASE_RECIPE, batch_size=batch, lr=lr, epochs=1), test, seconds)
+            record = {**record, "lr": lr, "batch_size": batch, "train_images": 8000}
+            if seed == 1 and batch == 100:  # a record from before batch_size was a run field (Table 1's)
+                record = {k: v for k, v in record.items() if k not in ("batch_size", "train_images")}
+            write(runs, record)
+    assert batch_recipe.main(["--quick", "--out", str(tmp_path), "--runs", str(runs)]) == 0
+    text = (tmp_path / "batch_recipe_quick.md").read_text()
+    assert "| necst | 0.1 | 0 | 500 | 0.01 | 1 / 1 | 1 | 50.50 | +1.0 % | yes | 5 |" in text, text
+    assert "| necst | 0.1 | 0 | 500 | 0.003 | 1 / 1 | 1 | 53.00 | +6.0 % | no |" in text
+    assert "| necst | 0.1 | 0 | 50.00 -> 51.00 | 10 s / 1 s | 2 / 4 | 500, 0.01, 1 ep: 50.50 in 5 s (x2.00) |" in text
+    assert "Pick (the rule in the docstring): **batch 500, peak lr 0.01, 1 epochs**" in text
+    assert "- necst eps 0.3 seed 0: test 50.50 vs 50.00 (+1.0 %, meets the target)" in text
+    assert "Over seeds 0, 1 (NECST eps 0.1): test 50.50 ± 0.00 vs 50.00 ± 0.00 (+1.0 %), 2 of 2 seeds within 2 %" in text
+    frame = pd.read_csv(tmp_path / "batch_recipe_quick.csv")
+    assert len(frame) == 8 and frame["est_bf16_s"].iloc[0] == pytest.approx(8000 / 11.1e3)
+    assert batch_recipe.rate(1000, "bf16") == 20.3e3 and 11.1e3 < batch_recipe.rate(300, "bf16") < 20.3e3
+    assert batch_recipe.main(["--transfer-to", "iabf"]) == 2
+    assert batch_recipe.main(["--cells", "500:0.01"]) == 2 and batch_recipe.main(["--cells", "0:0.01:100"]) == 2
+
+
 def test_records_are_written_whole_and_a_cut_write_is_not_read(tmp_path):
-    record = fake_record(runlib.spec("necst", 0.1, 0, epochs=1), 20.0)
+    record = fake_record(runlib.spec("necst", 0.1, 0, recipe=batch_recipe.BASE_RECIPE, epochs=1), 20.0)
     runlib.save_record(record, tmp_path)
     (tmp_path / f".{record['name']}-k2j3.json").write_text('{"name": "cut sh')  # a write killed midway
     assert list(runlib.load_done(tmp_path)) == [record["name"]]
@@ -300,3 +342,13 @@ def test_output_names_files_and_stamps_reports(tmp_path, capsys):
     assert runlib.parse_args(parser, []).output.name == "example"
     with pytest.raises(ValueError, match="repeats >= 1"):
         runlib.best_time(lambda: None, 0)
+
+
+@pytest.mark.slow
+def test_batch_recipe_quick(tmp_path):
+    done = script("batch_recipe.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    frame = pd.read_csv(tmp_path / "batch_recipe_quick.csv")
+    assert len(frame) == 8 and (frame["test"] > 0).all() and (frame["epochs_run"] == 1).all()
+    assert set(frame["batch"]) == {100, 500} and (frame["images"] == 8000).all()
+    assert "## Time to quality" in (tmp_path / "batch_recipe_quick.md").read_text()

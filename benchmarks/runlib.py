@@ -58,7 +58,8 @@ TEST_SEEDS = (0, 1, 2)
 """Test draws: the first one alone is the single-draw score of the earlier tables."""
 VAL_DRAWS = 3
 DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR, "lam": None,
-            "vimco": "paper", "infomax_on": "clean", "threads": 1, "batch_size": None, "lr": None}
+            "vimco": "paper", "infomax_on": "clean", "threads": 1, "batch_size": None, "lr": None,
+            "precision": "fp32"}
 """``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate."""
 
 
@@ -93,6 +94,8 @@ def run_name(s: dict) -> str:
         name += f"-vimco_{s['vimco']}"
     if s["codec"] == "iabf" and s["infomax_on"] != DEFAULTS["infomax_on"]:
         name += f"-infomax_{s['infomax_on']}"
+    if s.get("precision", "fp32") != "fp32":
+        name += f"-{s['precision']}"
     if s["threads"] != 1:
         name += f"-t{s['threads']}"
     if s.get("batch_size") is not None:  # records from before these fields have neither
@@ -128,7 +131,8 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
                          recipe=task["recipe"], estimator=task["estimator"], vimco=task["vimco"],
                          infomax_on=task["infomax_on"], lr=task.get("lr"),
-                         batch_size=task.get("batch_size"))  # None: the recipe's (records from before the field too)
+                         batch_size=task.get("batch_size"),  # None: the recipe's (records from before the field too)
+                         precision=task.get("precision", "fp32"))
 
     def test_curve(codec, row):
         pipeline = Pipeline(source, codec, BSC())

@@ -55,6 +55,27 @@ def ensemble_rate(source, members: int, batch: int, precision: str, epochs: int 
     return source.size("train") / results[0].history[-1]["train_seconds"]  # a member's train_seconds: its share of the epoch
 
 
+def write_report(output: runlib.Output, frame: pd.DataFrame, members: int, load: str) -> None:
+    """``speed.md`` from the measured ``frame`` (one row per threads x precision x batch)."""
+    fastest = frame.loc[frame["necst"].idxmax()]
+    base = frame[(frame.precision == "fp32") & (frame.batch == 100) & (frame.threads == 1)]["necst"]
+    column = f"ensemble_{members}"
+    header = ["threads", "precision", "batch", "minimal img/s", "commsim necst img/s", "necst / minimal", "commsim iabf img/s",
+              "val s/epoch"] + ([f"ensemble of {members} img/s"] if members else [])
+    table = [[r["threads"], r["precision"], r["batch"], f"{r['minimal']:,.0f}", f"{r['necst']:,.0f}", f"{r['necst'] / r['minimal']:.2f}",
+              f"{r['iabf']:,.0f}", f"{r['val_seconds']:.3f}"]
+             + ([f"{r[column]:,.0f}" if pd.notna(r[column]) else "n/a"] if members else [])
+             for _, r in frame.iterrows()]
+    lines = ["# Training speed (images/s per training step)", "",
+             f"Machine: {runlib.machine()}; bf16 matrix units: {has_bf16_units('cpu')}; load average {load} "
+             "(a shared machine: compare within this table).", "",
+             *runlib.markdown_table(header, table), ""]
+    if len(base):
+        lines.append(f"Fastest NECST step: {fastest.precision}, batch {fastest.batch}, {fastest.threads} thread(s): "
+                     f"{fastest.necst:,.0f} images/s, {fastest.necst / base.iloc[0]:.1f}x the fp32 batch-100 one-thread step.")
+    output.report(lines)
+
+
 def main(argv=None) -> int:
     parser = runlib.benchmark_parser(__file__, __doc__, quick="batch 100 and 500, one thread, no ensemble", threads=False)
     parser.add_argument("--batches", default="100,250,500")
@@ -85,22 +106,7 @@ def main(argv=None) -> int:
                     print({k: round(v) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     frame = pd.DataFrame(rows)
     args.output.csv(frame, stamp=True)
-    fastest = frame.loc[frame["necst"].idxmax()]
-    base = frame[(frame.precision == "fp32") & (frame.batch == 100) & (frame.threads == 1)]["necst"]
-    header = ["threads", "precision", "batch", "minimal img/s", "commsim necst img/s", "necst / minimal", "commsim iabf img/s",
-              "val s/epoch"] + ([f"ensemble of {args.members} img/s"] if args.members else [])
-    table = [[r.threads, r.precision, r.batch, f"{r.minimal:,.0f}", f"{r.necst:,.0f}", f"{r.necst / r.minimal:.2f}",
-              f"{r.iabf:,.0f}", f"{r.val_seconds:.3f}"]
-             + ([f"{r[f'ensemble_{args.members}']:,.0f}" if pd.notna(r[f'ensemble_{args.members}']) else "n/a"] if args.members else [])
-             for r in frame.itertuples()]
-    lines = ["# Training speed (images/s per training step)", "",
-             f"Machine: {runlib.machine()}; bf16 matrix units: {has_bf16_units('cpu')}; load average {load} before, "
-             f"{runlib.load_average()} after (a shared machine: compare within this table).", "",
-             *runlib.markdown_table(header, table), ""]
-    if len(base):
-        lines.append(f"Fastest NECST step: {fastest.precision}, batch {fastest.batch}, {fastest.threads} thread(s): "
-                     f"{fastest.necst:,.0f} images/s, {fastest.necst / base.iloc[0]:.1f}x the fp32 batch-100 one-thread step.")
-    args.output.report(lines)
+    write_report(args.output, frame, args.members, f"{load} before, {runlib.load_average()} after")
     return 0
 
 

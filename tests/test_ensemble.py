@@ -167,3 +167,38 @@ def test_members_train_at_their_precision(one_batch):
     fp32 = ensemble("necst", one_batch, configs("necst", epochs=1)[:2])[1]
     assert [r.history[0]["train_loss"] for r in results] == pytest.approx([s.history[0]["train_loss"] for s in singles], rel=1e-5)
     assert [r.history[0]["train_loss"] for r in results] != [r.history[0]["train_loss"] for r in fp32]
+
+
+def test_group_requirements_deals_each_set_over_the_slots():
+    from types import SimpleNamespace
+
+    from commsim.core.protocol import group_requirements
+
+    made = [SimpleNamespace(together=t, n=n) for n, t in enumerate(["a", "a", None, "b", "a", None, "a", "b"])]
+    groups = [[r.n for r in g] for g in group_requirements(made, parts=2)]
+    assert groups == [[0, 4], [1, 6], [2], [3], [7], [5]]  # a's over 2 slots, b's over 2, the loners alone
+    assert [[r.n for r in g] for g in group_requirements(made, parts=1, most=3)] == [[0, 4], [1, 6], [2], [3, 7], [5]]
+
+
+def test_a_sweeps_trainings_of_one_codec_train_as_one_ensemble(monkeypatch, tmp_path):
+    """``prepare`` stacks the two trainings (one worker: one group); each lands in the cache under the name a
+    single training gives it; on Ray, a task of the group returns one checkpoint per member."""
+    from commsim.codecs import entry
+    from commsim.core.protocol import Budget, Request
+    from commsim.learned.entry import Training
+    from commsim.ray_executor import train_task
+    from commsim.sweep import LocalExecutor, prepare
+
+    monkeypatch.setenv("COMMSIM_HOME", str(tmp_path))
+    source = digits(200)
+    needs = [entry("necst").requirement(Request("mnist", 8, "bsc", {"eps": e}, budget=Budget(epochs=1, precision="fp32")), source)
+             for e in (0.1, 0.2)]
+    assert needs[0].together == needs[1].together is not None
+    calls = []
+    make_group = Training.make_group.__func__
+    monkeypatch.setattr(Training, "make_group", classmethod(lambda cls, group, **kw: calls.append(len(group)) or
+                                                             make_group(cls, group, **kw)))
+    prepare(needs, LocalExecutor(1), progress=False)
+    assert calls == [2] and all(n.find() == n.cache_path() for n in needs)
+    blobs = train_task(needs, 1, {})
+    assert [b["name"] for b in blobs] == [n.key for n in needs] and calls == [2, 2]

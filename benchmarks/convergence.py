@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-run JSON records (resume)")
     parser.add_argument("--reuse", type=Path, nargs="*", default=None,
                         help="other runs folders whose records of the same configuration count (default: Table 1's)")
-    runlib.add_executor_options(parser)
+    runlib.add_executor_options(parser, ensembles=False)  # its figures need per-epoch test curves
     args = runlib.parse_args(parser, argv)
     if args.quick:
         args.eps, args.seeds, args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs = [0.1], 1, 2, 1, 1, 3

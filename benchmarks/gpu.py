@@ -9,7 +9,9 @@ For each device available (the CPU always; CUDA when ``torch.cuda.is_available()
    its own random numbers, so those two agree within their confidence intervals, not bit for bit).
 2. **Training speed.** Seconds per epoch of NECST and IABF (default recipe and estimator, batch
    100) on each device (median of the timed epochs, after one warm-up epoch).
-3. **Decoding throughput.** Information bits per second of the torch LDPC decoder (WiMAX-style
+3. **Ensembles.** Seconds per epoch and images/s (summed over members) of N = 1, 12, 36 NECST members
+   trained as one batched ensemble (``--members``), at the device's default precision.
+4. **Decoding throughput.** Information bits per second of the torch LDPC decoder (WiMAX-style
    regular (3,6) code, n = 1440, sum-product, layered, BSC 0.07) and of the K = 7 Viterbi decoder
    (rate 1/2, terminated, 1000 information bits per frame, BSC 0.03), on batches of frames.
 
@@ -83,6 +85,27 @@ def training_speed(source, epochs: int) -> list[dict]:
     return rows
 
 
+def ensemble_speed(source, members: list[int], epochs: int) -> list[dict]:
+    """Seconds per epoch and images/s (summed over the members) of N NECST members trained as one batched
+    ensemble on each device (the default recipe and precision of the device; the last of ``epochs`` + 1 epochs)."""
+    from commsim.core.device import resolve_precision
+    from commsim.learned.ensemble import train_ensemble
+
+    rows = []
+    for device in devices():
+        precision = resolve_precision("auto", device)
+        for n in members:
+            configs = [TrainConfig(eps=(0.1, 0.2, 0.3, 0.4)[i % 4], seed=i // 4, epochs=epochs + 1, patience=0,
+                                   precision=precision) for i in range(n)]
+            codecs = [build_codec("necst", source, 100, seed=c.seed).to(device) for c in configs]
+            results = train_ensemble(codecs, source, configs, progress=False)
+            share = results[0].history[-1]["train_seconds"]  # a member's share of the epoch's training
+            rows.append({"section": "ensembles", "device": device, "codec": "necst", "members": n, "precision": precision,
+                         "recipe": configs[0].recipe, "seconds_per_epoch": round(share * n, 3),
+                         "images_per_s": round(source.size("train") / share)})
+    return rows
+
+
 def decode_speed(frames: int, repeats: int) -> list[dict]:
     """The torch decoder modules called on LLR tensors that live on each device (they decode on the
     device of their input)."""
@@ -109,12 +132,14 @@ def decode_speed(frames: int, repeats: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-3 epochs, 200 images, 50 frames")
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-3 epochs, 200 images, 50 frames, ensembles of 1 and 2")
+    parser.add_argument("--members", default="1,12,36", help="ensemble sizes of the ensembles section")
     args = runlib.parse_args(parser, argv)
     source = load_dataset("mnist")
     start = time.perf_counter()
     rows = parity(source, epochs=1 if args.quick else 5, limit=200 if args.quick else 1000)
     rows += training_speed(source, epochs=1 if args.quick else 3)
+    rows += ensemble_speed(source, [1, 2] if args.quick else [int(m) for m in args.members.split(",")], epochs=1)
     rows += decode_speed(frames=50 if args.quick else 500, repeats=1 if args.quick else 3)
     frame = pd.DataFrame(rows)
     args.output.csv(frame)

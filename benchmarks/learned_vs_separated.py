@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     sweep = pd.read_csv(args.sweep)
     done = runlib.load_done(args.runs)
     specs = [spec("necst", e, s) for e in eps_values for s in range(args.seeds)]
-    left = run_specs(specs, args.runs, args.jobs, done, deadline, cluster)
+    left = run_specs(specs, args.runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     separated = {b: separated_sweep(sources, families, b, eps_values, args.jobs, args.separated_out) for b in budgets}
 
     def swept(codec: str, eps: float) -> float:

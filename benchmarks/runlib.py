@@ -112,14 +112,26 @@ def save_record(record: dict, runs: str | Path) -> dict:
     return record
 
 
+def task_config(task: dict):
+    """The :class:`~commsim.learned.training.TrainConfig` of a run."""
+    from commsim.learned.training import TrainConfig
+
+    objective = {"lam": task["lam"]} if task["lam"] is not None else {}
+    return TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
+                       recipe=task["recipe"], estimator=task["estimator"], vimco=task["vimco"],
+                       infomax_on=task["infomax_on"], lr=task.get("lr"),
+                       batch_size=task.get("batch_size"),  # None: the recipe's (records from before the field too)
+                       precision=task.get("precision", "fp32"))
+
+
 def train_record(task: dict, device: str = "cpu") -> dict:
-    """Train and evaluate one run on ``device`` (in a worker process or a Ray task) and return its record."""
+    """Train and evaluate one run on ``device`` (in a worker process or a Ray task) and return its record
+    (its history with the test distortion of each epoch's weights, one draw)."""
     import tempfile
 
     import torch
 
     from commsim.channels import BSC
-    from commsim.learned.training import TrainConfig, seed_streams
     from commsim.learned.zoo import train_and_save
     from commsim.data import load_dataset
     from commsim.pipeline import Pipeline, distortion_metric
@@ -127,22 +139,52 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     torch.set_num_threads(task["threads"])
     source = load_dataset(task["dataset"])
     metric = distortion_metric(source)
-    objective = {"lam": task["lam"]} if task["lam"] is not None else {}
-    config = TrainConfig(eps=task["eps"], epochs=task["epochs"], seed=task["seed"], objective=objective,
-                         recipe=task["recipe"], estimator=task["estimator"], vimco=task["vimco"],
-                         infomax_on=task["infomax_on"], lr=task.get("lr"),
-                         batch_size=task.get("batch_size"),  # None: the recipe's (records from before the field too)
-                         precision=task.get("precision", "fp32"))
+    config = task_config(task)
 
     def test_curve(codec, row):
         pipeline = Pipeline(source, codec, BSC())
         return {f"test_{metric}": pipeline.evaluate("test", seed=TEST_SEEDS[0], eps=task["eps"]).metrics[metric].mean}
 
-    started = dt.datetime.now(dt.timezone.utc)
-    load_before = os.getloadavg()[0]
+    started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
                                           device=device, progress=False, on_epoch=test_curve)
+    return evaluated_record(task, device, source, codec, config, result, started, load_before)
+
+
+def train_group_records(tasks: list[dict], device: str = "cpu") -> list[dict]:
+    """Train runs that differ only in eps, seed and lambda as one batched ensemble
+    (:func:`commsim.learned.zoo.train_and_save_many`) and evaluate each as :func:`train_record` does; their
+    records say ``ensemble`` (the members) and have no per-epoch test curve (an ensemble has no epoch hook);
+    a member's ``train_seconds`` is its share of the ensemble's."""
+    import tempfile
+
+    import torch
+
+    from commsim.learned.zoo import train_and_save_many
+    from commsim.data import load_dataset
+
+    torch.set_num_threads(tasks[0]["threads"])
+    source = load_dataset(tasks[0]["dataset"])
+    configs = [task_config(t) for t in tasks]
+    started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        made = train_and_save_many(tasks[0]["codec"], source, tasks[0]["bits"], configs, device=device, progress=False,
+                                   outs=[Path(scratch) / f"{t['name']}.safetensors" for t in tasks])
+    return [{**evaluated_record(t, device, source, codec, config, result, started, load_before), "ensemble": len(tasks)}
+            for t, config, (codec, result, _) in zip(tasks, configs, made)]
+
+
+def evaluated_record(task: dict, device: str, source, codec, config, result, started, load_before: float) -> dict:
+    """The record of a trained run: validation and test at every eps of :data:`EVAL_EPS` (and its own), the
+    per-image test distortion, the training's history and times."""
+    import torch
+
+    from commsim.channels import BSC
+    from commsim.learned.training import seed_streams
+    from commsim.pipeline import Pipeline, distortion_metric
+
+    metric = distortion_metric(source)
     pipeline = Pipeline(source, codec, BSC())
     # validation draws of the evaluation: the training's own validation stream (the same draws it selected on)
     val_seeds = [int(v) for v in seed_streams(task["seed"])["validation"].generate_state(VAL_DRAWS)]
@@ -157,24 +199,40 @@ def train_record(task: dict, device: str = "cpu") -> dict:
         if eps == task["eps"]:
             per_image = torch.stack([r.per_image[metric] for r in tests]).mean(0)
     own = evals[f"{task['eps']:g}"]
-    record = {**task, "device": device, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
-              "epochs_run": len(result.history), "stop": result.stop, "lr": config.lr, "patience": config.patience,
-              "batch_size": config.batch_size, "train_images": source.size("train"),
-              "test": own["test"], "test_single": own["test_draws"][0], "test_draws": own["test_draws"],
-              "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds,
-              "started_utc": started.strftime("%H:%M:%S"), "load_before": load_before, "load_after": os.getloadavg()[0],
-              "evals": evals, "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in h.items()}
-                                          for h in result.history], "per_image": [round(float(v), 4) for v in per_image]}
-    return record
+    return {**task, "device": device, "metric": metric, "val": result.val_value, "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history), "stop": result.stop, "lr": config.lr, "patience": config.patience,
+            "batch_size": config.batch_size, "train_images": source.size("train"),
+            "test": own["test"], "test_single": own["test_draws"][0], "test_draws": own["test_draws"],
+            "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds,
+            "started_utc": started.strftime("%H:%M:%S"), "load_before": load_before, "load_after": os.getloadavg()[0],
+            "evals": evals, "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in h.items()}
+                                        for h in result.history], "per_image": [round(float(v), 4) for v in per_image]}
 
 
 def _may_start(deadline: float | None) -> bool:
     return deadline is None or time.time() < deadline
 
 
-def train_item(item: tuple[dict, str]) -> dict:
-    """``train_record(task, device)`` of one ``(task, device)`` (what the executor's tasks run)."""
-    return train_record(*item)
+def train_item(item: tuple[dict | list[dict], str]) -> list[dict]:
+    """The records of one ``(task, device)`` or ``([tasks], device)`` (an ensemble; what the executor's tasks run)."""
+    tasks, device = item
+    return train_group_records(tasks, device) if isinstance(tasks, list) else [train_record(tasks, device)]
+
+
+MEMBER_FIELDS = ("eps", "seed", "lam", "name")
+"""What the members of one ensemble may differ in (the rest of a run's fields they share)."""
+
+
+def ensemble_groups(tasks: list[dict], parts: int, most: int = 36) -> list[dict | list[dict]]:
+    """``tasks`` as executor items: those that differ only in :data:`MEMBER_FIELDS` stacked into ensembles,
+    each such set dealt over up to ``parts`` groups (one per worker) of at most ``most``; a lone task stays a task."""
+    from commsim.core.protocol import group_requirements
+    from types import SimpleNamespace
+
+    keyed = [SimpleNamespace(task=t, together=json.dumps({k: v for k, v in t.items() if k not in MEMBER_FIELDS}, sort_keys=True))
+             for t in tasks]
+    groups = [[k.task for k in group] for group in group_requirements(keyed, parts=parts, most=most)]
+    return [g if len(g) > 1 else g[0] for g in groups]
 
 
 def load_done(*folders: Path) -> dict:
@@ -199,13 +257,20 @@ def parse_deadline(text: str | None) -> float | None:
     return when.timestamp()
 
 
-def add_executor_options(parser: argparse.ArgumentParser) -> None:
-    """``--executor local|ray``, ``--ray-address``, ``--cpus-per-task``, ``--gpus-per-task`` (as ``commsim sweep``)."""
+def add_executor_options(parser: argparse.ArgumentParser, ensembles: bool = True) -> None:
+    """``--executor local|ray``, ``--ray-address``, ``--cpus-per-task``, ``--gpus-per-task`` (as ``commsim sweep``)
+    and, with ``ensembles``, ``--ensembles`` (for :func:`run_specs`; a benchmark that needs per-epoch test curves
+    has none)."""
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local: --jobs worker processes; ray: Ray tasks (pip install 'commsim[ray]')")
     parser.add_argument("--ray-address", default=None, help="Ray cluster to join (HOST:PORT or auto; default: embedded)")
     parser.add_argument("--cpus-per-task", type=float, default=1.0, help="CPUs per Ray task (at least the run's threads)")
     parser.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs per Ray task (> 0: the trainings run on CUDA)")
+    if not ensembles:
+        return
+    parser.add_argument("--ensembles", action="store_true",
+                        help="train runs that differ only in eps, seed and lambda as batched ensembles, one per worker "
+                             "(records without per-epoch test curves)")
 
 
 def cluster_from_args(args: argparse.Namespace):
@@ -223,10 +288,11 @@ def cluster_from_args(args: argparse.Namespace):
 
 
 def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: float | None = None,
-              cluster=None) -> list[str]:
+              cluster=None, ensembles: bool = False) -> list[str]:
     """Train the ``specs`` without a record in ``done`` (which gains the new ones), ``jobs`` at a time
     (with a Ray ``cluster``: as many as it holds), in the given order; start none after ``deadline``.
-    Returns the names left untrained."""
+    With ``ensembles``, runs that differ only in eps, seed and lambda train as batched ensembles, one per
+    worker (:func:`ensemble_groups`; their records have no per-epoch test curve). Returns the names left untrained."""
     todo = [s for s in dict((s["name"], s) for s in specs).values() if s["name"] not in done]
     if not todo:
         return []
@@ -239,9 +305,13 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     executor = RayExecutor(cluster) if cluster is not None else LocalExecutor(jobs)
     device = cluster.device if cluster is not None else "cpu"
     start = time.perf_counter()
-    results = executor.map(train_item, [(t, device) for t in todo], may_start=lambda: _may_start(deadline),
-                           cpus=lambda item: item[0]["threads"])  # a 2-thread run holds 2 CPUs on Ray
-    for finished, (_, record) in enumerate(results, 1):
+    items = ensemble_groups(todo, parts=jobs if cluster is None else 1) if ensembles else todo
+    first = lambda item: item[0][0] if isinstance(item[0], list) else item[0]
+    results = executor.map(train_item, [(t, device) for t in items], may_start=lambda: _may_start(deadline),
+                           cpus=lambda item: first(item)["threads"])  # a 2-thread run holds 2 CPUs on Ray
+    finished = 0
+    for record in (r for _, records in results for r in records):
+        finished += 1
         done[record["name"]] = save_record(record, runs)
         print(f"[{finished}/{len(todo)}] {record['name']}: test {record['metric']} {record['test']:.3f} "
               f"(single draw {record['test_single']:.3f}, val {record['val']:.3f}, best epoch "

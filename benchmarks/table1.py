@@ -91,7 +91,7 @@ def main(argv=None):
     selection = [spec("iabf", e, 0, lam=lam, **train) for e in args.eps for lam in args.lambdas]
     # longest first (IABF, ABF, NECST): two workers finish close together
     baselines = [spec(c, e, s, **train) for c in ("abf", "necst") for s in range(args.seeds) for e in args.eps]
-    left = run_specs(selection + baselines, runs, args.jobs, done, deadline, cluster)
+    left = run_specs(selection + baselines, runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     chosen = {}
     for e in args.eps:
         candidates = [done[s["name"]] for s in selection if s["eps"] == e and s["name"] in done]
@@ -99,12 +99,12 @@ def main(argv=None):
             chosen[e] = min(candidates, key=lambda r: r["val"])["lam"]
     # phase 2: IABF with the chosen lambda for the other seeds
     rest = [spec("iabf", e, s, lam=chosen[e], **train) for s in range(1, args.seeds) for e in args.eps if e in chosen]
-    left += run_specs(rest, runs, args.jobs, done, deadline, cluster)
+    left += run_specs(rest, runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
 
     ablations = []
     if args.ablations:
         ablations = ablation_specs(args, train, chosen)
-        left += run_specs(ablations, runs, args.jobs, done, deadline, cluster)
+        left += run_specs(ablations, runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
 
     main_rows = [done[s["name"]] for s in baselines + rest if s["name"] in done]
     main_rows += [done[s["name"]] for s in selection if s["name"] in done and s["lam"] == chosen.get(s["eps"])]

@@ -307,6 +307,21 @@ def test_soft_decoder_quick(tmp_path):
 
 
 @pytest.mark.slow
+def test_run_specs_with_ensembles_gives_whole_records_near_the_single_ones(tmp_path):
+    """``--ensembles`` (``run_specs(..., ensembles=True)``): runs that differ in eps and seed train as one ensemble
+    (one worker); each member's record is whole, its scores near its single training's (the same draws, other sums)."""
+    specs = [runlib.spec("necst", eps, seed, epochs=1) for eps, seed in ((0.1, 0), (0.2, 1))]
+    single, stacked = {}, {}
+    assert runlib.run_specs(specs, tmp_path / "single", 1, single) == []
+    assert runlib.run_specs(specs, tmp_path / "stacked", 1, stacked, ensembles=True) == []
+    for name, record in stacked.items():
+        assert record["ensemble"] == 2 and "ensemble" not in single[name] and len(record["per_image"]) == 1000
+        assert record["test"] == pytest.approx(single[name]["test"], rel=0.05), name
+        assert json.loads((tmp_path / "stacked" / f"{name}.json").read_text())["test"] == record["test"]
+    assert [g if isinstance(g, dict) else [t["name"] for t in g] for g in runlib.ensemble_groups(specs, parts=2)] == specs
+
+
+@pytest.mark.slow
 def test_speed_quick(tmp_path):
     done = script("speed.py", "--quick", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]

@@ -17,7 +17,9 @@ def test_gpu_benchmark_quick(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     frame = pd.read_csv(out.with_suffix(".csv"))
-    assert set(frame["section"]) == {"parity", "training", "decoding"}
+    assert set(frame["section"]) == {"parity", "training", "ensembles", "decoding"}
+    ensembles = frame[frame["section"] == "ensembles"]
+    assert sorted(set(ensembles["members"])) == [1, 2] and (ensembles["images_per_s"] > 0).all()
     assert set(frame["device"]) == ({"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"})
     parity = frame[frame["section"] == "parity"]
     assert (parity["max_abs_diff_vs_cpu"] < 1e-4).all()

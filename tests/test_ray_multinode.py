@@ -144,6 +144,7 @@ def wait_started(node: subprocess.Popen, log: Path, what: str, timeout: float) -
     assert wait_for(up, timeout), f"the {what} node did not start in {timeout} s:\n{log.read_text()[-3000:]}"
 
 
+@pytest.mark.slow  # 17 s: the default run's 3-minute budget is full (session 6); `pytest -m slow` runs it
 def test_sweep_survives_a_killed_worker_node(tmp_path):
     base = Path(tempfile.mkdtemp(prefix="cs-rn-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     homes = {name: tmp_path / name for name in ("head", "worker", "driver")}

@@ -57,6 +57,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recipe", default="onecycle", help="training recipe (default onecycle)")
     parser.add_argument("--estimator", default="st", help="gradient estimator (default st)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="training precision (default fp32)")
     parser.add_argument("--eps", type=float, nargs="+", default=PAPER_EPS)
     parser.add_argument("--lambdas", type=float, nargs="+", default=LAMBDAS, help="IABF lambda grid (validation, seed 0)")
     parser.add_argument("--ablations", action="store_true", help="also run the seed-0 ablations after the main grid")
@@ -85,7 +86,7 @@ def main(argv=None):
     runs = args.runs or args.out / ("table1_runs_quick" if args.quick else "table1_runs_converged")
     runs.mkdir(parents=True, exist_ok=True)
     done = runlib.load_done(runs)
-    train = {"epochs": args.epochs, "recipe": args.recipe, "estimator": args.estimator}
+    train = {"epochs": args.epochs, "recipe": args.recipe, "estimator": args.estimator, "precision": args.precision}
 
     # main grid, phase 1: IABF's lambda on validation (seed 0) beside NECST and ABF
     selection = [spec("iabf", e, 0, lam=lam, **train) for e in args.eps for lam in args.lambdas]
@@ -184,10 +185,11 @@ def markdown(args, main_rows, selection, chosen, ablations, done, left) -> list[
         f"{' --ablations --ablation-eps ' + ' '.join(f'{e:g}' for e in args.ablation_eps) + f' --vimco-epochs {args.vimco_epochs}' if args.ablations else ''}"
         f" --jobs {args.jobs}.",
         f"Machine: {runlib.machine()}, one torch thread per "
-        f"training, {args.jobs} trainings at a time; load average {min(loads, default=0):.1f} to {max(loads, default=0):.1f} "
+        f"training{' process' if args.ensembles else ''}, {args.jobs} {'processes' if args.ensembles else 'trainings'} at a time; load average {min(loads, default=0):.1f} to {max(loads, default=0):.1f} "
         f"at the starts and ends of the trainings; {train_minutes:.0f} min of training summed over the models in this file.",
         "",
-        f"Training: recipe {args.recipe}, estimator {args.estimator}, budget {args.epochs} epochs with the recipe's plateau "
+        f"Training: recipe {args.recipe}, estimator {args.estimator}, {args.precision}"
+        f"{', batched ensembles (--ensembles)' if args.ensembles else ''}, budget {args.epochs} epochs with the recipe's plateau "
         "stop (20 epochs without validation gain), validation over 3 channel draws, best validation epoch kept; "
         "8,000 training digits (the paper: 50,000). Test: 1,000 test digits at the training eps, mean over 3 channel draws "
         "(test seeds 0-2; 'single' = seed 0 only, as in the earlier tables).",

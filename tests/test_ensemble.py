@@ -202,3 +202,15 @@ def test_a_sweeps_trainings_of_one_codec_train_as_one_ensemble(monkeypatch, tmp_
     assert calls == [2] and all(n.find() == n.cache_path() for n in needs)
     blobs = train_task(needs, 1, {})
     assert [b["name"] for b in blobs] == [n.key for n in needs] and calls == [2, 2]
+
+
+def test_dynamic_binarization_draws_each_members_own_pixels(one_torch_thread):
+    """Each member's batches are its single training's, binarization draws included (ImageSource.batches)."""
+    mnist = load_dataset("mnist")
+    source = ImageSource("mnist", mnist.images[:350], mnist.labels[:350], split_in_order(350, 200, 100, 50), binarize="dynamic")
+    cfgs = [TrainConfig(eps=0.1, epochs=1, seed=s, batch_size=50) for s in (0, 1)]
+    single = [train_codec(build_codec("necst", source, 8, seed=c.seed), source, c, progress=False, val_limit=20)
+              for c in cfgs]
+    stacked = train_ensemble([build_codec("necst", source, 8, seed=c.seed) for c in cfgs], source, cfgs, progress=False,
+                             val_limit=20)
+    assert [r.history[0]["train_loss"] for r in stacked] == pytest.approx([r.history[0]["train_loss"] for r in single], rel=1e-6)

@@ -303,7 +303,6 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
     steps_per_epoch = math.ceil(n_train / base.batch_size)
     scheduler = make_scheduler(optimizer, base, steps_per_epoch * base.epochs)
     metric = distortion_metric(source)
-    grey = source.served("train", device)  # held once; each batch finished (binarized) as ImageSource.batches does it
     active = list(range(members))
     best = [(float("inf"), 0, None)] * members
     history: list[list[dict]] = [[] for _ in range(members)]
@@ -321,15 +320,13 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
     for epoch in bar:
         stacked.train()
         epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
-        orders = [torch.randperm(n_train, generator=data[n]) for n in active]
+        # each member's batches as its single training's: ImageSource.batches from its own data generator
+        batches = zip(*(source.batches("train", base.batch_size, shuffle=True, generator=data[n], device=device)
+                        for n in active))
         totals = torch.zeros(len(active), dtype=torch.float64)
         steps = 0
-        for start in range(0, n_train, base.batch_size):
-            x = grey[torch.stack([o[start:start + base.batch_size] for o in orders]).to(device)]
-            if source.binarize == "dynamic":  # each member's pixels from its data generator, as in its batches
-                x = torch.stack([source._finish(x[i], data[n]) for i, n in enumerate(active)])
-            else:
-                x = source._finish(x, None)
+        for members_batch in batches:
+            x = torch.stack([x for x, _ in members_batch])
             logs = train_step(stacked, objective, optimizer, x, eps, noise, base.precision)
             if scheduler is not None:
                 scheduler.step()

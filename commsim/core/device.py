@@ -91,8 +91,7 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str
     forced on a device without bf16 units runs, with one :class:`PrecisionWarning`."""
     import warnings
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    precision = protocol.Precision.parse(precision).value
     if precision == "auto":
         return "bf16" if has_bf16_units(device) else "fp32"
     if precision == "bf16" and not has_bf16_units(device):

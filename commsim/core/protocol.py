@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from commsim.core.choices import choice
+
 DEFAULT_IMAGES = 600_000
 """The one default training budget (``train``, ``run``, ``sweep``, ``sample``), in training images seen:
 the same cost whatever the data set's size (75 epochs of the embedded 8,000 digits, where the default
@@ -48,6 +50,8 @@ MAX_IMAGES = 10**10
 PRECISIONS = ("auto", "fp32", "bf16")
 """The training precisions a budget takes (``auto``: bf16 where the device has bf16 matrix units, see
 :func:`commsim.core.device.resolve_precision`)."""
+Precision = choice("Precision", "precision", PRECISIONS, __name__)
+"""The precisions as a :class:`~commsim.core.choices.Choice` (the one check of a precision's name)."""
 
 
 def check_epochs(epochs: int) -> int:
@@ -106,8 +110,7 @@ class Budget:
             if self.epochs is not None:
                 raise ValueError("give the training budget once: epochs or images, not both")
             object.__setattr__(self, "images", parse_images(self.images))
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        object.__setattr__(self, "precision", Precision.parse(self.precision))
         if self.train_channel not in ("bsc", "same"):
             raise ValueError(f"train_channel must be 'bsc' or 'same', got {self.train_channel!r}")
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():

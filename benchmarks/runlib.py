@@ -227,12 +227,9 @@ def ensemble_groups(tasks: list[dict], parts: int, most: int = 36) -> list[dict 
     """``tasks`` as executor items: those that differ only in :data:`MEMBER_FIELDS` stacked into ensembles,
     each such set dealt over up to ``parts`` groups (one per worker) of at most ``most``; a lone task stays a task."""
     from commsim.core.protocol import group_requirements
-    from types import SimpleNamespace
 
-    keyed = [SimpleNamespace(task=t, together=json.dumps({k: v for k, v in t.items() if k not in MEMBER_FIELDS}, sort_keys=True))
-             for t in tasks]
-    groups = [[k.task for k in group] for group in group_requirements(keyed, parts=parts, most=most)]
-    return [g if len(g) > 1 else g[0] for g in groups]
+    shared = lambda t: json.dumps({k: v for k, v in t.items() if k not in MEMBER_FIELDS}, sort_keys=True)
+    return [g if len(g) > 1 else g[0] for g in group_requirements(tasks, parts=parts, most=most, together=shared)]
 
 
 def load_done(*folders: Path) -> dict:

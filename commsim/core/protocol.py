@@ -186,14 +186,15 @@ class Requirement(Protocol):
     # (into the cache, locked, or into ``outs``). See :func:`group_requirements`.
 
 
-def group_requirements(requirements: list, parts: int = 1, most: int | None = None) -> list[list]:
+def group_requirements(requirements: list, parts: int = 1, most: int | None = None,
+                       together: Callable[[Any], str | None] = lambda r: getattr(r, "together", None)) -> list[list]:
     """``requirements`` as the groups an executor makes, each in one task: those with the same
-    ``together`` text (requirements without one alone), each such set dealt round-robin into up to
-    ``parts`` groups (one per worker slot, so that every slot has work) of at most ``most`` members.
-    Order: groups in the order of their first requirement."""
+    ``together(r)`` text (by default their ``together``; ``None``: alone), each such set dealt round-robin
+    into up to ``parts`` groups (one per worker slot, so that every slot has work) of at most ``most``
+    members. Order: groups in the order of their first requirement."""
     sets: dict[object, list] = {}
     for n, requirement in enumerate(requirements):
-        key = getattr(requirement, "together", None)
+        key = together(requirement)
         sets.setdefault(key if key is not None else ("alone", n), []).append(requirement)
     groups = []
     for members in sets.values():

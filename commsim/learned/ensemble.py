@@ -72,7 +72,7 @@ from commsim.learned.training import (TrainConfig, TrainResult, make_objective, 
                                       train_step, validation_distortion)
 from commsim.pipeline import distortion_metric
 
-__all__ = ["MemberGenerators", "StackedCodec", "StackedMLP", "check_ensemble", "ensemble_can_stack", "ensemble_key",
+__all__ = ["MemberGenerators", "StackedCodec", "StackedMLP", "check_ensemble", "ensemble_key", "stack_refusal",
            "train_ensemble", "uniform"]
 
 PER_MEMBER_FIELDS = ("seed", "eps", "objective")
@@ -203,9 +203,13 @@ class StackedDiscriminator(nn.Module):
         return self.net(codes).squeeze(-1).float()
 
 
-def ensemble_can_stack(config: TrainConfig, architecture: str) -> bool:
-    """Whether a training of ``config`` with ``architecture`` networks can be an ensemble's member."""
-    return architecture == "mlp" and config.channel == "bsc"
+def stack_refusal(config: TrainConfig, architecture: str) -> str | None:
+    """Why a training of ``config`` with ``architecture`` networks cannot be an ensemble's member (``None``: it can)."""
+    if architecture != "mlp":
+        return f"ensembles stack MLP codecs only, not architecture {architecture!r}"
+    if config.channel != "bsc":
+        return f"ensembles train over the BSC only, not over {config.channel!r}"
+    return None
 
 
 def ensemble_key(config: TrainConfig) -> str:
@@ -225,10 +229,9 @@ def check_ensemble(codecs: Sequence[LearnedCodec], configs: Sequence[TrainConfig
         raise ValueError("an ensemble's codecs must be distinct objects (each receives its member's weights); build one per member")
     first, base = codecs[0], configs[0]
     for n, (codec, config) in enumerate(zip(codecs, configs)):
-        if codec.architecture != "mlp":
-            raise ValueError(f"ensembles stack MLP codecs only; member {n} has architecture {codec.architecture!r}: train it separately")
-        if config.channel != "bsc":
-            raise ValueError(f"ensembles train over the BSC only; member {n} trains over {config.channel!r}: train it separately")
+        refusal = stack_refusal(config, codec.architecture)
+        if refusal:
+            raise ValueError(f"member {n}: {refusal}; train it separately")
         if codec.decoder_input != config.decoder_input:
             raise ValueError(f"member {n}'s codec reads {codec.decoder_input} decoder input but its config trains "
                              f"{config.decoder_input}; build it with decoder_input=config.decoder_input")

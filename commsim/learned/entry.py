@@ -24,7 +24,7 @@ from commsim.data import load_dataset
 from commsim.data.sources import ImageSource
 from commsim.learned.codec import LearnedCodec
 from commsim.learned.training import DEFAULT_TRAIN_EPS, MAX_TRAIN_EPS, TrainConfig
-from commsim.learned.ensemble import ensemble_can_stack, ensemble_key
+from commsim.learned.ensemble import ensemble_key, stack_refusal
 from commsim.learned.networks import default_architecture
 from commsim.learned.zoo import (cache_entry, cached_checkpoints, cached_or_trained, codec_from_checkpoint, describe_training,
                                  train_and_save, train_and_save_many)
@@ -92,7 +92,7 @@ class Training:
         """Trainings with the same text train as one batched ensemble (:mod:`commsim.learned.ensemble`):
         the same codec, data, bits and device, and configs that differ only in seed, eps and IABF's lam;
         ``None`` (alone) for what an ensemble cannot stack (another channel than the BSC, conv networks)."""
-        if not ensemble_can_stack(self.config, default_architecture(self.source().image_shape)):
+        if stack_refusal(self.config, default_architecture(self.source().image_shape)):
             return None
         return f"{self.codec}|{self.dataset}|{self.data_path}|{self.bits}|{self.device}|{ensemble_key(self.config)}"
 

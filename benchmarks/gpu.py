@@ -89,19 +89,15 @@ def ensemble_speed(source, members: list[int], epochs: int) -> list[dict]:
     """Seconds per epoch and images/s (summed over the members) of N NECST members trained as one batched
     ensemble on each device (the default recipe and precision of the device; the last of ``epochs`` + 1 epochs)."""
     from commsim.core.device import resolve_precision
-    from commsim.learned.ensemble import train_ensemble
+    from commsim.learned.training import DEFAULT_RECIPE
 
     rows = []
     for device in devices():
         precision = resolve_precision("auto", device)
         for n in members:
-            configs = [TrainConfig(eps=(0.1, 0.2, 0.3, 0.4)[i % 4], seed=i // 4, epochs=epochs + 1, patience=0,
-                                   precision=precision) for i in range(n)]
-            codecs = [build_codec("necst", source, 100, seed=c.seed).to(device) for c in configs]
-            results = train_ensemble(codecs, source, configs, progress=False)
-            share = results[0].history[-1]["train_seconds"]  # a member's share of the epoch's training
+            share = runlib.ensemble_share(source, n, device, epochs=epochs + 1, precision=precision)
             rows.append({"section": "ensembles", "device": device, "codec": "necst", "members": n, "precision": precision,
-                         "recipe": configs[0].recipe, "seconds_per_epoch": round(share * n, 3),
+                         "recipe": DEFAULT_RECIPE, "seconds_per_epoch": round(share * n, 3),
                          "images_per_s": round(source.size("train") / share)})
     return rows
 

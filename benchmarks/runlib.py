@@ -320,6 +320,21 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     return left
 
 
+def ensemble_share(source, members: int, device: str = "cpu", **config) -> float:
+    """Seconds a member's share of the last epoch's training takes, for ``members`` NECST members (100 bits;
+    eps 0.1-0.4 by turns, a seed per round of four) trained as one batched ensemble with ``config``
+    (:class:`~commsim.learned.training.TrainConfig` fields, e.g. ``epochs``, ``batch_size``, ``precision``;
+    no plateau stop). ``source.size("train") / share`` is the ensemble's images/s, ``share * members`` its epoch."""
+    from commsim.learned.ensemble import train_ensemble
+    from commsim.learned.training import TrainConfig
+    from commsim.learned.zoo import build_codec
+
+    configs = [TrainConfig(eps=(0.1, 0.2, 0.3, 0.4)[i % 4], seed=i // 4, patience=0, **config) for i in range(members)]
+    codecs = [build_codec("necst", source, 100, seed=c.seed).to(device) for c in configs]
+    results = train_ensemble(codecs, source, configs, progress=False)
+    return results[0].history[-1]["train_seconds"]  # a member's train_seconds: its share of the epoch
+
+
 # -- the convention: command line, result files, timing, machine --------------------------------
 
 def benchmark_parser(file: str, doc: str | None, quick: str | None, threads: bool = True,

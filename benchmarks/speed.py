@@ -8,8 +8,8 @@ threads) the script times, in this one process and one after the other:
   training seconds of its epochs (its validation is reported apart, in ``val s/epoch``);
 - ``minimal``: the independent minimal loop of ``benchmarks/train_loop.py`` (no commsim code; the same
   model, bf16 by ``torch.autocast`` on the forward passes), over the same number of images;
-- ``ensemble``: (when :mod:`commsim.learned.ensemble` exists) ``--members`` NECST members trained as one
-  stacked model, images/s summed over the members.
+- ``ensemble``: ``--members`` NECST members trained as one stacked model (:func:`benchmarks.runlib.ensemble_share`),
+  images/s summed over the members.
 
 Every timing is the second of two passes (the first warms oneDNN's kernels up), denormals flushed for
 both loops (commsim's training does so). Ratios are within one run (the machine is shared); the
@@ -39,20 +39,6 @@ def commsim_rate(source, codec: str, batch: int, precision: str, epochs: int = 2
     config = TrainConfig(eps=0.1, epochs=epochs, batch_size=batch, precision=precision, patience=0)
     history = train_codec(model, source, config, progress=False).history
     return source.size("train") / history[-1]["train_seconds"], history[-1]["val_seconds"]
-
-
-def ensemble_rate(source, members: int, batch: int, precision: str, epochs: int = 2) -> float | None:
-    """Images/s summed over ``members`` NECST members trained as one stacked model (``None`` without one)."""
-    try:
-        from commsim.learned.ensemble import train_ensemble
-    except ImportError:
-        return None
-    eps = [0.1, 0.2, 0.3, 0.4]
-    configs = [TrainConfig(eps=eps[i % 4], seed=i // 4, epochs=epochs, batch_size=batch, precision=precision, patience=0)
-               for i in range(members)]
-    codecs = [build_codec("necst", source, 100, seed=c.seed) for c in configs]
-    results = train_ensemble(codecs, source, configs, progress=False)
-    return source.size("train") / results[0].history[-1]["train_seconds"]  # a member's train_seconds: its share of the epoch
 
 
 def write_report(output: runlib.Output, frame: pd.DataFrame, members: int, load: str) -> None:
@@ -101,7 +87,8 @@ def main(argv=None) -> int:
                     row["necst"], row["val_seconds"] = commsim_rate(source, "necst", batch, precision)
                     row["iabf"], _ = commsim_rate(source, "iabf", batch, precision)
                     if args.members:
-                        row[f"ensemble_{args.members}"] = ensemble_rate(source, args.members, batch, precision)
+                        share = runlib.ensemble_share(source, args.members, epochs=2, batch_size=batch, precision=precision)
+                        row[f"ensemble_{args.members}"] = source.size("train") / share
                     rows.append(row)
                     print({k: round(v) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     frame = pd.DataFrame(rows)

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="folder of per-run JSON records (resume)")
     parser.add_argument("--reuse", type=Path, nargs="*", default=None,
                         help="other runs folders whose records of the same configuration count (default: Table 1's)")
-    runlib.add_executor_options(parser, ensembles=False)  # its figures need per-epoch test curves
+    runlib.add_executor_options(parser)
     args = runlib.parse_args(parser, argv)
     if args.quick:
         args.eps, args.seeds, args.epochs, args.vimco_epochs, args.old_epochs, args.reference_epochs = [0.1], 1, 2, 1, 1, 3
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     left = []
     for group in groups:
         jobs = 1 if any(s["threads"] > 1 for s in group) else args.jobs
-        left += run_specs(group, runs, jobs, done, deadline, cluster)
+        left += run_specs(group, runs, jobs, done, deadline, cluster, ensembles=args.ensembles)
     records = [done[s["name"]] for group in groups for s in group if s["name"] in done]
     curves = curves_frame(records, args.epochs)
     output.csv(curves)

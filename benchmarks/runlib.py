@@ -59,8 +59,9 @@ TEST_SEEDS = (0, 1, 2)
 VAL_DRAWS = 3
 DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR, "lam": None,
             "vimco": "paper", "infomax_on": "clean", "threads": 1, "batch_size": None, "lr": None,
-            "precision": "fp32"}
-"""``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate."""
+            "precision": "fp32", "data_path": None}
+"""``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate; ``data_path``: the files of a
+file data set (``omniglot``, ``cifar10``, ``idx``...; not part of the run's name)."""
 
 
 def spec(codec: str, eps: float, seed: int, **fields) -> dict:
@@ -131,32 +132,37 @@ def train_record(task: dict, device: str = "cpu") -> dict:
 
     import torch
 
-    from commsim.channels import BSC
     from commsim.learned.zoo import train_and_save
     from commsim.data import load_dataset
-    from commsim.pipeline import Pipeline, distortion_metric
 
     torch.set_num_threads(task["threads"])
-    source = load_dataset(task["dataset"])
-    metric = distortion_metric(source)
+    source = load_dataset(task["dataset"], task.get("data_path"))
     config = task_config(task)
-
-    def test_curve(codec, row):
-        pipeline = Pipeline(source, codec, BSC())
-        return {f"test_{metric}": pipeline.evaluate("test", seed=TEST_SEEDS[0], eps=task["eps"]).metrics[metric].mean}
-
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
-                                          device=device, progress=False, on_epoch=test_curve)
+                                          device=device, progress=False, on_epoch=learning_curve(source, task["eps"]))
     return evaluated_record(task, device, source, codec, config, result, started, load_before)
+
+
+def learning_curve(source, eps: float) -> Callable:
+    """The per-epoch hook of a run: the test distortion of the current weights at ``eps``, one channel draw
+    (the first of :data:`TEST_SEEDS`; for learning curves only, never for model selection)."""
+    from commsim.channels import BSC
+    from commsim.pipeline import Pipeline, distortion_metric
+
+    metric = distortion_metric(source)
+
+    def hook(codec, row):
+        return {f"test_{metric}": Pipeline(source, codec, BSC()).evaluate("test", seed=TEST_SEEDS[0], eps=eps).metrics[metric].mean}
+    return hook
 
 
 def train_group_records(tasks: list[dict], device: str = "cpu") -> list[dict]:
     """Train runs that differ only in eps, seed and lambda as one batched ensemble
-    (:func:`commsim.learned.zoo.train_and_save_many`) and evaluate each as :func:`train_record` does; their
-    records say ``ensemble`` (the members) and have no per-epoch test curve (an ensemble has no epoch hook);
-    a member's ``train_seconds`` is its share of the ensemble's."""
+    (:func:`commsim.learned.zoo.train_and_save_many`) and evaluate each as :func:`train_record` does (the
+    same per-epoch test curve); their records say ``ensemble`` (the members); a member's ``train_seconds``
+    is its share of the ensemble's."""
     import tempfile
 
     import torch
@@ -165,12 +171,13 @@ def train_group_records(tasks: list[dict], device: str = "cpu") -> list[dict]:
     from commsim.data import load_dataset
 
     torch.set_num_threads(tasks[0]["threads"])
-    source = load_dataset(tasks[0]["dataset"])
+    source = load_dataset(tasks[0]["dataset"], tasks[0].get("data_path"))
     configs = [task_config(t) for t in tasks]
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         made = train_and_save_many(tasks[0]["codec"], source, tasks[0]["bits"], configs, device=device, progress=False,
-                                   outs=[Path(scratch) / f"{t['name']}.safetensors" for t in tasks])
+                                   outs=[Path(scratch) / f"{t['name']}.safetensors" for t in tasks],
+                                   on_epoch=[learning_curve(source, t["eps"]) for t in tasks])
     return [{**evaluated_record(t, device, source, codec, config, result, started, load_before), "ensemble": len(tasks)}
             for t, config, (codec, result, _) in zip(tasks, configs, made)]
 
@@ -254,20 +261,17 @@ def parse_deadline(text: str | None) -> float | None:
     return when.timestamp()
 
 
-def add_executor_options(parser: argparse.ArgumentParser, ensembles: bool = True) -> None:
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
     """``--executor local|ray``, ``--ray-address``, ``--cpus-per-task``, ``--gpus-per-task`` (as ``commsim sweep``)
-    and, with ``ensembles``, ``--ensembles`` (for :func:`run_specs`; a benchmark that needs per-epoch test curves
-    has none)."""
+    and ``--ensembles`` (for :func:`run_specs`)."""
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local: --jobs worker processes; ray: Ray tasks (pip install 'commsim[ray]')")
     parser.add_argument("--ray-address", default=None, help="Ray cluster to join (HOST:PORT or auto; default: embedded)")
     parser.add_argument("--cpus-per-task", type=float, default=1.0, help="CPUs per Ray task (at least the run's threads)")
     parser.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs per Ray task (> 0: the trainings run on CUDA)")
-    if not ensembles:
-        return
     parser.add_argument("--ensembles", action="store_true",
                         help="train runs that differ only in eps, seed and lambda as batched ensembles, one per worker "
-                             "(records without per-epoch test curves)")
+                             "(the same records; weights match single trainings in distribution, not bit for bit)")
 
 
 def cluster_from_args(args: argparse.Namespace):
@@ -289,7 +293,7 @@ def run_specs(specs: list[dict], runs: Path, jobs: int, done: dict, deadline: fl
     """Train the ``specs`` without a record in ``done`` (which gains the new ones), ``jobs`` at a time
     (with a Ray ``cluster``: as many as it holds), in the given order; start none after ``deadline``.
     With ``ensembles``, runs that differ only in eps, seed and lambda train as batched ensembles, one per
-    worker (:func:`ensemble_groups`; their records have no per-epoch test curve). Returns the names left untrained."""
+    worker (:func:`ensemble_groups`; their records carry the same per-epoch test curve). Returns the names left untrained."""
     todo = [s for s in dict((s["name"], s) for s in specs).values() if s["name"] not in done]
     if not todo:
         return []

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from test_data import write_chardata, write_cifar
+
 from benchmarks import batch_recipe, convergence, ensemble, learned_vs_separated, runlib, scaling, table1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,14 +130,35 @@ def test_table1_report_from_records(tmp_path):
     write(runs, fake_record(runlib.spec("necst", 0.2, 0, **train), 50.0, per_image=base))
     write(runs, fake_record(runlib.spec("abf", 0.2, 0, **train), 51.0, per_image=base + 1))
     write(runs, fake_record(runlib.spec("iabf", 0.2, 0, lam=0.01, **train), 49.0, per_image=base - 1))
-    assert table1.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert table1.main(["--quick", "--out", str(tmp_path), "--recipe", "onecycle", "--precision", "fp32"]) == 0
     text = (tmp_path / "table1_quick.md").read_text()
     assert "| 0.2 | necst | 50.00 ± – | 50.01 | 1 |" in text and "22.556" in text  # ours beside the paper's
     assert "| 0.2 | iabf - necst | 1 | -1.00 |" in text and "| 0.2 | abf - necst | 1 | +1.00 |" in text
-    assert "- iabf against necst: eps 0.2: better by 1.00" in text and "- abf against necst: eps 0.2: worse by 1.00" in text
+    assert "- MNIST, iabf against necst: eps 0.2: better by 1.00" in text and "- MNIST, abf against necst: eps 0.2: worse by 1.00" in text
+    assert "## Omniglot, 200 bits: no data here" in text and "## CIFAR-10, 500 bits: no data here" in text
     frame = pd.read_csv(tmp_path / "table1_quick.csv")
     assert sorted(frame["codec"]) == ["abf", "iabf", "necst"] and set(frame["role"]) == {"main"}
 
+
+
+@pytest.mark.parametrize("dataset, write, bits", [("omniglot", lambda d: write_chardata(d, 30, 8), 200),
+                                                  pytest.param("cifar10", lambda d: write_cifar(d, per_batch=6), 500,
+                                                               marks=pytest.mark.slow)])  # the conv net: ~6 s of CPU
+def test_table1_rows_from_files_run_end_to_end(tmp_path, dataset, write, bits, one_torch_thread):
+    """The Omniglot and CIFAR-10 rows run from a user's files (here tiny made-up ones): the paper's bits, the
+    data set's metric, the CIFAR conv net; without --data-path they are an error before any training."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data)
+    args = ["--quick", "--dataset", dataset, "--out", str(tmp_path), "--jobs", "1", "--precision", "fp32"]
+    assert table1.main(args) == 2 and not (tmp_path / "table1_runs_quick").exists()  # no --data-path: nothing trained
+    assert table1.main([*args, "--data-path", str(data)]) == 0
+    frame = pd.read_csv(tmp_path / "table1_quick.csv")
+    assert sorted(frame["codec"]) == ["abf", "iabf", "necst"] and set(frame["dataset"]) == {dataset}
+    assert set(frame["bits"]) == {bits} and frame["test"].notna().all()
+    text = (tmp_path / "table1_quick.md").read_text()
+    label = table1.DATASETS[dataset]["label"]
+    assert f"## {label}, {bits} bits: test `{frame['metric'][0]}`" in text and "## MNIST" not in text
 
 
 def test_learned_vs_separated_report_from_records(tmp_path):

@@ -151,6 +151,18 @@ def test_cifar10_bad_inputs(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- omniglot
+def write_chardata(folder, n_train=10, n_test=3, seed=0):
+    """A made-up ``chardata.mat`` (NECST's Omniglot file: images as Fortran-ordered columns, one-hot targets)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    columns = (rng.random((n, 28, 28)) > 0.8).astype(float).reshape(n, -1, order="F").T
+    target = np.eye(3)[:, np.arange(n) % 3]
+    savemat(folder / "chardata.mat", {"data": columns[:, :n_train], "target": target[:, :n_train],
+                                      "testdata": columns[:, n_train:], "testtarget": target[:, n_train:]})
+
+
 def test_omniglot_mat(tmp_path):
     from scipy.io import savemat
 

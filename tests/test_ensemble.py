@@ -110,9 +110,17 @@ def test_a_member_on_a_plateau_stops_frozen_while_the_others_train(tiny):
     ends as it would alone (so dropping a member keeps the others' weights and Adam moments), and holds its
     best epoch's weights."""
     cfgs = configs("necst", members=((0.1, 0, 0), (0.45, 1, 0)), epochs=6, patience=1, recipe="paper", lr=3e-2)
-    codecs, results = ensemble("necst", tiny, cfgs)
+    val_seeds = [seed_streams(c.seed)["validation"].generate_state(c.val_draws) for c in cfgs]
+
+    def hook(n):  # each member's on_epoch sees that member's current weights, while it trains
+        return lambda codec, row: {"again": validation_distortion(codec, tiny, cfgs[n], val_seeds[n], 50), "member": n}
+    codecs, results = ensemble("necst", tiny, cfgs, on_epoch=[hook(0), hook(1)])
     assert [r.stop for r in results] == ["plateau", "plateau"]
     assert [len(r.history) for r in results] == [4, 3]
+    for n, result in enumerate(results):
+        assert [(r["member"], r["again"]) for r in result.history] == [(n, r["val_l2_per_image"]) for r in result.history]
+    with pytest.raises(ValueError, match="one on_epoch hook"):
+        ensemble("necst", tiny, cfgs, on_epoch=[hook(0)])
     for n, config in enumerate(cfgs):
         alone, (result,) = ensemble("necst", tiny, [config])
         assert torch.allclose(weights(codecs[n]), weights(alone[0]), atol=1e-6)  # its position may move the last bits

@@ -56,7 +56,7 @@ import dataclasses
 import json
 import math
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -267,7 +267,8 @@ def _keep_members(stacks: Sequence[nn.Module], optimizers: Sequence[torch.optim.
 
 
 def train_ensemble(codecs: Sequence[LearnedCodec], source: ImageSource, configs: Sequence[TrainConfig],
-                   progress: bool = True, val_limit: int | None = None) -> list[TrainResult]:
+                   progress: bool = True, val_limit: int | None = None,
+                   on_epoch: Sequence[Callable[[LearnedCodec, dict], dict | None] | None] | None = None) -> list[TrainResult]:
     """Train ``codecs[n]`` with ``configs[n]`` on ``source``, all in one stacked model; each codec ends
     with its best validation epoch's weights. Returns one :class:`TrainResult` per member, as
     :func:`~commsim.learned.training.train_codec` gives it.
@@ -275,14 +276,20 @@ def train_ensemble(codecs: Sequence[LearnedCodec], source: ImageSource, configs:
     History rows have train_codec's entries; the ensemble's epoch is shared, so a member's
     ``train_seconds`` (and the training part of ``cpu_seconds``) is its share: the epoch's time over
     the members training in it. ``val_seconds`` is its own validation's. ``seconds`` sums its rows.
+    ``on_epoch``, one hook (or ``None``) per member, is train_codec's per-epoch hook: it runs after the
+    member's validation with the member's current weights (unstacked into ``codecs[n]``); what it returns
+    is added to the member's row, and its time counts in no seconds. A stopped member's hook runs no more.
     Runs with denormals flushed, as train_codec."""
     check_ensemble(codecs, configs)
+    if on_epoch is not None and len(on_epoch) != len(codecs):
+        raise ValueError(f"give one on_epoch hook (or None) per member: {len(on_epoch)} hooks for {len(codecs)} members")
     with denormals_flushed():
-        return _train_ensemble(list(codecs), source, list(configs), progress, val_limit)
+        return _train_ensemble(list(codecs), source, list(configs), progress, val_limit,
+                               list(on_epoch) if on_epoch is not None else [None] * len(codecs))
 
 
 def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: list[TrainConfig], progress: bool,
-                    val_limit: int | None) -> list[TrainResult]:
+                    val_limit: int | None, hooks: list[Callable | None]) -> list[TrainResult]:
     base, device, members = configs[0], codecs[0].device, len(codecs)
     streams = [seed_streams(c.seed) for c in configs]
     noise = MemberGenerators([make_generator(stream_seed(s["noise"]), device) for s in streams])
@@ -343,9 +350,14 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
             val_start, val_cpu = time.perf_counter(), time.process_time()
             stacked.unstack(position, codecs[n])
             val = validation_distortion(codecs[n], source, configs[n], val_seeds[n], val_limit)
-            history[n].append({"epoch": epoch, "train_loss": float(totals[position]) / steps, f"val_{metric}": val,
-                               "lr": lr, "train_seconds": train_share, "val_seconds": time.perf_counter() - val_start,
-                               "cpu_seconds": cpu_share + time.process_time() - val_cpu})
+            row = {"epoch": epoch, "train_loss": float(totals[position]) / steps, f"val_{metric}": val,
+                   "lr": lr, "train_seconds": train_share, "val_seconds": time.perf_counter() - val_start,
+                   "cpu_seconds": cpu_share + time.process_time() - val_cpu}
+            if hooks[n] is not None:  # after the row's times: the hook counts in no seconds
+                row.update(hooks[n](codecs[n], dict(row)) or {})
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+            history[n].append(row)
             if val < best[n][0]:
                 best[n] = (val, epoch, {k: v.detach().clone() for k, v in codecs[n].state_dict().items()})
             patience = configs[n].patience

@@ -107,7 +107,8 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
 def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequence[TrainConfig],
                         outs: Sequence[str | Path] | None = None, device: str = "auto", architecture: str | None = None,
                         progress: bool = True, notify: Callable[[str], None] | None = None,
-                        val_limit: int | None = None) -> list[tuple[LearnedCodec, TrainResult, Path]]:
+                        val_limit: int | None = None,
+                        on_epoch: Sequence[Callable | None] | None = None) -> list[tuple[LearnedCodec, TrainResult, Path]]:
     """Train one codec per config as one ensemble (:func:`commsim.learned.ensemble.train_ensemble`:
     the configs may differ only in seed, eps and IABF's lam) and write each member's checkpoint as
     :func:`train_and_save` writes it (same names, same metadata); ``outs``, one path per config, or
@@ -115,7 +116,8 @@ def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequ
 
     Into the cache, the ensemble holds every member's entry lock (in name order) while it trains, as
     :func:`cached_or_trained` holds one, so a process asking for one of them meanwhile waits for it
-    (``notify`` receives the waiting notice). ``val_limit`` caps the validation images (tests)."""
+    (``notify`` receives the waiting notice). ``val_limit`` caps the validation images (tests);
+    ``on_epoch``, one hook per config, is :func:`~commsim.learned.ensemble.train_ensemble`'s."""
     if outs is not None and len(outs) != len(configs):
         raise ValueError(f"give one output path per config: {len(outs)} paths for {len(configs)} configs")
     target = resolve_device(device)
@@ -132,7 +134,7 @@ def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequ
         if outs is None:
             for path in sorted(paths):
                 locks.enter_context(cache.entry_lock(path, notify, doing="training"))
-        results = train_ensemble(codecs, source, configs, progress=progress, val_limit=val_limit)
+        results = train_ensemble(codecs, source, configs, progress=progress, val_limit=val_limit, on_epoch=on_epoch)
         for codec, config, result, path in zip(codecs, configs, results, paths):
             save_trained(codec, source, config, result, path)
     return list(zip(codecs, results, paths))

@@ -13,7 +13,7 @@ import pytest
 
 from test_data import write_chardata, write_cifar
 
-from benchmarks import batch_recipe, convergence, ensemble, learned_vs_separated, runlib, scaling, table1
+from benchmarks import batch_recipe, convergence, ensemble, figure2, learned_vs_separated, runlib, scaling, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -159,6 +159,32 @@ def test_table1_rows_from_files_run_end_to_end(tmp_path, dataset, write, bits, o
     text = (tmp_path / "table1_quick.md").read_text()
     label = table1.DATASETS[dataset]["label"]
     assert f"## {label}, {bits} bits: test `{frame['metric'][0]}`" in text and "## MNIST" not in text
+
+
+def test_figure2_report_from_records(tmp_path):
+    """Best vs last epoch and the swing come from the per-epoch curves; nothing trains when the records are there."""
+    runs = tmp_path / "figure2_quick_runs"
+    for s in (s for group in figure2.plan(argparse.Namespace(eps=[0.2], seeds=1, lam=0.01, paper_epochs=2, our_epochs=2,
+                                                              precision="fp32")).values() for s in group):
+        record = fake_record(s, 20.0 if s["codec"] == "necst" else 21.0)
+        if s["recipe"] == "paper" and s["codec"] == "necst":  # overfits: its best epoch is the first
+            for h, v in zip(record["history"], (18.0, 19.5)):
+                h["val_l2_per_image"] = h["test_l2_per_image"] = v
+        write(runs, record)
+    assert figure2.main(["--quick", "--out", str(tmp_path), "--precision", "fp32", "--jobs", "1"]) == 0
+    summary = pd.read_csv(tmp_path / "figure2_quick_runs.csv").set_index(["recipe", "codec"])
+    assert summary.loc[("paper", "necst"), "best_epoch"] == 1 and summary.loc[("paper", "necst"), "val_overfit"] == pytest.approx(1.5)
+    assert summary.loc[("paper", "iabf"), "best_epoch"] == 2 and summary.loc[("paper", "iabf"), "val_overfit"] == 0
+    text = (tmp_path / "figure2_quick.md").read_text()
+    assert "| paper | necst | 0.2 | 1 | 2 | 1 | 18.00 | 19.50 | 1.50 | 18.00 | 19.50 |" in text
+    assert "- paper recipe, necst: best epoch at 1 of 2" in text and (tmp_path / "figure2_quick.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_figure2_quick_trains_both_recipes(tmp_path):
+    assert figure2.main(["--quick", "--out", str(tmp_path), "--precision", "fp32", "--jobs", "1"]) == 0
+    curves = pd.read_csv(tmp_path / "figure2_quick.csv")
+    assert set(curves["recipe"]) == {"paper", "ours"} and curves["test_single"].notna().all()
 
 
 def test_learned_vs_separated_report_from_records(tmp_path):

@@ -81,7 +81,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"budget per model (default: {DEFAULT_IMAGES:,} training images seen, as whole epochs of each "
                              "data set; the plateau stop may end it sooner)")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[3],
+                        help="seeds per data set: one number, or one per --dataset (default 3)")
     parser.add_argument("--recipe", default=DEFAULT_RECIPE, help=f"training recipe (default {DEFAULT_RECIPE})")
     parser.add_argument("--estimator", default=DEFAULT_ESTIMATOR, help=f"gradient estimator (default {DEFAULT_ESTIMATOR})")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
@@ -98,18 +99,22 @@ def main(argv=None):
     runlib.add_executor_options(parser)
     args = runlib.parse_args(parser, argv)
     if args.quick:
-        args.epochs, args.seeds, args.eps, args.lambdas, args.ablation_eps, args.vimco_epochs = 1, 1, [0.2], [0.01], [0.2], 1
+        args.epochs, args.seeds, args.eps, args.lambdas, args.ablation_eps, args.vimco_epochs = 1, [1], [0.2], [0.01], [0.2], 1
     from commsim.core.device import resolve_precision
     from commsim.data import load_dataset
     from commsim.learned.estimators import Estimator
     from commsim.learned.training import RecipeName
     try:
         RecipeName.parse(args.recipe), Estimator.parse(args.estimator), Estimator.parse(args.alt_estimator)
-        if not ((args.epochs is None or 1 <= args.epochs <= 10_000) and 1 <= args.seeds <= 100 and 1 <= args.jobs <= 64):
+        if not ((args.epochs is None or 1 <= args.epochs <= 10_000) and all(1 <= n <= 100 for n in args.seeds) and 1 <= args.jobs <= 64):
             raise ValueError("--epochs must be in [1, 10000], --seeds in [1, 100], --jobs in [1, 64]")
         if not all(0 < e <= 0.5 for e in [*args.eps, *args.ablation_eps]):
             raise ValueError("eps values must be in (0, 0.5]")
-        args.dataset = list(dict.fromkeys(args.dataset))
+        if len(set(args.dataset)) != len(args.dataset):
+            raise ValueError("give each --dataset once")
+        if len(args.seeds) not in (1, len(args.dataset)):
+            raise ValueError(f"--seeds takes one number or one per --dataset ({len(args.dataset)}), got {len(args.seeds)}")
+        args.seeds_of = dict(zip(args.dataset, args.seeds * len(args.dataset) if len(args.seeds) == 1 else args.seeds))
         from_files = [d for d in args.dataset if DATASETS[d]["files"]]
         if len(from_files) > 1 or (from_files and args.data_path is None):
             raise ValueError("give one file data set (omniglot or cifar10) per run, with --data-path DIR")
@@ -132,7 +137,8 @@ def main(argv=None):
                  "precision": args.precision, "epochs": Budget(epochs=args.epochs).epochs_for(source.size("train"))}
         if DATASETS[dataset]["files"]:
             train["data_path"] = str(Path(args.data_path).expanduser().resolve())
-        rows[dataset], more = run_dataset(args, train, runs, done, deadline, cluster, ablations=args.ablations and dataset == "mnist")
+        rows[dataset], more = run_dataset(args, train, args.seeds_of[dataset], runs, done, deadline, cluster,
+                                          ablations=args.ablations and dataset == "mnist")
         left += more
     every = [r for parts in rows.values() for role in ("main", "selection", "ablations") for r in parts[role]]
     every = list({r["name"]: r for r in every}.values())
@@ -147,13 +153,13 @@ def main(argv=None):
     return 0
 
 
-def run_dataset(args, train: dict, runs: Path, done: dict, deadline, cluster, ablations: bool) -> tuple[dict, list[str]]:
+def run_dataset(args, train: dict, seeds: int, runs: Path, done: dict, deadline, cluster, ablations: bool) -> tuple[dict, list[str]]:
     """Train one data set's grid (lambda selection, NECST and ABF, IABF's other seeds, the ablations) and
     return its records by role (``main``, ``selection``, ``ablations``, ``chosen``) and the names left untrained."""
     # phase 1: IABF's lambda on validation (seed 0) beside NECST and ABF
     selection = [spec("iabf", e, 0, lam=lam, **train) for e in args.eps for lam in args.lambdas]
     # longest first (IABF, ABF, NECST): two workers finish close together
-    baselines = [spec(c, e, s, **train) for c in ("abf", "necst") for s in range(args.seeds) for e in args.eps]
+    baselines = [spec(c, e, s, **train) for c in ("abf", "necst") for s in range(seeds) for e in args.eps]
     left = run_specs(selection + baselines, runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     chosen = {}
     for e in args.eps:
@@ -161,7 +167,7 @@ def run_dataset(args, train: dict, runs: Path, done: dict, deadline, cluster, ab
         if candidates:
             chosen[e] = min(candidates, key=lambda r: r["val"])["lam"]
     # phase 2: IABF with the chosen lambda for the other seeds
-    rest = [spec("iabf", e, s, lam=chosen[e], **train) for s in range(1, args.seeds) for e in args.eps if e in chosen]
+    rest = [spec("iabf", e, s, lam=chosen[e], **train) for s in range(1, seeds) for e in args.eps if e in chosen]
     left += run_specs(rest, runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     extra = []
     if ablations:
@@ -236,7 +242,7 @@ def markdown(args, rows: dict, done: dict, left: list[str]) -> list[str]:
     lines = [
         "# Table 1 with converged training: NECST, ABF and IABF",
         "",
-        f"Settings: --dataset {' '.join(args.dataset)} --seeds {args.seeds} --recipe {args.recipe} --estimator {args.estimator} "
+        f"Settings: --dataset {' '.join(args.dataset)} --seeds {' '.join(map(str, args.seeds))} --recipe {args.recipe} --estimator {args.estimator} "
         f"--precision {args.precision}{f' --epochs {args.epochs}' if args.epochs else ''} --lambdas {' '.join(f'{v:g}' for v in args.lambdas)}"
         f"{' --ablations --ablation-eps ' + ' '.join(f'{e:g}' for e in args.ablation_eps) + f' --vimco-epochs {args.vimco_epochs}' if args.ablations else ''}"
         f"{' --ensembles' if args.ensembles else ''} --jobs {args.jobs}.",

@@ -72,6 +72,7 @@ def missing_commits(commits: set[str], repo: Path = ROOT) -> set[str] | None:
 
 
 def same_commit(a: str, b: str) -> bool:
+    """Whether two abbreviations (7 to 40 hex digits) name the same commit: one is the other's prefix."""
     return len(a) >= 7 and len(b) >= 7 and (a.startswith(b) or b.startswith(a))
 
 

@@ -2,8 +2,10 @@
 
 At 100 channel bits per image (MNIST, the embedded digits, BSC at eps 0.05..0.4):
 
-- NECST (new recipe): the JSON records of ``table1.py`` / ``runlib.py`` (``--runs``, by default Table 1's
-  folder), trained at the test eps; the ones missing are trained here (``--seeds`` seeds, resumable).
+- NECST with today's training defaults (``runlib.spec``: the library's recipe, budget and estimator;
+  ``--precision``): the JSON records of ``table1.py`` / ``runlib.py`` found in ``--runs`` or ``--reuse``
+  (by default Table 1's folders; read only), trained at the test eps; the ones missing are trained here
+  into ``--runs`` (``--seeds`` seeds, resumable; ``--ensembles``: as batched ensembles).
   Test ``l2_per_image`` of the best-validation weights over 3 channel draws.
 - Separated schemes, evaluated here with today's code (a ``commsim sweep`` of the codecs
   ``SOURCE+FAMILY`` for every source in ``--sources`` and family in ``--families``, 2 evaluation
@@ -12,11 +14,11 @@ At 100 channel bits per image (MNIST, the embedded digits, BSC at eps 0.05..0.4)
   rule as one family's rate choice, so it is the strongest separated scheme here by construction.
   ``--bits 200,500`` adds larger budgets (separated only; NECST's Table 1 runs are 100 bits).
 - The old-recipe NECST (constant Adam 1e-3 + VIMCO, 30 epochs): the committed sweep
-  ``results/sweep_bsc/results.csv``, made by an earlier code version (kept as it was: it is the
-  baseline the paper's recipe reaches, not a result of today's code). The old recipe's 200-epoch
+  ``results/sweep_bsc_30epochs/results.csv`` (``--sweep``), made by an earlier code version (kept as it was: it
+  is the baseline the paper's recipe reaches, not a result of today's code). The old recipe's 200-epoch
   score is known at eps 0.1 only (16.45, the anchor of ``convergence.md``).
 
-    python -m benchmarks.learned_vs_separated --jobs 2
+    python -m benchmarks.learned_vs_separated --jobs 2 --bits 100,200,500 --precision bf16 --ensembles
 """
 from __future__ import annotations
 
@@ -58,8 +60,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="NECST seeds per eps to train where missing (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel single-threaded processes")
     parser.add_argument("--deadline", default=None, help="HH:MM (UTC): start no training after it")
-    parser.add_argument("--runs", type=Path, default=RESULTS / "table1_runs_converged")
-    parser.add_argument("--sweep", type=Path, default=RESULTS / "sweep_bsc" / "results.csv")
+    parser.add_argument("--runs", type=Path, default=RESULTS / "learned_vs_separated_runs" / "necst",
+                        help="folder of the NECST records trained here")
+    parser.add_argument("--reuse", type=Path, nargs="*",
+                        default=[RESULTS / "table1_runs_converged", RESULTS / "table1_fast" / "table1_runs_converged"],
+                        help="folders of NECST records to take instead of training (default: Table 1's)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="NECST's training precision (default fp32)")
+    parser.add_argument("--sweep", type=Path, default=RESULTS / "sweep_bsc_30epochs" / "results.csv")
     parser.add_argument("--sources", default=",".join(SOURCES), help="source codes of the separated schemes")
     parser.add_argument("--families", default=",".join(FAMILIES), help="channel-code families of the separated schemes")
     parser.add_argument("--bits", default="100", help="channel bits per image, e.g. 100,200,500")
@@ -81,8 +88,9 @@ def main(argv=None) -> int:
     except ValueError as exc:
         return runlib.usage_error(exc)
     sweep = pd.read_csv(args.sweep)
-    done = runlib.load_done(args.runs)
-    specs = [spec("necst", e, s) for e in eps_values for s in range(args.seeds)]
+    done = runlib.load_done(args.runs, *args.reuse)  # this folder's record wins a name found twice
+    specs = [spec("necst", e, s, precision=args.precision) for e in eps_values for s in range(args.seeds)]
+    necst = specs[0]
     left = run_specs(specs, args.runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     separated = {b: separated_sweep(sources, families, b, eps_values, args.jobs, args.separated_out) for b in budgets}
 
@@ -96,7 +104,7 @@ def main(argv=None) -> int:
             row = {"bits": bits, "eps": e, "necst_new": float("nan"), "necst_new_seeds": 0}
             if bits == 100:
                 records = [r for name, r in done.items() if r["codec"] == "necst" and abs(r["eps"] - e) < 1e-9
-                           and name == spec("necst", e, r["seed"])["name"]]
+                           and name == spec("necst", e, r["seed"], precision=args.precision)["name"]]
                 if records:
                     row.update(necst_new=sum(r["test"] for r in records) / len(records), necst_new_seeds=len(records))
                 row["necst_old_30"] = swept("necst", e)
@@ -115,18 +123,20 @@ def main(argv=None) -> int:
         return "–" if pd.isna(v) else f"{v:.2f}"
 
     lines = ["# The best learned code against the strongest separated schemes (MNIST, BSC)", "",
-             "See `python -m benchmarks.learned_vs_separated --help`. NECST, new recipe: onecycle + st, "
-             "100 epochs, trained at the test eps, test over 3 channel draws (mean over its seeds). Separated: "
+             f"See `python -m benchmarks.learned_vs_separated --help`. NECST, today's defaults: recipe {necst['recipe']}, "
+             f"{necst['epochs']} epochs, estimator {necst['estimator']}, {necst['precision']}, trained at the test eps, "
+             "test over 3 channel draws (mean over its seeds). Separated: "
              f"sources {', '.join(sources)} with the families {', '.join(families)}, evaluated with today's code "
              "(mean of 2 evaluation seeds over the test split; the cell names the better source). `best` picks the "
              "family and rate per point among polar (CA-SCL, L = 8), 5G NR LDPC, regular LDPC, conv and rep. NECST "
-             "with the old recipe (30 epochs): the committed sweep `sweep_bsc/results.csv`, an earlier code version. "
+             f"with the old recipe (30 epochs): the committed sweep `{args.sweep.parent.name}/{args.sweep.name}`, an earlier "
+             "code version. "
              "Lower is better.", ""]
     if left:
         lines += [f"**Not run (deadline):** {', '.join(left)}.", ""]
     for bits, part in frame.groupby("bits"):
         lines += [f"## {bits} channel bits per image", ""]
-        header = ["eps"] + (["NECST new recipe (seeds)"] if bits == 100 else []) + [f"{f} (best source)" for f in families] \
+        header = ["eps"] + (["NECST, today's defaults (seeds)"] if bits == 100 else []) + [f"{f} (best source)" for f in families] \
             + ["strongest separated"] + (["NECST old recipe, 30 epochs", "learned below strongest separated"] if bits == 100 else [])
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in part.to_dict("records"):

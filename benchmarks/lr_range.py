@@ -83,7 +83,9 @@ def main(argv=None) -> int:
         print(f"{codec} {estimator}: min loss at lr {found['lr_min_loss']:.2g}, suggested peak {found['suggested']:.2g} ({seconds:.0f} s)")
     args.output.csv(pd.DataFrame(rows))
     args.output.csv(pd.DataFrame(curves), "_curves")
-    lines = [f"# LR range test (MNIST, 100 bits, batch 100, eps {args.eps:g})", "",
+    config = TrainConfig(eps=args.eps)
+    lines = [f"# LR range test (MNIST, 100 bits, batch {config.batch_size}, eps {args.eps:g})", "",
+             f"Batch: the default recipe's ({config.recipe}).", "",
              f"{steps} Adam steps, lr from 1e-5 to 1 (exponential), {args.threads} thread(s), {runlib.machine()}.", ""]
     lines += runlib.markdown_table(
         ["codec", "estimator", "lr at min loss", "suggested peak", "min smoothed loss", "seconds"],

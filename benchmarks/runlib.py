@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -417,6 +418,19 @@ class Output:
 def provenance(command: str) -> str:
     """One line naming the ``command`` and the commit (:func:`git_commit`) that made a result, and when."""
     return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."
+
+
+PROVENANCE = re.compile(r"^(?:# )?Made by `(?P<command>[^`]+)` at commit (?P<commit>[0-9a-f]{7,40})(?P<local> \+ local changes)?, "
+                        r"(?P<date>\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?) UTC\.", re.M)
+"""The line :func:`provenance` writes (a stamped CSV's first line is ``# `` + it); a line written after the fact from
+git history says so after the full stop (``Made by ... UTC. Reconstructed: ...``). ``unknown`` is no commit."""
+
+
+def read_provenance(text: str) -> dict | None:
+    """The first provenance line of a result file's ``text`` (:data:`PROVENANCE`): ``{"command", "commit", "local",
+    "date"}`` (``local``: made with uncommitted changes), or ``None`` when it has none."""
+    found = PROVENANCE.search(text)
+    return None if found is None else {**found.groupdict(), "local": bool(found["local"])}
 
 
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:

@@ -2,6 +2,7 @@
 the scripts follow one convention (benchmarks/README.md)."""
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -205,7 +206,7 @@ def test_learned_vs_separated_report_from_records(tmp_path):
     for e in eps:
         write(runs, fake_record(runlib.spec("necst", e, 0), 35.0 if e == 0.35 else 20.0))
     args = ["--runs", str(runs), "--sweep", str(tmp_path / "sweep.csv"), "--out", str(tmp_path), "--families", "ldpc,best",
-            "--separated-out", str(tmp_path / "separated"), "--jobs", "1"]
+            "--separated-out", str(tmp_path / "separated"), "--jobs", "1", "--reuse"]
     assert learned_vs_separated.main(args) == 0
     text = (tmp_path / "learned_vs_separated.md").read_text()
     assert "| 0.35 | 35.00 (1) | 29.50 (vq) | 28.50 (pca) | 28.50 (pca+best: rep3(99,33)) | 40.00 | no |" in text, text
@@ -416,3 +417,16 @@ def test_batch_recipe_quick(tmp_path):
     assert len(frame) == 8 and (frame["test"] > 0).all() and (frame["epochs_run"] == 1).all()
     assert set(frame["batch"]) == {100, 500} and (frame["images"] == 8000).all()
     assert "## Time to quality" in (tmp_path / "batch_recipe_quick.md").read_text()
+
+
+@pytest.mark.slow
+def test_sweep_bsc_quick(tmp_path):
+    """The README's sweep through the command line: the CSV, the figures and a stamped report of its means."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.sweep_bsc", "--quick", "--out", str(tmp_path), "--jobs", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ,
+                                                                                     "COMMSIM_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "sweep_bsc_quick.md").read_text()
+    assert runlib.read_provenance(text)["command"].startswith("python -m benchmarks.sweep_bsc --quick")
+    assert "| eps | necst | vq+ideal |" in text and "| 0.3 |" in text
+    assert {"results.csv", "curves.csv", "distortion_vs_eps.png", "recon_necst.png"} <= {p.name for p in (tmp_path / "quick").iterdir()}

@@ -238,7 +238,7 @@ def figure(shown: dict, infos: dict, path: Path, steps: int) -> None:
 
 
 def main(argv=None) -> int:
-    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-epoch models at eps 0.1, seed 0, 10 chains of 20 steps")
+    parser = runlib.benchmark_parser(__file__, __doc__, quick="1-epoch models at eps 0.1, seed 0, 10 chains of 20 steps, one weight decay")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per codec and eps (default 3)")
     parser.add_argument("--eps", type=float, nargs="+", default=list(downstream.EPS), help="training eps values (default 0.1 0.3)")
     parser.add_argument("--chains", type=int, default=100, help="chains per model, from the first test images (default 100)")
@@ -256,7 +256,7 @@ def main(argv=None) -> int:
 
     source = load_dataset("mnist")
     models = downstream.trained_models(source, CODECS, eps_values, seeds, epochs)
-    labeller = downstream.pixel_classifier(source)
+    labeller = downstream.pixel_classifier(source, downstream.QUICK_DECAYS if args.quick else downstream.DECAYS)
     test = source.tensors("test")
     labeller_acc = downstream.accuracy_row((labeller.predict(test[0]) == test[1]).numpy())
     x0 = test[0][:chains]
@@ -286,7 +286,7 @@ def report(frame: pd.DataFrame, labeller, labeller_acc: dict, start: np.ndarray,
     """The Markdown report lines."""
     lines = ["# Markov-chain samples: NECST vs IABF (IABF paper, Figure 3)", "",
              f"MNIST (embedded), {downstream.BITS} bits, BSC at the training eps; NECST and IABF (lambda {downstream.LAM:g}), "
-             f"seeds {', '.join(map(str, seeds))}, {downstream.epoch_note(epochs)} (the models of `downstream.py`). "
+             f"seeds {', '.join(map(str, seeds))}, {downstream.epoch_note(epochs)}; the models of `downstream.py`. "
              f"{chains} chains per model from the first {chains} test images, {steps} steps, chain seed {CHAIN_SEED}. "
              f"Labeller: the linear pixel classifier of `downstream.py` (L2 penalty {labeller.decay:g} chosen on validation), "
              f"test accuracy {labeller_acc['accuracy']:.4f} [{labeller_acc['low']:.4f}, {labeller_acc['high']:.4f}] "
@@ -295,7 +295,7 @@ def report(frame: pd.DataFrame, labeller, labeller_acc: dict, start: np.ndarray,
              "Caveats: the labeller is linear (about 1 in 10 test digits mislabelled; chain states are decoder means, "
              "blurrier than test digits), so visit entropy counts label changes, and confidence is a proxy of quality, "
              "not a sample-quality score such as a classifier-based FID.", "",
-             "## Chains (mean over seeds, the seeds' min–max in brackets)", "", *summary_table(frame, CHAIN_COLUMNS), "",
+             "## Chains (mean over seeds, the seeds' min–max in parentheses)", "", *summary_table(frame, CHAIN_COLUMNS), "",
              "## Classes visited (steps 1..T, all chains, summed over seeds)", "",
              f"Start classes (labeller on the {chains} start images): " + ", ".join(f"{c}: {n}" for c, n in enumerate(start)), ""]
     counts = [f"count_{c}" for c in range(10)]

@@ -255,7 +255,7 @@ def main(argv=None) -> int:
     from commsim.data import load_dataset
 
     source = load_dataset("mnist")
-    models = downstream.trained_models(source, CODECS, eps_values, seeds, epochs)
+    models = downstream.trained_models(source, downstream.model_keys(CODECS, eps_values, seeds), epochs)
     labeller = downstream.pixel_classifier(source, downstream.QUICK_DECAYS if args.quick else downstream.DECAYS)
     test = source.tensors("test")
     labeller_acc = downstream.accuracy_row((labeller.predict(test[0]) == test[1]).numpy())

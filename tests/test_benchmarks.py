@@ -475,7 +475,8 @@ def test_downstream_and_chains_refuse_bad_arguments_before_any_work(tmp_path, ca
     from benchmarks import chains, downstream
 
     for main, args in ((downstream.main, ["--seeds", "0"]), (downstream.main, ["--eps", "0.7"]),
-                       (chains.main, ["--chains", "0"]), (chains.main, ["--steps", "5000"])):
+                       (downstream.main, ["--abf-seeds", "11"]), (chains.main, ["--chains", "0"]),
+                       (chains.main, ["--steps", "5000"])):
         assert main([*args, "--out", str(tmp_path / "out")]) == 2
         assert capsys.readouterr().err.startswith("Error: ")
     assert not (tmp_path / "out").exists()

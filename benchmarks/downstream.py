@@ -320,9 +320,11 @@ def verdict(paired_rows: list[dict], frame: pd.DataFrame) -> list[str]:
 def report(frame: pd.DataFrame, paired_rows: list[dict], seeds: dict[str, list[int]], epochs_note: str,
            decays=DECAYS) -> list[str]:
     """The Markdown report lines (``seeds``: the seeds of each group of codecs, in words)."""
+    eps_text = ", ".join(f"{e:g}" for e in sorted(set(frame["eps"].dropna())))
+    seed_text = "; ".join(f"{who} seeds " + ", ".join(map(str, s)) for who, s in seeds.items())
     lines = ["# Downstream classification on the codes (IABF paper's claim)", "",
              f"MNIST (embedded: 8,000 / 1,000 / 1,000), {BITS} bits, BSC; NECST, ABF, IABF (lambda {LAM:g}) trained at "
-             f"eps {', '.join(f'{e:g}' for e in sorted(set(frame['eps'].dropna())))}, {'; '.join(f'{who} seeds ' + ', '.join(map(str, s)) for who, s in seeds.items())}; "
+             f"eps {eps_text}, {seed_text}; "
              f"{epochs_note}. Linear probe: multinomial logistic regression (torch, full-batch L-BFGS), L2 penalty from "
              f"{', '.join(f'{d:g}' for d in decays)} chosen on validation accuracy. Features: `sampled` = the bits the codec "
              "sends (sampled from Bernoulli(sigmoid(logits)), as `Pipeline` encodes), `sampled+bsc` = those through the BSC "

@@ -181,10 +181,14 @@ def verdict(frame: pd.DataFrame) -> list[str]:
         mean = lambda f, c: float(f.loc[seeds, c].mean())
         lines.append(
             f"  - eps {eps:g}: visit entropy IABF {mean(iabf, 'visit_entropy'):.3f} vs NECST {mean(necst, 'visit_entropy'):.3f} bits "
-            f"(IABF higher in {more_diverse}/{len(seeds)} seeds); never leave the start class {mean(iabf, 'never_leave'):.2f} "
+            f"(IABF higher in {more_diverse}/{len(seeds)} seeds); classes >= 1 % {mean(iabf, 'classes_1pct'):.1f} vs "
+            f"{mean(necst, 'classes_1pct'):.1f}; classes per chain {mean(iabf, 'distinct_per_chain'):.2f} vs "
+            f"{mean(necst, 'distinct_per_chain'):.2f}; median steps to leave the start class {mean(iabf, 'median_leave'):.1f} vs "
+            f"{mean(necst, 'median_leave'):.1f}, never leave {mean(iabf, 'never_leave'):.2f} "
             f"vs {mean(necst, 'never_leave'):.2f}; confidence {mean(iabf, 'confidence'):.3f} vs {mean(necst, 'confidence'):.3f} "
             f"(IABF higher in {better('confidence')}/{len(seeds)}); bits for 90 % of I(b;x) {mean(iabf, 'bits_90'):.1f} vs "
-            f"{mean(necst, 'bits_90'):.1f}; dead bits {mean(iabf, 'dead_bits'):.1f} vs {mean(necst, 'dead_bits'):.1f}: "
+            f"{mean(necst, 'bits_90'):.1f}, top-10 share {mean(iabf, 'top10_share'):.3f} vs {mean(necst, 'top10_share'):.3f}, dead bits "
+            f"{mean(iabf, 'dead_bits'):.1f} vs {mean(necst, 'dead_bits'):.1f}: "
             f"less mode collapse {call}")
     if calls:
         overall = calls[0] if len(set(calls)) == 1 else "mixed (" + ", ".join(calls) + " by eps)"
@@ -307,7 +311,7 @@ def report(frame: pd.DataFrame, labeller, labeller_acc: dict, start: np.ndarray,
     lines += runlib.markdown_table(["eps", "codec", *(f"{c} (%)" for c in range(10))], rows)
     lines += ["", "## Information over the bits (test images; exact under their empirical distribution)", "",
               "I(b;x) = H(E[p]) - E[H(p)] per bit, from the encoder's bit probabilities p(x); I(b;y) the same with the "
-              "class label; bits for 90 %: the fewest bits holding 90 % of the summed I(b;x); live / dead: marginal "
+              "class label; bits for 90 %: the fewest bits holding 90 % of the summed I(b;x) (90 when every bit carries an equal share, fewer when the information concentrates on some bits); live / dead: marginal "
               "entropy > 0.5 / < 0.05 bit. Per-bit values in `chains_bits.csv`.", "", *summary_table(frame, BIT_COLUMNS),
               "", f"Figure: [{png}]({png}) (top: the first {SHOWN} chains of seed 0, one per column; bottom: sorted per-bit "
               "I(b;x), solid, and marginal entropy, dashed)."]

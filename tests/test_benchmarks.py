@@ -463,7 +463,8 @@ def test_chains_verdict_pairs_the_seeds():
 
     def row(codec, seed, entropy):
         return {"codec": codec, "eps": 0.1, "seed": seed, "visit_entropy": entropy, "never_leave": 0.5, "confidence": 0.7,
-                "bits_90": 20, "dead_bits": 5}
+                "bits_90": 20, "dead_bits": 5, "classes_1pct": 9, "distinct_per_chain": 3.0,
+                "median_leave": 4.0, "top10_share": 0.1}
 
     frame = pd.DataFrame([row("necst", 0, 1.0), row("iabf", 0, 2.0), row("necst", 1, 1.5), row("iabf", 1, 1.6)])
     assert "supported" in chains.verdict(frame)[0] and "2/2 seeds" in chains.verdict(frame)[1]

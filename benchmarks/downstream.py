@@ -321,7 +321,7 @@ def report(frame: pd.DataFrame, paired_rows: list[dict], seeds: dict[str, list[i
            decays=DECAYS) -> list[str]:
     """The Markdown report lines (``seeds``: the seeds of each group of codecs, in words)."""
     eps_text = ", ".join(f"{e:g}" for e in sorted(set(frame["eps"].dropna())))
-    seed_text = "; ".join(f"{who} seeds " + ", ".join(map(str, s)) for who, s in seeds.items())
+    seed_text = "; ".join(f"{who} seed{'s' if len(s) > 1 else ''} " + ", ".join(map(str, s)) for who, s in seeds.items())
     lines = ["# Downstream classification on the codes (IABF paper's claim)", "",
              f"MNIST (embedded: 8,000 / 1,000 / 1,000), {BITS} bits, BSC; NECST, ABF, IABF (lambda {LAM:g}) trained at "
              f"eps {eps_text}, {seed_text}; "
@@ -350,8 +350,9 @@ def report(frame: pd.DataFrame, paired_rows: list[dict], seeds: dict[str, list[i
         [[r["comparison"], f"{r['eps']:g}", r["features"], f"{r['diff']:+.4f}", f"[{r['diff_low']:+.4f}, {r['diff_high']:+.4f}]",
           f"{r['seeds_better']}/{r['seeds']}", r["mcnemar_p"]] for r in paired_rows])
     seconds = frame.drop_duplicates(["codec", "eps", "seed"])["train_seconds"].dropna()
-    lines += ["", f"Training: {len(seconds)} models, {seconds.sum() / 60:.1f} min summed as their checkpoints record "
-              "(a member of an ensemble: its share of the ensemble's time; cached models: the time when they were trained)."]
+    lines += ["", f"Training: {len(seconds)} models, {seconds.sum() / 60:.1f} min of wall time summed as their checkpoints "
+              "record it (a member of an ensemble: its share of the ensemble's wall time; cached models: the time when they "
+              "were trained; on a shared machine, indicative only)."]
     return lines
 
 

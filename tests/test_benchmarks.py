@@ -430,3 +430,138 @@ def test_sweep_bsc_quick(tmp_path):
     assert runlib.read_provenance(text)["command"].startswith("python -m benchmarks.sweep_bsc --quick")
     assert "| eps | necst | vq+ideal |" in text and "| 0.3 |" in text
     assert {"results.csv", "curves.csv", "distortion_vs_eps.png", "recon_necst.png"} <= {p.name for p in (tmp_path / "quick").iterdir()}
+
+# -- downstream.py and chains.py: their statistics on made-up data, their quick forms ---------------
+
+def test_downstream_classifier_fits_chooses_its_decay_on_validation_and_is_deterministic():
+    import torch
+
+    from benchmarks import downstream
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 3
+    x = torch.nn.functional.one_hot(y, 3).float() * 2 + 0.3 * torch.randn(300, 3, generator=gen)  # separable, 3 classes
+    clf = downstream.fit_classifier((x[:200], y[:200]), (x[200:], y[200:]), decays=(1e-3, 10.0), classes=3)
+    assert set(clf.val_accuracy) == {1e-3, 10.0} and clf.decay == max(clf.val_accuracy, key=clf.val_accuracy.get)
+    assert (clf.predict(x[200:]) == y[200:]).float().mean() > 0.95
+    labels, conf = clf.confidence(x[200:])
+    assert torch.equal(labels, clf.predict(x[200:])) and ((conf > 1 / 3) & (conf <= 1)).all()
+    again = downstream.fit_classifier((x[:200], y[:200]), (x[200:], y[200:]), decays=(1e-3, 10.0), classes=3)
+    assert torch.equal(again.weight, clf.weight)
+    with pytest.raises(ValueError, match="at least one weight decay"):
+        downstream.fit_classifier((x, y), (x, y), decays=())
+
+
+def test_downstream_paired_accuracy_and_mcnemar_on_made_up_correctness():
+    from benchmarks import downstream
+
+    a = np.ones((2, 100), dtype=bool)
+    b = a.copy()
+    b[:, :20] = False  # b wrong on 20 images where a is right, in both seeds
+    result = downstream.paired_accuracy(a, b)
+    assert result["diff"] == pytest.approx(0.2) and result["diff_low"] > 0.1 and result["diff_high"] <= 0.3
+    assert result["seeds_better"] == 2 and result["mcnemar_p"] == [pytest.approx(2 * 0.5**20)] * 2
+    assert downstream.paired_accuracy(a, a)["diff"] == 0 and downstream.mcnemar_p(a[0], a[0]) == 1.0
+    row = downstream.accuracy_row(a[0] & (np.arange(100) < 90))
+    assert row["accuracy"] == 0.9 and row["low"] < 0.9 < row["high"] and row["images"] == 100
+    with pytest.raises(ValueError, match="different shapes"):
+        downstream.paired_accuracy(a, b[:1])
+
+
+def test_downstream_verdict_reads_the_paired_intervals():
+    from benchmarks import downstream
+
+    frame = pd.DataFrame([{"codec": "pixels", "features": "pixels", "accuracy": 0.9},
+                          {"codec": "necst", "features": "sampled", "accuracy": 0.8},
+                          {"codec": "iabf", "features": "sampled+bsc", "accuracy": 0.7}])
+    rows = [{"comparison": "iabf - necst", "eps": 0.1, "features": f, "diff": d, "diff_low": d - 0.01, "diff_high": d + 0.01,
+             "seeds_better": 3, "seeds": 3, "mcnemar_p": "0.01"} for f, d in (("sampled", 0.05), ("sampled+bsc", 0.0))]
+    text = "\n".join(downstream.verdict(rows, frame))
+    assert "partly supported" in text and "0.700 to 0.800" in text and "raw pixels 0.900" in text
+    rows[1]["diff"], rows[1]["diff_low"], rows[1]["diff_high"] = -0.05, -0.06, -0.04
+    assert "mixed" in "\n".join(downstream.verdict(rows, frame))
+
+
+def test_chain_stats_on_made_up_chains():
+    from benchmarks import chains
+
+    labels = np.array([[3, 5, 7, 1],
+                       [3, 5, 2, 1],
+                       [3, 5, 2, 4],
+                       [3, 6, 2, 4]])  # 3 steps of 4 chains: one never leaves, the others leave at 3, 1, 2
+    stats = chains.chain_stats(labels, np.full(labels.shape, 0.95))
+    assert stats["steps"] == 3 and stats["chains"] == 4 and stats["never_leave"] == 0.25
+    assert stats["median_leave"] == 2.5  # of 1, 2, 3, inf
+    assert [stats[f"count_{c}"] for c in range(10)] == [0, 1, 3, 3, 2, 2, 1, 0, 0, 0]
+    share = np.array([1, 3, 3, 2, 2, 1]) / 12
+    assert stats["visit_entropy"] == pytest.approx(-(share * np.log2(share)).sum())
+    assert stats["classes_visited"] == 6 and stats["distinct_per_chain"] == pytest.approx((1 + 2 + 2 + 2) / 4)
+    assert stats["final_entropy"] == pytest.approx(2.0) and stats["confident"] == 1.0
+    collapsed = chains.chain_stats(np.full((5, 4), 7), np.full((5, 4), 0.5))
+    assert collapsed["visit_entropy"] == 0 and collapsed["never_leave"] == 1 and np.isinf(collapsed["median_leave"])
+    with pytest.raises(ValueError, match="at least one step"):
+        chains.chain_stats(labels[:1], labels[:1])
+
+
+def test_bit_information_is_exact_on_made_up_codes():
+    from benchmarks import chains
+
+    labels = np.arange(8) % 2
+    probs = np.stack([labels.astype(float),   # the class itself: 1 bit about x and about y
+                      np.full(8, 0.5),        # a fair coin: a full marginal, no information
+                      np.zeros(8),            # dead
+                      np.arange(8) // 4 * 1.0], 1)  # another deterministic bit, independent of the class
+    info = chains.bit_information(probs, labels)
+    np.testing.assert_allclose(info["h_marginal"], [1, 1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(info["mi_image"], [1, 0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(info["mi_class"], [1, 0, 0, 0], atol=1e-12)
+    spread = chains.spread(info)
+    assert spread["bits_90"] == 2 and spread["top10_share"] == 1 and spread["dead_bits"] == 1 and spread["live_bits"] == 3
+    assert spread["mi_image_sum"] == pytest.approx(2) and spread["mi_class_sum"] == pytest.approx(1)
+
+
+def test_chains_verdict_pairs_the_seeds():
+    from benchmarks import chains
+
+    def row(codec, seed, entropy):
+        return {"codec": codec, "eps": 0.1, "seed": seed, "visit_entropy": entropy, "never_leave": 0.5, "confidence": 0.7,
+                "bits_90": 20, "dead_bits": 5, "classes_1pct": 9, "distinct_per_chain": 3.0,
+                "median_leave": 4.0, "top10_share": 0.1}
+
+    frame = pd.DataFrame([row("necst", 0, 1.0), row("iabf", 0, 2.0), row("necst", 1, 1.5), row("iabf", 1, 1.6)])
+    assert "supported" in chains.verdict(frame)[0] and "2/2 seeds" in chains.verdict(frame)[1]
+    frame.loc[3, "visit_entropy"] = 1.4
+    assert "inconclusive" in chains.verdict(frame)[0]
+
+
+def test_downstream_and_chains_refuse_bad_arguments_before_any_work(tmp_path, capsys):
+    from benchmarks import chains, downstream
+
+    for main, args in ((downstream.main, ["--seeds", "0"]), (downstream.main, ["--eps", "0.7"]),
+                       (downstream.main, ["--abf-seeds", "11"]), (chains.main, ["--chains", "0"]),
+                       (chains.main, ["--steps", "5000"])):
+        assert main([*args, "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err.startswith("Error: ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_downstream_and_chains_quick(tmp_path):
+    """downstream.py trains its three 1-epoch models into the (test) cache; chains.py reuses two of them."""
+    done = script("downstream.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("as one ensemble") == 3
+    frame = pd.read_csv(tmp_path / "downstream_quick.csv")
+    assert len(frame) == 1 + 3 * 3 and frame["accuracy"].between(0, 1).all() and frame.loc[0, "accuracy"] > 0.8  # pixels
+    paired = pd.read_csv(tmp_path / "downstream_quick_paired.csv")
+    assert sorted(set(paired["comparison"])) == ["abf - necst", "iabf - necst"] and len(paired) == 6
+    assert "**Verdict (IABF vs NECST" in (tmp_path / "downstream_quick.md").read_text()
+    done = script("chains.py", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "as one ensemble" not in done.stdout  # the models of downstream.py, from the cache
+    frame = pd.read_csv(tmp_path / "chains_quick.csv")
+    assert sorted(frame["codec"]) == ["iabf", "necst"] and (frame["steps"] == 20).all() and (frame["chains"] == 10).all()
+    assert (frame[[f"count_{c}" for c in range(10)]].sum(axis=1) == 200).all()
+    assert len(pd.read_csv(tmp_path / "chains_quick_bits.csv")) == 200
+    assert (tmp_path / "chains_quick.png").stat().st_size > 10_000
+    assert "Verdict on \"less mode collapse\"" in (tmp_path / "chains_quick.md").read_text()

@@ -147,9 +147,10 @@ def check_data_path(done: dict, data: dict, folder: Path) -> None:
 
 
 def grid(data: dict, eps: list[float], seeds: int, lam: float, budget, train: dict) -> list[dict]:
-    """The runs of one data set, largest size first and IABF (the slower) before NECST within a size."""
+    """The runs of one data set, smallest size first (the scarce data, where a regulariser should pay most,
+    come first under a deadline) and IABF (the slower) before NECST within a size."""
     out = []
-    for n, train_size in sorted(data["sizes"], reverse=True):
+    for n, train_size in sorted(data["sizes"]):
         fields = {**train, "dataset": data["dataset"], "data_path": data["data_path"], "train_size": train_size,
                   "epochs": budget.epochs_for(n)}
         out += [spec("iabf", e, s, lam=lam, **fields) for s in range(seeds) for e in eps]

@@ -265,12 +265,26 @@ def markdown(args, precision: str, budget, results, fashion_note: str, left: lis
              f"{r['iabf_better_images']:.0f} / {r['images']:.0f}" if r["paired_seeds"] else "–",
              f"{fmt(r['necst_best_epoch'], 0)} / {fmt(r['necst_epochs_run'], 0)}", f"{fmt(r['iabf_best_epoch'], 0)} / {fmt(r['iabf_epochs_run'], 0)}",
              cell_verdict(r)] for r in rows])
-        lines += ["", summary(rows), ""]
+        lines += ["", summary(rows), early_stops(records), ""]
     if fashion_note.startswith("skipped"):
         lines += ["## Fashion-MNIST", "", f"Fashion-MNIST: {fashion_note}", ""]
     else:
         lines += [f"Fashion-MNIST: {fashion_note}", ""]
     return lines
+
+
+def early_stops(records: list[dict]) -> str:
+    """One line: per training size, how many runs the plateau stop ended, after what share of the budget on
+    average, and the learning rate of their kept (best) epochs as a share of the schedule's peak: a run stopped
+    near the one-cycle's peak (30 % of the budget) kept weights that were never annealed."""
+    parts = []
+    for n in sorted({r["train_images"] for r in records}):
+        mine = [r for r in records if r["train_images"] == n]
+        share = np.mean([r["epochs_run"] / r["epochs"] for r in mine])
+        lr = np.mean([r["history"][r["best_epoch"] - 1]["lr"] / r["lr"] for r in mine])
+        parts.append(f"N {n:,}: {sum(r['stop'] == 'plateau' for r in mine)} of {len(mine)} stopped on the plateau, "
+                     f"{share:.0%} of the budget run, best epoch's learning rate {lr:.2f} x the peak")
+    return "- Schedules (mean over the runs): " + "; ".join(parts) + "."
 
 
 def summary(rows: list[dict]) -> str:

@@ -83,6 +83,8 @@ def test_data_size_report_from_records(tmp_path, capsys):
     assert "| 200 | 2 | 0.2 | 60.00 ± – | 61.00 ± – | +1.00" in text and "IABF worse |" in text
     assert "eps 0.2: IABF pays at N = 100 (" in text and "2 records taken from" in text
     assert f"Fashion-MNIST: skipped: no files at {tmp_path / 'nowhere'}" in text
+    assert "- Schedules (mean over the runs): N 100: 0 of 2 stopped on the plateau, 100% of the budget run, " \
+           "best epoch's learning rate 0.33 x the peak; N 200:" in text  # made-up lr 1e-3 of a 3e-3 peak
     cells = pd.read_csv(tmp_path / "data_size_quick.csv")
     assert cells["train_images"].tolist() == [100, 200] and cells["diff"].round(6).tolist() == [-1.0, 1.0]
     assert (tmp_path / "data_size_quick.png").stat().st_size > 0

@@ -319,6 +319,9 @@ FINDINGS = """## Findings (written after the 2 Dec 2026 run; the tables above ar
   (epochs 160-230), so their comparison is fair within the recipe; at 2,000 digits and eps 0.3 NECST ran its
   whole budget while IABF stopped at 147-232 of 300 epochs, which adds to IABF's +5.6 there. A recipe with
   a patience scaled to the epoch count (or no stop) at small N was not run.
+- Not measured: NECST at 4,000 digits (6 runs; the run was stopped at 05:27 UTC to meet the commit deadline,
+  after 80.8 min wall for the 30 other trainings at load 5-14), so the 4,000-digit cells are unpaired (IABF
+  16.05 at eps 0.1, 36.25 at 0.3); rerunning the command above trains those 6 alone (about 15 min at --jobs 2).
 - Lambda stayed at 0.01 (Table 1's choice at 8,000 digits); a larger lambda might suit 1,000 digits better and
   was not tried.
 """

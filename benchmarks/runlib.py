@@ -60,9 +60,11 @@ TEST_SEEDS = (0, 1, 2)
 VAL_DRAWS = 3
 DEFAULTS = {"dataset": "mnist", "bits": 100, "epochs": DEFAULT_EPOCHS, "recipe": DEFAULT_RECIPE, "estimator": DEFAULT_ESTIMATOR, "lam": None,
             "vimco": "paper", "infomax_on": "clean", "threads": 1, "batch_size": None, "lr": None,
-            "precision": "fp32", "data_path": None}
-"""``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate; ``data_path``: the files of a
-file data set (``omniglot``, ``cifar10``, ``idx``...; not part of the run's name)."""
+            "precision": "fp32", "train_size": None, "data_path": None}
+"""``batch_size`` / ``lr`` ``None``: the recipe's batch size and (peak) rate. ``train_size`` ``None``: the whole
+training split, else its first ``train_size`` images (:func:`commsim.data.load_dataset`); ``data_path``: the
+files of a file data set (``omniglot``, ``cifar10``, ``idx``...), not in the run's name (keep one data set's
+runs per folder)."""
 
 
 def spec(codec: str, eps: float, seed: int, **fields) -> dict:
@@ -83,6 +85,10 @@ def spec(codec: str, eps: float, seed: int, **fields) -> dict:
         if not float(out["lr"]) > 0:
             raise ValueError(f"lr must be positive (or None: the recipe's), got {out['lr']}")
         out["lr"] = None if out["recipe"] in RECIPES and float(out["lr"]) == RECIPES[out["recipe"]].lr else float(out["lr"])
+    if out["train_size"] is not None:
+        if isinstance(out["train_size"], bool) or int(out["train_size"]) != out["train_size"] or int(out["train_size"]) < 1:
+            raise ValueError(f"train_size must be a whole number >= 1 (or None: the whole split), got {out['train_size']!r}")
+        out["train_size"] = int(out["train_size"])
     out["name"] = run_name(out)
     return out
 
@@ -104,6 +110,8 @@ def run_name(s: dict) -> str:
         name += f"-b{s['batch_size']}"
     if s.get("lr") is not None:
         name += f"-lr{s['lr']:g}"
+    if s.get("train_size") is not None:
+        name += f"-n{s['train_size']}"
     return name
 
 
@@ -137,7 +145,7 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     from commsim.data import load_dataset
 
     torch.set_num_threads(task["threads"])
-    source = load_dataset(task["dataset"], task.get("data_path"))
+    source = load_dataset(task["dataset"], task.get("data_path"), train_size=task.get("train_size"))
     config = task_config(task)
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
@@ -172,7 +180,7 @@ def train_group_records(tasks: list[dict], device: str = "cpu") -> list[dict]:
     from commsim.data import load_dataset
 
     torch.set_num_threads(tasks[0]["threads"])
-    source = load_dataset(tasks[0]["dataset"], tasks[0].get("data_path"))
+    source = load_dataset(tasks[0]["dataset"], tasks[0].get("data_path"), train_size=tasks[0].get("train_size"))
     configs = [task_config(t) for t in tasks]
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:

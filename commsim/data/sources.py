@@ -5,8 +5,10 @@ Binary sources (``binarize`` set) yield 0/1 images.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -84,6 +86,22 @@ class ImageSource:
         so that models trained on other files (or other arrays) under the same data-set name are
         other entries."""
         return None if self.info.get("embedded") else self.fingerprint[:16]
+
+    def with_train_size(self, n: int) -> "ImageSource":
+        """This source with its training split cut to its first ``n`` images, validation and test
+        unchanged: the subsets of one source are nested (the first 1,000 lie within the first 2,000), for
+        data-size ablations. ``n`` equal to the split's size gives this source itself (the same data, so
+        the same cache entries); a cut split has its own :attr:`fingerprint` and an :attr:`identity` even for
+        an embedded data set (``info["train_size"]`` says the cut), so no model cached for the whole split
+        is taken for it. ``ValueError`` unless ``n`` is a whole number from 1 to the split's size."""
+        full = self.size("train")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= full:
+            raise ValueError(f"train_size must be a whole number from 1 to the {full:,} training images of "
+                             f"{self.name!r}, got {n!r}")
+        if int(n) == full:
+            return self
+        info = {k: v for k, v in self.info.items() if k != "embedded"} | {"train_size": int(n)}
+        return dataclasses.replace(self, splits={**self.splits, "train": self.splits["train"][: int(n)]}, info=info)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

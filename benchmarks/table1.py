@@ -288,7 +288,7 @@ def dataset_markdown(args, dataset: str, parts: dict) -> list[str]:
     metric = main_rows[0]["metric"]
     d = digits_of(metric)
     lines = [f"## {label}: test `{metric}` (mean ± std over seeds)", "",
-             (f"{main_rows[0]['train_images']:,} training images; " if main_rows[0].get("train_images") else "") + "IABF lambda chosen on validation at each eps (seed 0) from {{"
+             (f"{main_rows[0]['train_images']:,} training images; " if main_rows[0].get("train_images") else "") + "IABF lambda chosen on validation at each eps (seed 0) from {"
              + ", ".join(f"{v:g}" for v in args.lambdas) + "}: "
              + (", ".join(f"eps {e:g}: {lam:g}" for e, lam in chosen.items()) or "none yet") + ".", "",
              "| eps | codec | ours | single draw | seeds | best epoch / run (mean) | train wall s (mean) | paper | gap to paper |",

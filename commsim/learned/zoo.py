@@ -105,14 +105,13 @@ def train_and_save(name: str, source: ImageSource, bits: int, config: TrainConfi
 
 
 def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequence[TrainConfig],
-                        outs: Sequence[str | Path] | None = None, device: str = "auto", architecture: str | None = None,
-                        progress: bool = True, notify: Callable[[str], None] | None = None,
-                        val_limit: int | None = None,
+                        outs: Sequence[str | Path] | None = None, device: str = "auto", progress: bool = True,
+                        notify: Callable[[str], None] | None = None, val_limit: int | None = None,
                         on_epoch: Sequence[Callable | None] | None = None) -> list[tuple[LearnedCodec, TrainResult, Path]]:
     """Train one codec per config as one ensemble (:func:`commsim.learned.ensemble.train_ensemble`:
     the configs may differ only in seed, eps and IABF's lam) and write each member's checkpoint as
-    :func:`train_and_save` writes it (same names, same metadata); ``outs``, one path per config, or
-    the cache. Returns ``(codec, result, path)`` per config, in order.
+    :func:`train_and_save` writes it (same names, same metadata; the default architecture, the one an
+    ensemble can stack); ``outs``, one path per config, or the cache. Returns ``(codec, result, path)`` per config, in order.
 
     Into the cache, the ensemble holds every member's entry lock (in name order) while it trains, as
     :func:`cached_or_trained` holds one, so a process asking for one of them meanwhile waits for it
@@ -121,7 +120,7 @@ def train_and_save_many(name: str, source: ImageSource, bits: int, configs: Sequ
     if outs is not None and len(outs) != len(configs):
         raise ValueError(f"give one output path per config: {len(outs)} paths for {len(configs)} configs")
     target = resolve_device(device)
-    codecs = [build_codec(name, source, bits, architecture, seed=c.seed, decoder_input=c.decoder_input).to(target)
+    codecs = [build_codec(name, source, bits, seed=c.seed, decoder_input=c.decoder_input).to(target)
               for c in configs]
     paths = [Path(o) for o in outs] if outs is not None else [
         cache.folder("checkpoints") / checkpoint_name(name, source.name, bits, c, codec.architecture, source.identity)

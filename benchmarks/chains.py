@@ -199,13 +199,9 @@ def verdict(frame: pd.DataFrame) -> list[str]:
 def figure(shown: dict, infos: dict, path: Path, steps: int) -> None:
     """Chain samples (seed 0: the first :data:`SHOWN` chains, one column each, rows at a few steps) and per
     eps the sorted per-bit ``I(b; x)`` and marginal-entropy profiles of every model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from commsim.core.files import atomic_path
     from commsim.core.images import grid_array
+
+    plt = runlib.pyplot()
 
     eps_values = sorted({e for _, e in shown})
     keep = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= steps]
@@ -235,10 +231,7 @@ def figure(shown: dict, infos: dict, path: Path, steps: int) -> None:
         ax.set_ylabel("bits")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    runlib.save_figure(fig, path)
 
 
 def main(argv=None) -> int:

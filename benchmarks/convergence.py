@@ -31,7 +31,6 @@ import pandas as pd
 
 from benchmarks import runlib
 from benchmarks.runlib import run_specs, spec
-from commsim.core.files import atomic_path
 
 ANCHOR = 16.45
 """Test l2 of NECST after 200 epochs of the old recipe at eps 0.1 (786 s on one thread; table1_previous_30epochs.md)."""
@@ -144,11 +143,7 @@ def summary_frame(records: list[dict], epochs: int) -> pd.DataFrame:
 
 
 def figure(curves: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = runlib.pyplot()
     eps_values = sorted(curves["eps"].unique()) if not curves.empty else []
     fig, axes = plt.subplots(max(len(eps_values), 1), 2, figsize=(11, 4.2 * max(len(eps_values), 1)), squeeze=False)
     for row, eps in enumerate(eps_values):
@@ -171,10 +166,7 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
             ax.set_ylabel("l2 per image")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    runlib.save_figure(fig, path)
 
 
 def mean_std(values) -> str:

@@ -192,13 +192,7 @@ def cell_verdict(row) -> str:
 def figure(cells: pd.DataFrame, path: Path) -> None:
     """The gap IABF - NECST (test l2, with its 95 % CI over the images) against the training size, one line
     per eps, one panel per data set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from commsim.core.files import atomic_path
-
+    plt = runlib.pyplot()
     titles = list(dict.fromkeys(cells["data"])) if not cells.empty else ["no cells"]
     fig, axes = plt.subplots(1, len(titles), figsize=(6 * len(titles), 4.2), squeeze=False)
     for ax, title in zip(axes[0], titles):
@@ -215,10 +209,7 @@ def figure(cells: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
         if not part.empty:
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    runlib.save_figure(fig, path)
     print(f"wrote {path}", flush=True)
 
 

@@ -34,7 +34,6 @@ import pandas as pd
 
 from benchmarks import runlib
 from benchmarks.runlib import run_specs, spec
-from commsim.core.files import atomic_path
 
 CODECS = ("necst", "iabf")
 RECIPE_STYLE = {"paper": "tab:red", "ours": "tab:blue"}
@@ -72,7 +71,7 @@ def run_summary(record: dict, recipe: str) -> dict:
             "test_at_best": test[best], "test_last": test[-1], "test_overfit": test[-1] - test[best],
             "test_min_epoch": int(np.nanargmin(test)) + 1 if not all(math.isnan(t) for t in test) else None,
             "val_swing_pct": instability(val), "test_final_3draws": record["test"],
-            "train_seconds": record["train_seconds"], "ensemble": record.get("ensemble")}
+            "train_seconds": record["train_seconds"], "ensemble": record.get("ensemble"), "end_slope": end_slope(val)}
 
 
 def curves_frame(records: dict[str, list[dict]]) -> pd.DataFrame:
@@ -88,11 +87,7 @@ def curves_frame(records: dict[str, list[dict]]) -> pd.DataFrame:
 
 
 def figure(curves: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = runlib.pyplot()
     eps_values = sorted(curves["eps"].unique()) if not curves.empty else []
     fig, axes = plt.subplots(max(len(eps_values), 1), 2, figsize=(11, 4.2 * max(len(eps_values), 1)), squeeze=False)
     for row, eps in enumerate(eps_values):
@@ -113,10 +108,7 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
             ax.set_ylabel("l2 per image")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    runlib.save_figure(fig, path)
 
 
 def mean_sd(values, digits: int = 2) -> str:
@@ -175,15 +167,16 @@ def markdown(args, summary: pd.DataFrame, left: list[str]) -> list[str]:
     return lines + [""]
 
 
-def end_slope(record: dict) -> float:
-    val = [h[f"val_{record['metric']}"] for h in record["history"]]
+def end_slope(val: list[float]) -> float:
+    """Change of a validation curve over its last 10 % of epochs (negative: still improving)."""
     k = max(1, len(val) // 10)
     return float(val[-1] - val[-1 - k]) if len(val) > k else float("nan")
 
 
 def main(argv=None) -> int:
-    from commsim.core.protocol import Budget
     from commsim.core.device import resolve_precision
+    from commsim.core.protocol import Budget
+    from commsim.data import load_dataset
 
     parser = runlib.benchmark_parser(__file__, __doc__, quick="one eps, one seed, 2 epochs per recipe", threads=False)
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
@@ -198,7 +191,7 @@ def main(argv=None) -> int:
                         help="folders of records to reuse (default: Table 1's runs, for the 'ours' recipe)")
     runlib.add_executor_options(parser)
     args = runlib.parse_args(parser, argv)
-    args.our_epochs = Budget().epochs_for(8000)
+    args.our_epochs = Budget().epochs_for(load_dataset("mnist").size("train"))
     if args.quick:
         args.eps, args.seeds, args.paper_epochs, args.our_epochs = [0.2], 1, 2, 2
     try:
@@ -220,7 +213,7 @@ def main(argv=None) -> int:
     for recipe in ("ours", "paper"):  # ours first: mostly reused, and the short runs
         left += run_specs(specs[recipe], runs, args.jobs, done, deadline, cluster, ensembles=args.ensembles)
     records = {recipe: [done[s["name"]] for s in group if s["name"] in done] for recipe, group in specs.items()}
-    summary = pd.DataFrame([run_summary(r, recipe) | {"end_slope": end_slope(r)} for recipe, group in records.items() for r in group])
+    summary = pd.DataFrame([run_summary(r, recipe) for recipe, group in records.items() for r in group])
     curves = curves_frame(records)
     args.output.csv(curves)
     args.output.csv(summary, part="_runs")

@@ -423,6 +423,27 @@ class Output:
         return path
 
 
+def pyplot():
+    """matplotlib's ``pyplot`` on the non-interactive Agg backend (benchmarks draw files, never windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (whole or not at all; the format from the suffix, 110 dpi) and close it."""
+    from commsim.core.files import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    pyplot().close(fig)
+    return path
+
+
 def provenance(command: str) -> str:
     """One line naming the ``command`` and the commit (:func:`git_commit`) that made a result, and when."""
     return f"Made by `{command}` at commit {git_commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC."

@@ -120,12 +120,14 @@ class IABFObjective(ABFObjective):
         """The bit probabilities ``[B, m]`` the infomax term is computed on (``infomax_on``)."""
         return torch.sigmoid(logits) if self.infomax_on == "clean" else noisy_probs(logits, eps)
 
-    def critic_loss(self, codec: LearnedCodec, x, eps, generator) -> torch.Tensor:
+    def critic_loss(self, codec: LearnedCodec, x, eps, generator, logits: torch.Tensor | None = None) -> torch.Tensor:
         """Algorithm 1, first half: the classification loss of ``psi`` (codes detached), which the
-        training step minimises with :attr:`critic_optimizer` before the codec's own step."""
+        training step minimises with :attr:`critic_optimizer` before the codec's own step. ``logits``:
+        the encoder's ``codec.logits(x)`` if the step has them (the step's one encoder pass; the
+        critic's update leaves the encoder as it is, so the codec's loss reads the same logits)."""
         self._ensure_critic(codec.bits, x.device)
         with torch.no_grad():
-            codes = self.infomax_codes(codec.logits(x), eps)
+            codes = self.infomax_codes(codec.logits(x) if logits is None else logits.detach(), eps)
         return discriminator_loss(self.discriminator, codes, generator)
 
     def information(self, codes: torch.Tensor) -> torch.Tensor:
@@ -134,8 +136,8 @@ class IABFObjective(ABFObjective):
         tc = self.discriminator(codes).mean(-1)
         return marginal_information(codes) - tc
 
-    def forward(self, codec, x, eps, generator):
-        logits = codec.logits(x)
+    def forward(self, codec, x, eps, generator, logits: torch.Tensor | None = None):
+        logits = codec.logits(x) if logits is None else logits
         levels = self.noise_levels(codec, x, logits, eps, generator)
         surrogate, logs = self.code_loss(codec, x, logits, levels, generator)
         info = self.information(self.infomax_codes(logits, eps))

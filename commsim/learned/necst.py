@@ -132,8 +132,9 @@ class NECSTObjective(nn.Module):
         llr = self.channel(b.detach().reshape(k * batch, m), generator, **self.channel_params).reshape(k, batch, m)
         return decoder_inputs(llr, self.decoder_input) + (b - b.detach())
 
-    def forward(self, codec: LearnedCodec, x, eps, generator):
-        logits = codec.logits(x)
+    def forward(self, codec: LearnedCodec, x, eps, generator, logits: torch.Tensor | None = None):
+        """``logits``: the encoder's ``codec.logits(x)`` if the step already has them (with their gradient)."""
+        logits = codec.logits(x) if logits is None else logits
         levels = self.noise_levels(codec, x, logits, eps, generator)
         surrogate, logs = self.code_loss(codec, x, logits, levels, generator)
         return surrogate + self.weight_decay * codec.encoder_penalty(), logs

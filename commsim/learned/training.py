@@ -267,15 +267,18 @@ def train_step(codec: LearnedCodec, objective: torch.nn.Module, optimizer: torch
     """One optimisation step on the batch ``x [B, C, H, W]`` (the critic's first, if the objective has one),
     the forward passes at ``precision`` (the backward passes follow them); an ensemble's
     (:mod:`commsim.learned.ensemble`) on ``x [N, B, C, H, W]``, its members' losses summed (each member's
-    gradient is its own)."""
+    gradient is its own). The encoder runs once per step: a critic reads its logits detached, the
+    codec's loss with their gradient (the critic's update does not touch the encoder)."""
+    logits = None
     if hasattr(objective, "critic_loss"):
         with autocast(x.device, precision):
-            critic_loss = objective.critic_loss(codec, x, eps, generator)
+            logits = codec.logits(x)
+            critic_loss = objective.critic_loss(codec, x, eps, generator, logits)
         objective.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.sum().backward()
         objective.critic_optimizer.step()
     with autocast(x.device, precision):
-        loss, logs = objective(codec, x, eps, generator)
+        loss, logs = objective(codec, x, eps, generator, logits=logits)
     optimizer.zero_grad(set_to_none=True)
     loss.sum().backward()
     optimizer.step()

@@ -50,6 +50,17 @@ def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
     return seconds, " | ".join(tail)
 
 
+def training_seconds(home: Path) -> dict:
+    """``train_seconds`` and ``train_threads`` of the one checkpoint the command trained under ``home``
+    (its metadata: the training alone, without start-up, data loading and the test evaluation)."""
+    from commsim.learned.checkpoints import read_metadata
+    found = sorted(home.rglob("*.safetensors"))
+    if len(found) != 1:
+        raise SystemExit(f"expected one trained checkpoint under the fresh cache, found {len(found)}")
+    metadata = read_metadata(found[0])
+    return {"train_seconds": round(float(metadata["train_seconds"]), 1), "train_threads": int(metadata["train_threads"])}
+
+
 def main(argv=None) -> int:
     parser = runlib.benchmark_parser(__file__, __doc__, quick="1-epoch training on 100 images", threads=False)
     parser.add_argument("--tests", action="store_true", help="also time the default test run")
@@ -62,7 +73,8 @@ def main(argv=None) -> int:
             command = MAIN + (["--epochs", "1", "--limit", "100"] if args.quick else [])
             seconds, tail = timed(command, env, loaded)
             rows.append({"what": "commsim run --codec iabf --channel bsc --eps 0.2 (fresh cache: trains)",
-                         "load": "one busy loop" if loaded else "idle", "seconds": round(seconds, 1), "output": tail})
+                         "load": "one busy loop" if loaded else "idle", "seconds": round(seconds, 1),
+                         **training_seconds(Path(home)), "output": tail})
             print(rows[-1], flush=True)
     if args.tests:
         for loaded in (False, True):
@@ -76,8 +88,10 @@ def main(argv=None) -> int:
     lines = [f"# A newcomer's first run, idle and next to one CPU-bound process{' (QUICK: 1 epoch)' if args.quick else ''}", "",
              f"Machine: {runlib.machine()}, Python {platform.python_version()}. The loaded runs share the "
              "machine with one `while True: pass` process; nothing else of ours was running.", "",
-             "| what | load | seconds |", "|---|---|---|"]
-    lines += [f"| {r['what']} | {r['load']} | {r['seconds']} |" for r in rows]
+             "| what | load | seconds | of which training (threads) |", "|---|---|---|---|"]
+    lines += [f"| {r['what']} | {r['load']} | {r['seconds']} | "
+              + (f"{r['train_seconds']} ({r['train_threads']})" if pd.notna(r.get("train_seconds")) else "") + " |"
+              for _, r in frame.iterrows()]
     for what in frame["what"].unique():
         part = frame[frame["what"] == what].set_index("load")["seconds"]
         if len(part) == 2:

@@ -565,3 +565,40 @@ def test_downstream_and_chains_quick(tmp_path):
     assert len(pd.read_csv(tmp_path / "chains_quick_bits.csv")) == 200
     assert (tmp_path / "chains_quick.png").stat().st_size > 10_000
     assert "Verdict on \"less mode collapse\"" in (tmp_path / "chains_quick.md").read_text()
+
+
+def test_precision_report_pairs_the_two_grids(tmp_path):
+    """benchmarks/precision.py on made-up records (no training): cells paired over seeds, the seed-spread
+    rule both ways, the lambda choice of each grid, the committed table beside it, the timing kept."""
+    from benchmarks import precision
+
+    runs, rng = tmp_path / "runs", np.random.default_rng(2)
+    base = rng.normal(30, 2, size=50)
+    train = {"epochs": 1}
+    for p, shift in (("fp32", 0.0), ("bf16", 0.05)):
+        for seed in range(2):
+            for codec, test in (("necst", 30.0), ("abf", 31.0)):
+                value = test + seed * 0.2 + shift + (1.0 if codec == "abf" and p == "bf16" else 0.0)  # abf: off by 1 in bf16
+                write(runs / p, fake_record(runlib.spec(codec, 0.2, seed, precision=p, **train), value, per_image=base + value - 30))
+            lam_seed0 = {0.01: 29.0, 0.001: 29.5 if p == "fp32" else 28.5}  # bf16 picks the other lambda
+            for lam, test in lam_seed0.items():
+                if seed == 0:
+                    write(runs / p, fake_record(runlib.spec("iabf", 0.2, 0, lam=lam, precision=p, **train), test, per_image=base))
+            if seed == 1:
+                chosen = 0.01 if p == "fp32" else 0.001
+                write(runs / p, fake_record(runlib.spec("iabf", 0.2, 1, lam=chosen, precision=p, **train), 29.2, per_image=base))
+    (runs / "timing.json").write_text('{"bf16": 600.0}')
+    committed = tmp_path / "table1.csv"
+    pd.DataFrame([{"dataset": "mnist", "role": "main", "codec": "necst", "eps": 0.2, "test": t} for t in (30.0, 30.4)]).to_csv(committed)
+    args = ["--epochs", "1", "--seeds", "2", "--eps", "0.2", "--lambdas", "0.01", "0.001", "--runs", str(runs),
+            "--out", str(tmp_path), "--table1", str(committed)]
+    assert precision.main(args) == 0
+    frame = pd.read_csv(tmp_path / "precision.csv").set_index("codec")
+    assert frame.loc["necst", "diff"] == pytest.approx(0.05) and bool(frame.loc["necst", "within_spread"])
+    assert frame.loc["abf", "diff"] == pytest.approx(1.05) and not bool(frame.loc["abf", "within_spread"])
+    assert frame.loc["iabf", "lam_fp32"] == 0.01 and frame.loc["iabf", "lam_bf16"] == 0.001
+    assert frame.loc["necst", "table1_mean"] == pytest.approx(30.2) and pd.isna(frame.loc["abf", "table1_mean"])
+    text = (tmp_path / "precision.md").read_text()
+    assert "- bf16: 10.0 min (600 s) wall" in text and "- fp32: not measured" in text
+    assert "**2 of 3 cells** have bf16 within the seed spread" in text and "fp32 {0.2: 0.01}, bf16 {0.2: 0.001}" in text
+    assert precision.main(["--seeds", "0"]) == 2

@@ -95,3 +95,22 @@ def test_cli_warns_once_when_bf16_is_emulated(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     warned = [line for line in result.output.splitlines() if line.startswith("warning: bf16")]
     assert len(warned) == 1 and "emulated" in warned[0], result.output
+
+
+def test_training_cost_estimate_follows_codec_precision_data_and_estimator():
+    """The sweep's cost notice: seconds per image seen x the data's size x epochs, plus validation."""
+    from commsim.data import load_dataset
+    from commsim.learned.entry import SECONDS_PER_IMAGE, VALIDATION_SECONDS, Training
+    from commsim.learned.training import TrainConfig
+
+    source = load_dataset("mnist")
+
+    def cost(codec="necst", source=source, **config):
+        return Training(codec, "mnist", None, 100, TrainConfig(eps=0.1, epochs=10, **config), "k").with_source(source).seconds()
+
+    n = source.size("train")
+    assert cost() == pytest.approx((SECONDS_PER_IMAGE["necst", "fp32"] * n + VALIDATION_SECONDS) * 10)
+    assert cost(precision="bf16") < cost() < cost("abf") < cost("iabf")
+    assert cost(estimator="vimco") > 1.9 * cost() - VALIDATION_SECONDS * 10
+    validation = VALIDATION_SECONDS * 10  # the same whatever the training split's size
+    assert cost(source=source.with_train_size(n // 4)) - validation == pytest.approx((cost() - validation) / 4)

@@ -29,10 +29,14 @@ from commsim.learned.networks import default_architecture
 from commsim.learned.zoo import (cache_entry, cached_checkpoints, cached_or_trained, codec_from_checkpoint, describe_training,
                                  train_and_save, train_and_save_many)
 
-SECONDS_PER_EPOCH = {"necst": 0.8, "abf": 1.3, "iabf": 2.0}
-"""Rough seconds per training epoch on one CPU thread of the 2-core development machine with a
-pathwise estimator (VIMCO: about twice as long), for a sweep's cost notice; a plateau stop can end a
-training sooner."""
+SECONDS_PER_IMAGE = {("necst", "fp32"): 55e-6, ("necst", "bf16"): 31e-6, ("abf", "fp32"): 76e-6, ("abf", "bf16"): 45e-6,
+                     ("iabf", "fp32"): 104e-6, ("iabf", "bf16"): 65e-6}
+"""Rough training seconds per image seen, one CPU thread of the 2-core development machine (Intel Xeon with
+AMX, torch 2.13), batch 250, a pathwise estimator (VIMCO: about twice as long): NECST and IABF measured
+(``benchmarks/speed.py``'s commsim rates, 2026-12-02), ABF interpolated between them as its step is; for a
+sweep's cost notice. A plateau stop can end a training sooner; smaller batches cost more per image."""
+VALIDATION_SECONDS = 0.06
+"""Seconds per epoch of validation (3 channel draws over 1,000 images, float32, one thread) on the same machine."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,9 @@ class Training:
         return path, trained
 
     def seconds(self) -> float:
-        per_epoch = SECONDS_PER_EPOCH.get(self.codec, 2.0) * (2.0 if self.config.estimator == "vimco" else 1.0)
-        return per_epoch * self.config.epochs
+        per_image = SECONDS_PER_IMAGE.get((self.codec, self.config.precision), SECONDS_PER_IMAGE["iabf", "fp32"])
+        per_epoch = per_image * self.source().size("train") * (2.0 if self.config.estimator == "vimco" else 1.0)
+        return (per_epoch + VALIDATION_SECONDS) * self.config.epochs
 
     @property
     def together(self) -> str | None:

@@ -16,8 +16,8 @@ lambda selection, in at most 20 minutes on the 2-core machine) and compared with
 """
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -73,13 +73,13 @@ def compare(main: dict, committed: dict) -> pd.DataFrame:
                 continue
             s32, s16 = cell_stats(cells["fp32"]), cell_stats(cells["bf16"])
             p = table1.paired(cells["bf16"], cells["fp32"])
-            spread = max(s32["sd"], s16["sd"])
+            spread = max(s32["sd"], s16["sd"]) if s32["n"] > 1 and s16["n"] > 1 else float("nan")  # one seed: no spread
             diff = s16["mean"] - s32["mean"]
             old = committed.get((codec, float(eps)))
             rows.append({"codec": codec, "eps": eps, "seeds": s32["n"],
                          "lam_fp32": cells["fp32"][0].get("lam"), "lam_bf16": cells["bf16"][0].get("lam"),
                          "fp32_mean": s32["mean"], "fp32_sd": s32["sd"], "bf16_mean": s16["mean"], "bf16_sd": s16["sd"],
-                         "diff": diff, "spread": spread, "within_spread": bool(abs(diff) <= spread),
+                         "diff": diff, "spread": spread, "within_spread": None if math.isnan(spread) else bool(abs(diff) <= spread),
                          "paired_low": p.get("low"), "paired_high": p.get("high"), "wilcoxon_p": p.get("wilcoxon_p"),
                          "t_seeds_p": p.get("t_seeds_p"),
                          "table1_mean": old[0] if old else None, "table1_sd": old[1] if old else None,
@@ -88,7 +88,9 @@ def compare(main: dict, committed: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: dict, left: list[str], load: str) -> list[str]:
+def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: dict, left: dict[str, list[str]],
+           load: str) -> list[str]:
+    """``left``: per precision, the trainings its grid still lacks (a deadline stopped them)."""
     f = table1.fmt
     lines = ["# bf16 against fp32 on the converged Table 1 grid (MNIST, 100 bits)", "",
              f"Machine: {runlib.machine()}; load average {load}. Recipe {args.recipe} + {args.estimator}, the 600k-image "
@@ -101,7 +103,8 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
         total = sum(parts)
         lines.append(f"- {p}: " + (f"{total / 60:.1f} min ({total:.0f} s) wall, measured by the run(s) that trained it"
                                    + (f" ({' + '.join(f'{s:.0f}' for s in parts)} s: a deadline split it)" if len(parts) > 1 else "")
-                                   if parts else "not measured (its records were trained elsewhere)"))
+                                   if parts else "not measured (its records were trained elsewhere)")
+                     + (f"; **incomplete**: {len(left[p])} trainings not started" if left.get(p) else ""))
     lines += ["", "## Per cell", "",
               "Within spread: |bf16 - fp32| at most the larger of the two seed standard deviations. The paired "
               "interval is the per-image mean difference bf16 - fp32 over the seeds (95 %), its p the Wilcoxon test "
@@ -114,13 +117,17 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
         old = (f"{f(r['table1_mean'])} ± {f(r['table1_sd'])} ({int(r['table1_seeds'])} seeds)"
                if pd.notna(r["table1_mean"]) else "–")
         body.append([r["codec"], f"{r['eps']:g}", lam, f"{f(r['fp32_mean'])} ± {f(r['fp32_sd'])}",
-                     f"{f(r['bf16_mean'])} ± {f(r['bf16_sd'])}", f"{r['diff']:+.3f}", "yes" if r["within_spread"] else "**no**",
+                     f"{f(r['bf16_mean'])} ± {f(r['bf16_sd'])}", f"{r['diff']:+.3f}",
+                     "– (one seed)" if pd.isna(r["within_spread"]) else ("yes" if r["within_spread"] else "**no**"),
                      f"[{r['paired_low']:+.3f}, {r['paired_high']:+.3f}]", table1.pvalue(r["wilcoxon_p"]),
                      table1.pvalue(r["t_seeds_p"]), old])
     lines += runlib.markdown_table(header, body)
     if len(frame):
-        within = int(frame["within_spread"].sum())
-        lines += ["", f"**{within} of {len(frame)} cells** have bf16 within the seed spread of fp32; "
+        decided = frame.dropna(subset=["within_spread"])
+        within = int(decided["within_spread"].astype(bool).sum())
+        lines += ["", f"**{within} of {len(decided)} cells** have bf16 within the seed spread of fp32"
+                  + (f" ({len(frame) - len(decided)} more with one seed on a side: no spread to judge by)" if len(decided) < len(frame) else "")
+                  + "; "
                   f"bf16 - fp32 ranges {frame['diff'].min():+.3f} to {frame['diff'].max():+.3f} "
                   f"(mean {frame['diff'].mean():+.3f}); the largest relative difference is "
                   f"{(frame['diff'].abs() / frame['fp32_mean']).max() * 100:.2f} %."]
@@ -132,8 +139,9 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
                          f"{(old['bf16_mean'] - old['table1_mean']).max():+.3f}.")
     if any(chosen[p] != chosen["fp32"] for p in PRECISIONS):
         lines.append(f"The lambda choice differs between the precisions: fp32 {chosen['fp32']}, bf16 {chosen['bf16']}.")
-    if left:
-        lines += ["", f"Not trained (deadline): {', '.join(left)}."]
+    for p in PRECISIONS:
+        if left.get(p):
+            lines += ["", f"Not trained in the {p} grid (deadline): {', '.join(left[p])}."]
     return lines
 
 
@@ -162,14 +170,12 @@ def main(argv=None) -> int:
     source = load_dataset("mnist")
     args.runs = args.runs or args.out / ("precision_runs_quick" if args.quick else "precision_runs")
     load_before = runlib.load_average()
-    main_rows, chosen, seconds, left = {}, {}, {}, []
+    main_rows, chosen, seconds, left = {}, {}, {}, {}
     for precision in ("bf16", "fp32"):  # bf16 first: the issue's timed grid
-        main_rows[precision], chosen[precision], seconds[precision], more = grid(args, precision, source)
-        left += more
+        main_rows[precision], chosen[precision], seconds[precision], left[precision] = grid(args, precision, source)
     frame = compare(main_rows, committed_table1(args.table1))
     timing = args.runs / "timing.json"  # each grid's wall time, kept from the run that trained it
     spans = json.loads(timing.read_text()) if timing.is_file() else {}  # precision -> wall seconds of each run that trained
-    spans = {p: v if isinstance(v, list) else [v] for p, v in spans.items()}  # a single number: one run
     for p, s in seconds.items():
         if s is not None:
             spans[p] = [*spans.get(p, []), s]

@@ -100,11 +100,17 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
     lines += ["## Wall time of each grid (40 trainings: 8 lambda-selection runs, then the rest)", ""]
     for p in PRECISIONS:
         parts = seconds.get(p) or []
-        total = sum(parts)
-        lines.append(f"- {p}: " + (f"{total / 60:.1f} min ({total:.0f} s) wall, measured by the run(s) that trained it"
-                                   + (f" ({' + '.join(f'{s:.0f}' for s in parts)} s: a deadline split it)" if len(parts) > 1 else "")
-                                   if parts else "not measured (its records were trained elsewhere)")
-                     + (f"; **incomplete**: {len(left[p])} trainings not started" if left.get(p) else ""))
+        total = sum(s["seconds"] for s in parts)
+        machines = list(dict.fromkeys(s["machine"] for s in parts))
+        if not parts:
+            text = "not measured (its records were trained elsewhere)"
+        elif len(machines) > 1:  # runs on different machines add up to no one grid's wall time
+            text = (" + ".join(f"{s['seconds']:.0f} s on {s['machine']}" for s in parts)
+                    + f" ({total / 60:.1f} min in all): trained on {len(machines)} machines, so no one machine's wall time")
+        else:
+            text = (f"{total / 60:.1f} min ({total:.0f} s) wall on {machines[0]}, measured by the run(s) that trained it"
+                    + (" (" + " + ".join(f"{s['seconds']:.0f}" for s in parts) + " s: a deadline split it)" if len(parts) > 1 else ""))
+        lines.append(f"- {p}: {text}" + (f"; **incomplete**: {len(left[p])} trainings not started" if left.get(p) else ""))
     lines += ["", "## Per cell", "",
               "Within spread: |bf16 - fp32| at most the larger of the two seed standard deviations. The paired "
               "interval is the per-image mean difference bf16 - fp32 over the seeds (95 %), its p the Wilcoxon test "
@@ -175,10 +181,11 @@ def main(argv=None) -> int:
         main_rows[precision], chosen[precision], seconds[precision], left[precision] = grid(args, precision, source)
     frame = compare(main_rows, committed_table1(args.table1))
     timing = args.runs / "timing.json"  # each grid's wall time, kept from the run that trained it
-    spans = json.loads(timing.read_text()) if timing.is_file() else {}  # precision -> wall seconds of each run that trained
+    # precision -> [{"seconds": wall seconds, "machine": runlib.machine()}] of each run that trained some of it
+    spans = json.loads(timing.read_text()) if timing.is_file() else {}
     for p, s in seconds.items():
         if s is not None:
-            spans[p] = [*spans.get(p, []), s]
+            spans[p] = [*spans.get(p, []), {"seconds": s, "machine": runlib.machine()}]
     args.runs.mkdir(parents=True, exist_ok=True)
     timing.write_text(json.dumps(spans))
     args.output.csv(frame)

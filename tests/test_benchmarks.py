@@ -587,7 +587,8 @@ def test_precision_report_pairs_the_two_grids(tmp_path):
             if seed == 1:
                 chosen = 0.01 if p == "fp32" else 0.001
                 write(runs / p, fake_record(runlib.spec("iabf", 0.2, 1, lam=chosen, precision=p, **train), 29.2, per_image=base))
-    (runs / "timing.json").write_text('{"bf16": [500.0, 100.0]}')
+    (runs / "timing.json").write_text('{"bf16": [{"seconds": 500.0, "machine": "A"}, {"seconds": 100.0, "machine": "A"}], '
+                                      '"fp32": [{"seconds": 60.0, "machine": "A"}, {"seconds": 30.0, "machine": "B"}]}')
     committed = tmp_path / "table1.csv"
     pd.DataFrame([{"dataset": "mnist", "role": "main", "codec": "necst", "eps": 0.2, "test": t} for t in (30.0, 30.4)]).to_csv(committed)
     args = ["--epochs", "1", "--seeds", "2", "--eps", "0.2", "--lambdas", "0.01", "0.001", "--runs", str(runs),
@@ -599,6 +600,7 @@ def test_precision_report_pairs_the_two_grids(tmp_path):
     assert frame.loc["iabf", "lam_fp32"] == 0.01 and frame.loc["iabf", "lam_bf16"] == 0.001
     assert frame.loc["necst", "table1_mean"] == pytest.approx(30.2) and pd.isna(frame.loc["abf", "table1_mean"])
     text = (tmp_path / "precision.md").read_text()
-    assert "- bf16: 10.0 min (600 s) wall" in text and "(500 + 100 s: a deadline split it)" in text and "- fp32: not measured" in text
+    assert "- bf16: 10.0 min (600 s) wall on A" in text and "(500 + 100 s: a deadline split it)" in text
+    assert "- fp32: 60 s on A + 30 s on B (1.5 min in all): trained on 2 machines" in text
     assert "**2 of 3 cells** have bf16 within the seed spread" in text and "fp32 {0.2: 0.01}, bf16 {0.2: 0.001}" in text
     assert precision.main(["--seeds", "0"]) == 2

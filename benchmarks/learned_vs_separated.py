@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=RESULTS / "learned_vs_separated_runs" / "necst",
                         help="folder of the NECST records trained here")
     parser.add_argument("--reuse", type=Path, nargs="*",
-                        default=[RESULTS / "table1_runs_converged", RESULTS / "table1_fast" / "table1_runs_converged"],
+                        default=[RESULTS / "table1_runs_converged"],
                         help="folders of NECST records to take instead of training (default: Table 1's)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="NECST's training precision (default fp32)")
     parser.add_argument("--sweep", type=Path, default=RESULTS / "sweep_bsc_30epochs" / "results.csv")

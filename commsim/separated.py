@@ -369,6 +369,12 @@ class SeparatedScheme(TrainsNothing):
     def name(self) -> str:
         return f"{self.source_name}+{self.family_name}"
 
+    @property
+    def budget_reads(self) -> frozenset[str]:
+        """``neural``'s compressor trains for the budget's epochs (given, or made from its images); the
+        other source codes read nothing of the budget."""
+        return frozenset({"epochs", "images", "config"}) if self.source_name == "neural" else frozenset()
+
     def bits_limit(self) -> tuple[int, str]:
         """``(most channel bits per image, why)``: the codec contract's limit or the family's, if lower."""
         limit, why = Codec.bits_limit()

@@ -41,7 +41,8 @@ from commsim.channels import get_channel
 from commsim.codecs import check as check_request, entry, obtain
 from commsim.core.files import exclusive_writer
 from commsim.core.metrics import METRICS
-from commsim.core.protocol import Budget, group_requirements, NoCodecHere, Request, Requirement
+from commsim.core.protocol import (Budget, budget_reads, group_requirements, LEARNING_FIELDS, NoCodecHere, Request,
+                                   Requirement)
 from commsim.core.threads import available_cores, worker_init
 from commsim.core.workers import check_jobs, worker_pool
 from commsim.data import load_dataset
@@ -257,6 +258,12 @@ def read_finished(path: Path) -> set[tuple]:
     return {point_key(r) for r in read_complete_rows(path)}
 
 
+BUDGET_SETTINGS = {"epochs": "epochs", "images": "images", "precision": "precision", "train_seed": "seed",
+                   "recipe": "recipe", "estimator": "estimator"}
+"""The :meth:`SweepSpec.settings` that are :class:`Budget` fields (setting -> field); the others (limit,
+data, fixed params) change every codec's rows."""
+
+
 def encode_settings(settings: dict[str, str]) -> str:
     """The ``sweep`` cell: ``key=value`` pairs joined by ``|`` (values may hold ``;`` and ``=``)."""
     return "|".join(f"{k}={v}" for k, v in settings.items())
@@ -267,14 +274,25 @@ def check_resumable(spec: SweepSpec, rows: list[dict], settings: dict[str, str],
     among the rows of the same channel, swept parameter, bits and data set (their ``sweep`` cell: the
     settings that change a row but are not in the key; rows written before that column existed are not
     checked). Rows of other channels, bits or data sets are other points (their key differs) and may
-    share a CSV, as the README's example does."""
+    share a CSV, as the README's example does. A budget setting is compared only in the rows of codecs
+    that read it (:func:`~commsim.core.protocol.budget_reads`): a separated scheme's row made beside
+    100-epoch learned codecs resumes in a sweep of another budget."""
     mine = [cell_key(v) for v in (spec.channel, spec.param, spec.bits, spec.dataset)]
+    reads = {}
     for row in rows:
         cell = row.get("sweep") or ""
         if not cell or [cell_key(row.get(c)) for c in GROUP_COLUMNS] != mine:
             continue
+        codec = row.get("codec") or ""
+        if codec not in reads:
+            try:
+                reads[codec] = budget_reads(entry(codec))
+            except ValueError:  # a codec no longer registered: compare everything
+                reads[codec] = LEARNING_FIELDS
         old = dict(item.partition("=")[::2] for item in cell.split("|"))
         for field_name, value in settings.items():
+            if BUDGET_SETTINGS.get(field_name, "") in LEARNING_FIELDS - reads[codec]:
+                continue
             if old.get(field_name, value) != value:
                 shown = {"fixed": "fixed params", "data": "data (content fingerprint)"}.get(field_name, field_name)
                 raise ValueError(f"{path} was made by a sweep with {shown} = {old[field_name] or 'default'!r}, this one "

@@ -216,13 +216,16 @@ def test_a_second_writer_of_the_same_csv_is_refused(tmp_path):
 
 
 def test_resume_refuses_a_csv_of_another_sweep_naming_the_field(tmp_path):
+    """A setting the rows depend on refuses the resume, naming it; a learning budget the separated
+    scheme does not read does not (the budget fields of learned rows: the test below)."""
     assert quick_sweep(tmp_path).exit_code == 0
     before = (tmp_path / "results.csv").read_bytes()
-    for extra, field in ((["--epochs", "3"], "epochs"), (["--seed", "2"], "train_seed"), (["--recipe", "paper"], "recipe")):
+    result = quick_sweep(tmp_path, "--resume", "--limit", "30")
+    assert result.exit_code == 2 and "limit" in result.output and "another --out" in result.output, result.output
+    assert (tmp_path / "results.csv").read_bytes() == before
+    for extra in ([], ["--epochs", "3", "--seed", "2", "--recipe", "paper"]):  # the same rows: nothing to add
         result = quick_sweep(tmp_path, "--resume", *extra)
-        assert result.exit_code == 2 and field in result.output and "another --out" in result.output, (extra, result.output)
-        assert (tmp_path / "results.csv").read_bytes() == before
-    assert quick_sweep(tmp_path, "--resume").exit_code == 0  # the same sweep resumes
+        assert result.exit_code == 0 and (tmp_path / "results.csv").read_bytes() == before, (extra, result.output)
 
 
 def test_resume_compares_settings_within_a_channel_and_data_set():
@@ -241,6 +244,30 @@ def test_resume_compares_settings_within_a_channel_and_data_set():
         check_resumable(spec, [{**row, "sweep": encode_settings({**settings, "data": "0123abcd"})}], settings, Path("r.csv"))
     check_resumable(spec, [{**row, "channel": "bsc", "param": "eps"}, {**row, "bits": "32"}, {**row, "sweep": ""},
                            {**row, "sweep": encode_settings(settings)}], settings, Path("r.csv"))
+
+
+def test_resume_compares_budget_settings_only_for_codecs_that_read_them():
+    """A separated scheme's row made beside 100-epoch learned codecs resumes in a sweep with another
+    budget (its rows do not depend on it); a learned codec's row, or a neural source code's, does not."""
+    from commsim.sweep import check_resumable, encode_settings
+
+    spec = SweepSpec(codecs=["vq+ldpc", "necst"], channel="bsc", param="eps", values=[0.1], bits=100)
+    settings = spec.settings(None)
+    assert settings["epochs"] == ""
+    old = encode_settings({**settings, "epochs": "100", "precision": "fp32"})
+    row = {"channel": "bsc", "param": "eps", "value": "0.1", "train_eps": "", "bits": "100", "dataset": "mnist",
+           "seed": "0", "sweep": old}
+    check_resumable(spec, [{**row, "codec": "vq+ldpc"}, {**row, "codec": "pca+polar"}], settings, Path("r.csv"))
+    for codec in ("necst", "neural+ldpc"):
+        with pytest.raises(ValueError, match="epochs = '100', this one has 'default'"):
+            check_resumable(spec, [{**row, "codec": codec}], settings, Path("r.csv"))
+    for name, value in (("train_seed", "2"), ("recipe", "paper"), ("precision", "bf16")):
+        with pytest.raises(ValueError, match=name):
+            check_resumable(spec, [{**row, "codec": "necst", "sweep": encode_settings({**settings, name: value})}],
+                            settings, Path("r.csv"))
+    with pytest.raises(ValueError, match="limit"):  # not a budget setting: every codec's rows depend on it
+        check_resumable(spec, [{**row, "codec": "vq+ldpc", "sweep": encode_settings({**settings, "limit": "50"})}],
+                        settings, Path("r.csv"))
 
 
 BOOM = '''from commsim.channels import BSC

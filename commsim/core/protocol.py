@@ -205,7 +205,10 @@ def group_requirements(requirements: list, parts: int = 1, most: int | None = No
 
 @runtime_checkable
 class CodecEntry(Protocol):
-    """A registered codec (see the module doc)."""
+    """A registered codec (see the module doc).
+
+    Optional: ``budget_reads``, the :class:`Budget` fields whose value can change the codec's results
+    (see :func:`budget_reads`; an entry without it is taken to read them all)."""
 
     name: str
     chains: bool
@@ -225,6 +228,18 @@ class CodecEntry(Protocol):
     def train(self, request: Request, source: Any, out: str | None = None) -> tuple[Any, dict, Path]: ...
 
 
+LEARNING_FIELDS = frozenset({"epochs", "images", "seed", "recipe", "estimator", "precision", "decoder_input",
+                             "train_channel", "train_eps", "checkpoint", "patience", "config"})
+"""Every :class:`Budget` field: what a learned codec reads."""
+
+
+def budget_reads(entry) -> frozenset[str]:
+    """The :class:`Budget` fields whose value can change ``entry``'s results (its ``budget_reads``, else
+    all of them): a resumed sweep compares a row's settings only in these (a separated scheme's rows do
+    not depend on the training epochs of the learned codecs beside it)."""
+    return frozenset(getattr(entry, "budget_reads", LEARNING_FIELDS))
+
+
 class TrainsNothing:
     """Defaults of an entry that needs nothing before it is built (the separated schemes): no
     training eps, no requirement, no checkpoint, nothing to train, no Markov chain."""
@@ -232,6 +247,8 @@ class TrainsNothing:
     name: str = "codec"
     chains = False
     what = "not a learned codec"
+    budget_reads: frozenset[str] = frozenset()
+    """It reads nothing of the budget (a subclass that does names the fields)."""
     """What the entry is, in the messages that refuse a checkpoint or a training."""
 
     def check(self, request: Request) -> list[str]:

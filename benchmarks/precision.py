@@ -30,9 +30,10 @@ from benchmarks import runlib, table1
 PRECISIONS = ("fp32", "bf16")
 
 
-def grid(args, precision: str, source) -> tuple[list[dict], dict, float | None, list[str]]:
-    """Train (or reuse) one precision's grid: its main records, the chosen lambdas, the wall seconds
-    (``None`` when nothing was trained here) and the names left untrained."""
+def grid(args, precision: str, source) -> tuple[dict, float | None, list[str]]:
+    """Train (or reuse) one precision's grid: its records by role (``table1.run_dataset``'s ``main``,
+    ``selection``, ``chosen``), the wall seconds (``None`` when nothing was trained here) and the names
+    left untrained."""
     from commsim.core.protocol import Budget
 
     runs = args.runs / precision
@@ -44,7 +45,7 @@ def grid(args, precision: str, source) -> tuple[list[dict], dict, float | None, 
     parts, left = table1.run_dataset(args, train, args.seeds, runs, done, runlib.parse_deadline(args.deadline),
                                      runlib.cluster_from_args(args), ablations=False)
     seconds = time.perf_counter() - start if len(done) > before else None
-    return parts["main"], parts["chosen"], seconds, left
+    return parts, seconds, left
 
 
 def cell_stats(records: list[dict]) -> dict:
@@ -88,9 +89,11 @@ def compare(main: dict, committed: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: dict, left: dict[str, list[str]],
+def report(args, frame: pd.DataFrame, seconds: dict[str, list[dict]], parts: dict[str, dict], left: dict[str, list[str]],
            load: str) -> list[str]:
-    """``left``: per precision, the trainings its grid still lacks (a deadline stopped them)."""
+    """``parts``: per precision, :func:`grid`'s records by role; ``left``: per precision, the trainings
+    its grid still lacks (a deadline stopped them)."""
+    chosen = {p: parts[p]["chosen"] for p in PRECISIONS}
     f = table1.fmt
     lines = ["# bf16 against fp32 on the converged Table 1 grid (MNIST, 100 bits)", "",
              f"Machine: {runlib.machine()}; load average {load}. Recipe {args.recipe} + {args.estimator}, the 600k-image "
@@ -99,17 +102,17 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
              "Test l2 per image, 3 test draws (table1.py's score).", ""]
     lines += ["## Wall time of each grid (40 trainings: 8 lambda-selection runs, then the rest)", ""]
     for p in PRECISIONS:
-        parts = seconds.get(p) or []
-        total = sum(s["seconds"] for s in parts)
-        machines = list(dict.fromkeys(s["machine"] for s in parts))
-        if not parts:
+        runs = seconds.get(p) or []
+        total = sum(s["seconds"] for s in runs)
+        machines = list(dict.fromkeys(s["machine"] for s in runs))
+        if not runs:
             text = "not measured (its records were trained elsewhere)"
         elif len(machines) > 1:  # runs on different machines add up to no one grid's wall time
-            text = (" + ".join(f"{s['seconds']:.0f} s on {s['machine']}" for s in parts)
+            text = (" + ".join(f"{s['seconds']:.0f} s on {s['machine']}" for s in runs)
                     + f" ({total / 60:.1f} min in all): trained on {len(machines)} machines, so no one machine's wall time")
         else:
             text = (f"{total / 60:.1f} min ({total:.0f} s) wall on {machines[0]}, measured by the run(s) that trained it"
-                    + (" (" + " + ".join(f"{s['seconds']:.0f}" for s in parts) + " s: a deadline split it)" if len(parts) > 1 else ""))
+                    + (" (" + " + ".join(f"{s['seconds']:.0f}" for s in runs) + " s: a deadline split it)" if len(runs) > 1 else ""))
         lines.append(f"- {p}: {text}" + (f"; **incomplete**: {len(left[p])} trainings not started" if left.get(p) else ""))
     lines += ["", "## Per cell", "",
               "Within spread: |bf16 - fp32| at most the larger of the two seed standard deviations. The paired "
@@ -145,10 +148,41 @@ def report(args, frame: pd.DataFrame, seconds: dict[str, list[float]], chosen: d
                          f"{(old['bf16_mean'] - old['table1_mean']).max():+.3f}.")
     if any(chosen[p] != chosen["fp32"] for p in PRECISIONS):
         lines.append(f"The lambda choice differs between the precisions: fp32 {chosen['fp32']}, bf16 {chosen['bf16']}.")
+        lines += same_lambda(parts, chosen)
+    lines += stops_of_misses(frame, parts)
     for p in PRECISIONS:
         if left.get(p):
             lines += ["", f"Not trained in the {p} grid (deadline): {', '.join(left[p])}."]
     return lines
+
+
+def same_lambda(parts: dict[str, dict], chosen: dict[str, dict]) -> list[str]:
+    """Where the precisions chose different lambdas, the lambda-selection runs (seed 0) at each lambda,
+    fp32 against bf16: how much of the cell's difference is the choice rather than the precision."""
+    lines = []
+    for eps in sorted(chosen["fp32"]):
+        if chosen["bf16"].get(eps) == chosen["fp32"][eps]:
+            continue
+        runs = {(p, r["lam"]): r["test"] for p in PRECISIONS for r in parts[p]["selection"] if r["eps"] == eps}
+        pairs = [f"lambda {lam:g}: fp32 {table1.fmt(runs[('fp32', lam)])}, bf16 {table1.fmt(runs[('bf16', lam)])}"
+                 for lam in sorted({lam for _, lam in runs}, reverse=True) if ("fp32", lam) in runs and ("bf16", lam) in runs]
+        if pairs:
+            lines.append(f"At eps {eps:g}, seed 0 (the selection runs): " + "; ".join(pairs) + ".")
+    return lines
+
+
+def stops_of_misses(frame: pd.DataFrame, parts: dict[str, dict]) -> list[str]:
+    """For each cell not within the seed spread, how each seed's training ended on each side (best
+    epoch / epochs run, plateau or budget): an early plateau stop is a cause a precision does not explain."""
+    lines = []
+    for _, r in frame[frame["within_spread"].eq(False)].iterrows():
+        sides = []
+        for p in PRECISIONS:
+            runs = sorted((x for x in parts[p]["main"] if x["codec"] == r["codec"] and x["eps"] == r["eps"]), key=lambda x: x["seed"])
+            sides.append(f"{p} " + ", ".join(f"s{x['seed']} {table1.fmt(x['test'])} (best {x.get('best_epoch')}/"
+                                             f"{x.get('epochs_run')} {x.get('stop', '')})".replace(" )", ")") for x in runs))
+        lines.append(f"{r['codec']} at eps {r['eps']:g}, not within spread: " + "; ".join(sides) + ".")
+    return ["", *lines] if lines else []
 
 
 def main(argv=None) -> int:
@@ -176,10 +210,10 @@ def main(argv=None) -> int:
     source = load_dataset("mnist")
     args.runs = args.runs or args.out / ("precision_runs_quick" if args.quick else "precision_runs")
     load_before = runlib.load_average()
-    main_rows, chosen, seconds, left = {}, {}, {}, {}
+    parts, seconds, left = {}, {}, {}
     for precision in ("bf16", "fp32"):  # bf16 first: the issue's timed grid
-        main_rows[precision], chosen[precision], seconds[precision], left[precision] = grid(args, precision, source)
-    frame = compare(main_rows, committed_table1(args.table1))
+        parts[precision], seconds[precision], left[precision] = grid(args, precision, source)
+    frame = compare({p: parts[p]["main"] for p in PRECISIONS}, committed_table1(args.table1))
     timing = args.runs / "timing.json"  # each grid's wall time, kept from the run that trained it
     # precision -> [{"seconds": wall seconds, "machine": runlib.machine()}] of each run that trained some of it
     spans = json.loads(timing.read_text()) if timing.is_file() else {}
@@ -189,7 +223,7 @@ def main(argv=None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     timing.write_text(json.dumps(spans))
     args.output.csv(frame)
-    args.output.report(report(args, frame, spans, chosen, left, f"{load_before} before, {runlib.load_average()} after"))
+    args.output.report(report(args, frame, spans, parts, left, f"{load_before} before, {runlib.load_average()} after"))
     return 0
 
 

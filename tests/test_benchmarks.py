@@ -603,4 +603,6 @@ def test_precision_report_pairs_the_two_grids(tmp_path):
     assert "- bf16: 10.0 min (600 s) wall on A" in text and "(500 + 100 s: a deadline split it)" in text
     assert "- fp32: 60 s on A + 30 s on B (1.5 min in all): trained on 2 machines" in text
     assert "**2 of 3 cells** have bf16 within the seed spread" in text and "fp32 {0.2: 0.01}, bf16 {0.2: 0.001}" in text
+    assert "abf at eps 0.2, not within spread: fp32 s0 31.00 (best 1/1 budget), s1 31.20 (best 1/1 budget); bf16 s0 32.05" in text
+    assert "At eps 0.2, seed 0 (the selection runs): lambda 0.01: fp32 29.00, bf16 29.00; lambda 0.001: fp32 29.50, bf16 28.50." in text
     assert precision.main(["--seeds", "0"]) == 2

@@ -606,3 +606,22 @@ def test_precision_report_pairs_the_two_grids(tmp_path):
     assert "abf at eps 0.2, not within spread: fp32 s0 31.00 (best 1/1 budget), s1 31.20 (best 1/1 budget); bf16 s0 32.05" in text
     assert "At eps 0.2, seed 0 (the selection runs): lambda 0.01: fp32 29.00, bf16 29.00; lambda 0.001: fp32 29.50, bf16 28.50." in text
     assert precision.main(["--seeds", "0"]) == 2
+
+
+def test_short_budget_summary_judges_every_seed_against_anchor_and_seconds(tmp_path):
+    """benchmarks/short_budget.py's table on made-up records: a budget meets the anchor only when every
+    seed does, the seconds only when the slowest seed does; the fastest budget that meets the anchor is named."""
+    from benchmarks import short_budget
+
+    records = []
+    for epochs, tests, walls in ((10, (17.0, 16.0), (6.0, 7.0)), (20, (16.0, 16.4), (9.0, 11.0)), (30, (15.0, 15.5), (15.0, 16.0))):
+        for seed, (test, wall) in enumerate(zip(tests, walls)):
+            r = fake_record(runlib.spec("necst", 0.1, seed, epochs=epochs, threads=2), test)
+            records.append({**r, "train_images": 8000, "wall_seconds": wall})
+    frame = short_budget.summarize(records, [10, 20, 30], anchor=16.45, seconds=10.0).set_index("epochs")
+    assert list(frame["meets_anchor"]) == [False, True, True] and list(frame["within_seconds"]) == [True, False, False]
+    assert frame.loc[20, "wall_max"] == 11.0 and frame.loc[20, "images"] == 160_000
+    args = type("A", (), {"eps": 0.1, "anchor": 16.45, "seconds": 10.0, "precision": "auto", "threads": 2, "seeds": 2})()
+    text = "\n".join(short_budget.report(args, frame.reset_index(), "0 0 0"))
+    assert "**20 epochs**, 10.0 s mean (11.0 s max)" in text and "is **not met**" in text
+    assert short_budget.main(["--seeds", "0", "--out", str(tmp_path)]) == 2 and not list(tmp_path.iterdir())

@@ -5,12 +5,17 @@
    (a busy loop) runs. Issue 12's target: loaded <= 1.5 x idle.
 2. Optionally (``--tests``) the README's default test run (``python -m pytest -q``), idle and loaded.
    Target: under 3 minutes on 2 cores with another CPU-bound process running.
+3. Optionally (``--large``) the same command on a 60,000-image IDX training set (``--dataset idx``), idle:
+   the embedded digits tiled with random shifts of up to 2 pixels, 10,000 test images the same way (the
+   size of MNIST's files; the content does not change the cost). Issue 17's target: at most 2 x the
+   embedded data's idle run (the default budget is 600k images seen, whatever the data's size).
 
 Writes ``newcomer.md`` and ``newcomer.csv`` in ``--out`` (``--quick``: ``newcomer_quick.*``). Each measurement starts a fresh process with
 a fresh ``COMMSIM_HOME``; the busy loop is a separate Python process started before and killed after.
 
     python -m benchmarks.newcomer                 # the main command, idle and loaded
     python -m benchmarks.newcomer --tests         # plus the test suite, idle and loaded
+    python -m benchmarks.newcomer --large         # plus the main command on a 60,000-image IDX set, idle
     python -m benchmarks.newcomer --quick         # a 1-epoch run, to check the script itself
 """
 from __future__ import annotations
@@ -30,6 +35,8 @@ from benchmarks import runlib
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ["-m", "commsim.cli", "run", "--codec", "iabf", "--channel", "bsc", "--eps", "0.2"]
 BUSY = "import time\nwhile True:\n    pass\n"
+EMBEDDED = "commsim run --codec iabf --channel bsc --eps 0.2 (fresh cache: trains)"
+LARGE = "the same on a 60,000-image IDX set (--dataset idx; fresh cache: trains)"
 
 
 def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
@@ -50,6 +57,32 @@ def timed(args: list[str], env: dict, loaded: bool) -> tuple[float, str]:
     return seconds, " | ".join(tail)
 
 
+def write_large_idx(folder: Path, train: int = 60_000, test: int = 10_000, seed: int = 0) -> Path:
+    """MNIST-size IDX files in ``folder``: the embedded digits (train and validation splits for the training
+    files, the test split for the test files) tiled to ``train`` / ``test`` images, each copy shifted by
+    up to 2 pixels at random."""
+    import numpy as np
+
+    from commsim.data import load_dataset
+
+    source, rng = load_dataset("mnist"), np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def tiled(split_names, n):
+        idx = np.concatenate([source.splits[s] for s in split_names])
+        pick = idx[np.arange(n) % len(idx)]
+        images = source.images[pick, 0].copy()
+        for i, (dy, dx) in enumerate(rng.integers(-2, 3, size=(n, 2))):
+            images[i] = np.roll(images[i], (int(dy), int(dx)), axis=(0, 1))
+        return images.astype(np.uint8), source.labels[pick].astype(np.uint8)
+
+    for prefix, splits, n in (("train", ("train", "val"), train), ("t10k", ("test",), test)):
+        images, labels = tiled(splits, n)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(np.array([2051, n, 28, 28], ">u4").tobytes() + images.tobytes())
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([2049, n], ">u4").tobytes() + labels.tobytes())
+    return folder
+
+
 def training_seconds(home: Path) -> dict:
     """``train_seconds`` and ``train_threads`` of the one checkpoint the command trained under ``home``
     (its metadata: the training alone, without start-up, data loading and the test evaluation)."""
@@ -64,6 +97,7 @@ def training_seconds(home: Path) -> dict:
 def main(argv=None) -> int:
     parser = runlib.benchmark_parser(__file__, __doc__, quick="1-epoch training on 100 images", threads=False)
     parser.add_argument("--tests", action="store_true", help="also time the default test run")
+    parser.add_argument("--large", action="store_true", help="also time the main command on a 60,000-image IDX set, idle")
     args = runlib.parse_args(parser, argv)
     rows = []
     for loaded in (False, True):
@@ -72,9 +106,19 @@ def main(argv=None) -> int:
             env["COMMSIM_HOME"] = home
             command = MAIN + (["--epochs", "1", "--limit", "100"] if args.quick else [])
             seconds, tail = timed(command, env, loaded)
-            rows.append({"what": "commsim run --codec iabf --channel bsc --eps 0.2 (fresh cache: trains)",
+            rows.append({"what": EMBEDDED,
                          "load": "one busy loop" if loaded else "idle", "seconds": round(seconds, 1),
                          **training_seconds(Path(home)), "output": tail})
+            print(rows[-1], flush=True)
+    if args.large:
+        with tempfile.TemporaryDirectory() as home:
+            data = write_large_idx(Path(home) / "idx", *((600, 100) if args.quick else ()))
+            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            env["COMMSIM_HOME"] = str(Path(home) / "cache")
+            command = MAIN + ["--dataset", "idx", "--data-path", str(data)] + (["--epochs", "1"] if args.quick else [])
+            seconds, tail = timed(command, env, False)
+            rows.append({"what": LARGE, "load": "idle", "seconds": round(seconds, 1),
+                         **training_seconds(Path(home) / "cache"), "output": tail})
             print(rows[-1], flush=True)
     if args.tests:
         for loaded in (False, True):
@@ -96,6 +140,11 @@ def main(argv=None) -> int:
         part = frame[frame["what"] == what].set_index("load")["seconds"]
         if len(part) == 2:
             lines.append(f"\n{what}: loaded / idle = **{part['one busy loop'] / part['idle']:.2f}**")
+    large, embedded = frame[frame["what"] == LARGE], frame[(frame["what"] == EMBEDDED) & (frame["load"] == "idle")]
+    if len(large) and len(embedded):
+        ratio = lambda column: large[column].iloc[0] / embedded[column].iloc[0]
+        lines.append(f"\n60,000-image set / embedded digits, idle: **{ratio('seconds'):.2f}** for the whole command, "
+                     f"{ratio('train_seconds'):.2f} for the training (issue 17's target: at most 2)")
     lines.append("\nLast lines of each command's output:\n")
     lines += [f"- {r['what']}, {r['load']}: `{r['output']}`" for r in rows]
     args.output.report(lines)

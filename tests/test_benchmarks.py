@@ -625,3 +625,20 @@ def test_short_budget_summary_judges_every_seed_against_anchor_and_seconds(tmp_p
     text = "\n".join(short_budget.report(args, frame.reset_index(), "0 0 0"))
     assert "**20 epochs**, 10.0 s mean (11.0 s max)" in text and "is **not met**" in text
     assert short_budget.main(["--seeds", "0", "--out", str(tmp_path)]) == 2 and not list(tmp_path.iterdir())
+
+
+def test_newcomer_large_idx_set_loads_as_the_idx_data_set(tmp_path):
+    """benchmarks/newcomer.py --large: the synthetic IDX files are what `--dataset idx` reads (sizes,
+    the default 1/6 validation split, shifted copies of the embedded digits)."""
+    from benchmarks import newcomer
+    from commsim.data import load_dataset
+
+    folder = newcomer.write_large_idx(tmp_path / "idx", train=1200, test=300)
+    source = load_dataset("idx", str(folder))
+    assert (source.size("train"), source.size("val"), source.size("test")) == (1000, 200, 300)
+    embedded = load_dataset("mnist")
+    first = embedded.images[embedded.splits["train"][0], 0]
+    train = source.images[source.splits["train"]]
+    assert train[0, 0].sum() == first.sum()  # a copy of the first digit, rolled: every pixel kept
+    shifted = sum(not np.array_equal(train[i, 0], embedded.images[embedded.splits["train"][i], 0]) for i in range(50))
+    assert shifted > 30  # most copies moved (a shift of 0 in both axes is 1 in 25)

@@ -247,9 +247,9 @@ class TrainsNothing:
     name: str = "codec"
     chains = False
     what = "not a learned codec"
+    """What the entry is, in the messages that refuse a checkpoint or a training."""
     budget_reads: frozenset[str] = frozenset()
     """It reads nothing of the budget (a subclass that does names the fields)."""
-    """What the entry is, in the messages that refuse a checkpoint or a training."""
 
     def check(self, request: Request) -> list[str]:
         if request.budget.checkpoint is not None:

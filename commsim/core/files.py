@@ -36,6 +36,11 @@ class PrecisionWarning(OneLineWarning):
     """bf16 asked for on a device that only emulates it (it runs, slowly)."""
 
 
+class StalledTrainingWarning(OneLineWarning):
+    """A training whose validation never improved after its first epoch: the model kept is the
+    epoch-1 weights (a too high learning rate for a short budget, typically)."""
+
+
 class CacheWarning(OneLineWarning):
     """A cached file that cannot serve its configuration (unreadable, or its metadata does not match
     its name): it is ignored, never fatal."""

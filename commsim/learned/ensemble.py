@@ -69,7 +69,7 @@ from commsim.learned.codec import LearnedCodec
 from commsim.learned.members import MemberGenerators, uniform
 from commsim.learned.networks import LEAK
 from commsim.learned.training import (TrainConfig, TrainResult, make_objective, make_scheduler, seed_streams, stream_seed,
-                                      train_step, validation_distortion)
+                                      train_step, validation_distortion, warn_if_stalled)
 from commsim.pipeline import distortion_metric
 
 __all__ = ["MemberGenerators", "StackedCodec", "StackedMLP", "check_ensemble", "ensemble_key", "stack_refusal",
@@ -378,6 +378,9 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
                 objective.lam = objective.lam[keep]
     for position, n in enumerate(active):
         finish(n, position)
-    return [TrainResult(best[n][1], metric, best[n][0], history[n],
-                        sum(r["train_seconds"] + r["val_seconds"] for r in history[n]), stops[n],
-                        sum(r["cpu_seconds"] for r in history[n]), threads) for n in range(members)]
+    results = [TrainResult(best[n][1], metric, best[n][0], history[n],
+                           sum(r["train_seconds"] + r["val_seconds"] for r in history[n]), stops[n],
+                           sum(r["cpu_seconds"] for r in history[n]), threads) for n in range(members)]
+    for n, result in enumerate(results):
+        warn_if_stalled(result, f"ensemble member {n} ({codecs[n].name} at eps {configs[n].eps:g}, seed {configs[n].seed})")
+    return results

@@ -241,6 +241,30 @@ class TrainResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def stalled(self) -> bool:
+        """Whether validation never improved after the first epoch of a run of at least
+        :data:`STALL_EPOCHS` epochs (the weights kept are the epoch-1 ones)."""
+        return self.best_epoch == 1 and len(self.history) >= STALL_EPOCHS
+
+
+STALL_EPOCHS = 5
+"""The fewest epochs after which a best epoch of 1 is reported as a stalled training."""
+
+
+def warn_if_stalled(result: TrainResult, what: str) -> None:
+    """One :class:`~commsim.core.files.StalledTrainingWarning` if ``result`` :attr:`~TrainResult.stalled`
+    (``what``: the training, in words, e.g. ``"necst at eps 0.2, seed 1"``)."""
+    import warnings
+
+    from commsim.core.files import StalledTrainingWarning
+
+    if result.stalled:
+        warnings.warn(f"{what}: validation never improved after epoch 1 of {len(result.history)} "
+                      f"({result.val_metric} {result.val_value:.4g}), so the model is its epoch-1 weights; train "
+                      "longer (--images / --epochs) or with a lower peak rate (--recipe onecycle)",
+                      StalledTrainingWarning, stacklevel=2)
+
 
 def make_objective(codec: LearnedCodec, config: TrainConfig) -> torch.nn.Module:
     """The training objective of ``codec``'s class for ``config``, on the codec's device."""
@@ -389,8 +413,10 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
     if best_state is not None:
         codec.load_state_dict(best_state)
     codec.eval()
-    return TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start - hook_seconds, stop,
-                       time.process_time() - cpu_start - hook_cpu, fixed_threads)
+    result = TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start - hook_seconds, stop,
+                         time.process_time() - cpu_start - hook_cpu, fixed_threads)
+    warn_if_stalled(result, f"{codec.name} at eps {config.eps:g}, seed {config.seed}")
+    return result
 
 
 __all__ = ["DECODER_INPUTS", "DEFAULT_EPOCHS", "ESTIMATORS", "RECIPES", "Recipe", "TrainConfig", "TrainResult", "make_objective",

@@ -345,15 +345,15 @@ def test_a_training_whose_validation_never_improves_says_so(small, monkeypatch):
     for module in (training, ensemble):
         monkeypatch.setattr(module, "validation_distortion", lambda *args, **kwargs: float(next(worse)))
     config = TrainConfig(eps=0.2, epochs=training.STALL_EPOCHS, seed=1, batch_size=500)
-    with pytest.warns(StalledTrainingWarning, match="necst at eps 0.2, seed 1: validation never improved after epoch 1 of 5"):
+    with pytest.warns(StalledTrainingWarning, match="necst over bsc eps 0.2, seed 1: validation never improved after epoch 1 of 5"):
         result = train_codec(build_codec("necst", small, 8, seed=1), small, config, progress=False)
     assert result.best_epoch == 1 and result.stalled
     codecs = [build_codec("necst", small, 8, seed=s) for s in (0, 1)]
     with pytest.warns(StalledTrainingWarning) as caught:
         ensemble.train_ensemble(codecs, small, [TrainConfig(eps=0.2, epochs=training.STALL_EPOCHS, seed=0, batch_size=500),
                                                 config], progress=False)
-    assert sorted(str(w.message).split(":")[0] for w in caught) == ["ensemble member 0 (necst at eps 0.2, seed 0)",
-                                                                    "ensemble member 1 (necst at eps 0.2, seed 1)"]
+    assert sorted(str(w.message).split(":")[0] for w in caught) == ["ensemble member 0 (necst over bsc eps 0.2, seed 0)",
+                                                                    "ensemble member 1 (necst over bsc eps 0.2, seed 1)"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", StalledTrainingWarning)
         short = train_codec(build_codec("necst", small, 8), small, TrainConfig(eps=0.2, epochs=training.STALL_EPOCHS - 1,

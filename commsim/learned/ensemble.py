@@ -382,5 +382,6 @@ def _train_ensemble(codecs: list[LearnedCodec], source: ImageSource, configs: li
                            sum(r["train_seconds"] + r["val_seconds"] for r in history[n]), stops[n],
                            sum(r["cpu_seconds"] for r in history[n]), threads) for n in range(members)]
     for n, result in enumerate(results):
-        warn_if_stalled(result, f"ensemble member {n} ({codecs[n].name} at eps {configs[n].eps:g}, seed {configs[n].seed})")
+        warn_if_stalled(result, f"ensemble member {n} ({codecs[n].name} over {configs[n].describe_channel()}, "
+                                f"seed {configs[n].seed})")
     return results

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -51,6 +52,7 @@ from commsim.learned.vimco import VimcoForm
 from commsim.core.choices import choice
 from commsim.data.sources import ImageSource
 from commsim.core.device import autocast, denormals_flushed, make_adam, make_generator
+from commsim.core.files import StalledTrainingWarning
 from commsim.core.protocol import DEFAULT_EPOCHS, MAX_EPOCHS, check_epochs  # the one default budget
 from commsim.pipeline import Pipeline, distortion_metric
 
@@ -254,11 +256,7 @@ STALL_EPOCHS = 5
 
 def warn_if_stalled(result: TrainResult, what: str) -> None:
     """One :class:`~commsim.core.files.StalledTrainingWarning` if ``result`` :attr:`~TrainResult.stalled`
-    (``what``: the training, in words, e.g. ``"necst at eps 0.2, seed 1"``)."""
-    import warnings
-
-    from commsim.core.files import StalledTrainingWarning
-
+    (``what``: the training, in words, e.g. ``"necst over bsc eps 0.2, seed 1"``)."""
     if result.stalled:
         warnings.warn(f"{what}: validation never improved after epoch 1 of {len(result.history)} "
                       f"({result.val_metric} {result.val_value:.4g}), so the model is its epoch-1 weights; train "
@@ -415,7 +413,7 @@ def _train_codec(codec: LearnedCodec, source: ImageSource, config: TrainConfig, 
     codec.eval()
     result = TrainResult(best_epoch, metric, best_value, history, time.perf_counter() - start - hook_seconds, stop,
                          time.process_time() - cpu_start - hook_cpu, fixed_threads)
-    warn_if_stalled(result, f"{codec.name} at eps {config.eps:g}, seed {config.seed}")
+    warn_if_stalled(result, f"{codec.name} over {config.describe_channel()}, seed {config.seed}")
     return result
 
 

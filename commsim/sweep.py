@@ -291,8 +291,8 @@ def check_resumable(spec: SweepSpec, rows: list[dict], settings: dict[str, str],
                 reads[codec] = LEARNING_FIELDS
         old = dict(item.partition("=")[::2] for item in cell.split("|"))
         for field_name, value in settings.items():
-            if BUDGET_SETTINGS.get(field_name, "") in LEARNING_FIELDS - reads[codec]:
-                continue
+            if field_name in BUDGET_SETTINGS and BUDGET_SETTINGS[field_name] not in reads[codec]:
+                continue  # a budget field this codec does not read
             if old.get(field_name, value) != value:
                 shown = {"fixed": "fixed params", "data": "data (content fingerprint)"}.get(field_name, field_name)
                 raise ValueError(f"{path} was made by a sweep with {shown} = {old[field_name] or 'default'!r}, this one "

@@ -228,8 +228,7 @@ class CodecEntry(Protocol):
     def train(self, request: Request, source: Any, out: str | None = None) -> tuple[Any, dict, Path]: ...
 
 
-LEARNING_FIELDS = frozenset({"epochs", "images", "seed", "recipe", "estimator", "precision", "decoder_input",
-                             "train_channel", "train_eps", "checkpoint", "patience", "config"})
+LEARNING_FIELDS = frozenset(f.name for f in dataclasses.fields(Budget))
 """Every :class:`Budget` field: what a learned codec reads."""
 
 

@@ -83,6 +83,11 @@ def write_large_idx(folder: Path, train: int = 60_000, test: int = 10_000, seed:
     return folder
 
 
+def newcomer_env() -> dict:
+    """This process's environment without the thread settings a newcomer would not have set."""
+    return {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+
+
 def training_seconds(home: Path) -> dict:
     """``train_seconds`` and ``train_threads`` of the one checkpoint the command trained under ``home``
     (its metadata: the training alone, without start-up, data loading and the test evaluation)."""
@@ -102,7 +107,7 @@ def main(argv=None) -> int:
     rows = []
     for loaded in (False, True):
         with tempfile.TemporaryDirectory() as home:
-            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            env = newcomer_env()
             env["COMMSIM_HOME"] = home
             command = MAIN + (["--epochs", "1", "--limit", "100"] if args.quick else [])
             seconds, tail = timed(command, env, loaded)
@@ -113,7 +118,7 @@ def main(argv=None) -> int:
     if args.large:
         with tempfile.TemporaryDirectory() as home:
             data = write_large_idx(Path(home) / "idx", *((600, 100) if args.quick else ()))
-            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            env = newcomer_env()
             env["COMMSIM_HOME"] = str(Path(home) / "cache")
             command = MAIN + ["--dataset", "idx", "--data-path", str(data)] + (["--epochs", "1"] if args.quick else [])
             seconds, tail = timed(command, env, False)
@@ -122,7 +127,7 @@ def main(argv=None) -> int:
             print(rows[-1], flush=True)
     if args.tests:
         for loaded in (False, True):
-            env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMMSIM_THREADS")}
+            env = newcomer_env()
             seconds, tail = timed(["-m", "pytest", "-q", "-p", "no:cacheprovider"], env, loaded)
             rows.append({"what": "python -m pytest (default run)", "load": "one busy loop" if loaded else "idle",
                          "seconds": round(seconds, 1), "output": tail})

@@ -179,8 +179,8 @@ def stops_of_misses(frame: pd.DataFrame, parts: dict[str, dict]) -> list[str]:
         sides = []
         for p in PRECISIONS:
             runs = sorted((x for x in parts[p]["main"] if x["codec"] == r["codec"] and x["eps"] == r["eps"]), key=lambda x: x["seed"])
-            sides.append(f"{p} " + ", ".join(f"s{x['seed']} {table1.fmt(x['test'])} (best {x.get('best_epoch')}/"
-                                             f"{x.get('epochs_run')} {x.get('stop', '')})".replace(" )", ")") for x in runs))
+            sides.append(f"{p} " + ", ".join(f"s{x['seed']} {table1.fmt(x['test'])} (best {x['best_epoch']}/{x['epochs_run']} "
+                                             f"{x['stop']})" for x in runs))
         lines.append(f"{r['codec']} at eps {r['eps']:g}, not within spread: " + "; ".join(sides) + ".")
     return ["", *lines] if lines else []
 

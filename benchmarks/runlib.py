@@ -134,9 +134,11 @@ def task_config(task: dict):
                        precision=task.get("precision", "fp32"))
 
 
-def train_record(task: dict, device: str = "cpu") -> dict:
+def train_record(task: dict, device: str = "cpu", curve: bool = True) -> dict:
     """Train and evaluate one run on ``device`` (in a worker process or a Ray task) and return its record
-    (its history with the test distortion of each epoch's weights, one draw)."""
+    (with ``curve``, its history has the test distortion of each epoch's weights, one draw; without, the
+    training runs no per-epoch hook). ``wall_seconds``: the wall time of ``train_and_save`` (the codec's
+    build, the training with its validation and hook, the checkpoint)."""
     import tempfile
 
     import torch
@@ -149,9 +151,12 @@ def train_record(task: dict, device: str = "cpu") -> dict:
     config = task_config(task)
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
         codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
-                                          device=device, progress=False, on_epoch=learning_curve(source, task["eps"]))
-    return evaluated_record(task, device, source, codec, config, result, started, load_before)
+                                          device=device, progress=False,
+                                          on_epoch=learning_curve(source, task["eps"]) if curve else None)
+        wall = time.perf_counter() - start
+    return {**evaluated_record(task, device, source, codec, config, result, started, load_before), "wall_seconds": wall}
 
 
 def learning_curve(source, eps: float) -> Callable:

@@ -5,9 +5,10 @@ The target: NECST at eps 0.1 (MNIST, 100 bits, BSC) at test l2 <= ``--anchor`` (
 cores, for each of ``--seeds`` seeds. Each budget of ``--epochs`` trains today's default recipe (the
 one-cycle schedule fits itself to the budget) one training at a time, in this process, on ``--threads``
 threads (default: every core), in ``--precision`` (default ``auto``: bf16 where the CPU has bf16 matrix
-units, else fp32). A training's wall seconds are measured around ``train_and_save`` (its steps, its
-validation, its checkpoint; not the data loading nor the evaluation after it); its score is the test
-l2 of its best-validation weights over 3 channel draws (``runlib.evaluated_record``, Table 1's score).
+units, else fp32). A training's wall seconds are measured around ``train_and_save`` (``runlib.train_record``
+without the per-epoch curve: its steps, its validation, its checkpoint; not the data loading nor the
+evaluation after it); its score is the test l2 of its best-validation weights over 3 channel draws
+(Table 1's score).
 
 Records go to ``--runs`` (one JSON per training, resumable: a rerun reuses them; their seconds are the
 run's that trained them). Writes ``short_budget.md`` / ``.csv`` (one row per budget).
@@ -17,37 +18,14 @@ run's that trained them). Writes ``short_budget.md`` / ``.csv`` (one row per bud
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from benchmarks import runlib
-
-
-def train_timed(task: dict) -> dict:
-    """Train one run here and return its record with ``wall_seconds`` (the training's wall time)."""
-    import torch
-
-    from commsim.data import load_dataset
-    from commsim.learned.zoo import train_and_save
-
-    torch.set_num_threads(task["threads"])
-    source = load_dataset(task["dataset"], train_size=task.get("train_size"))
-    config = runlib.task_config(task)
-    started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as scratch:
-        start = time.perf_counter()
-        codec, result, _ = train_and_save(task["codec"], source, task["bits"], config, out=Path(scratch) / "m.safetensors",
-                                          device="cpu", progress=False)
-        wall = time.perf_counter() - start
-    record = runlib.evaluated_record(task, "cpu", source, codec, config, result, started, load_before)
-    return {**record, "wall_seconds": wall}
 
 
 def summarize(records: list[dict], budgets: list[int], anchor: float, seconds: float) -> pd.DataFrame:
@@ -127,7 +105,7 @@ def main(argv=None) -> int:
              for epochs in args.epochs for seed in range(args.seeds)]
     for task in (s for s in specs if s["name"] not in done):
         args.runs.mkdir(parents=True, exist_ok=True)
-        record = done[task["name"]] = runlib.save_record(train_timed(task), args.runs)
+        record = done[task["name"]] = runlib.save_record(runlib.train_record(task, curve=False), args.runs)
         print(f"{task['name']}: test {record['test']:.3f}, {record['wall_seconds']:.1f} s", flush=True)
     frame = summarize([done[s["name"]] for s in specs], args.epochs, args.anchor, args.seconds)
     args.output.csv(frame)
